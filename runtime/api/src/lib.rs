@@ -1,0 +1,1 @@
+//! Types of the external-secrets.io API that esox serves.

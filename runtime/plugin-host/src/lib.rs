@@ -1,0 +1,1 @@
+//! The wasmtime host that runs provider plugins in a sandbox.

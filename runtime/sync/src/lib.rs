@@ -1,0 +1,1 @@
+//! The pure sync pipeline: ExternalSecret spec + provider answers -> desired Secret.

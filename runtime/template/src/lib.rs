@@ -1,0 +1,1 @@
+//! Go text/template-compatible engine with the function library ESO users rely on.
