@@ -1,65 +1,35 @@
 //! Go text/template-compatible engine with the function library ESO users rely on.
 //!
-//! This crate owns parsing and executing templates (Go `text/template` syntax), the Go-like
-//! value model ([`Value`], byte-backed strings) and the Sprig + ESO function library.
+//! This crate owns parsing and executing templates (Go `text/template` syntax, executed with
+//! `missingkey=error`), the Go-like value model ([`Value`], byte-backed strings), and the
+//! Sprig + ESO function library. Output is meant to be byte-identical to ESO's Go engine for the
+//! same template and data; `docs/templates.md` lists the known differences.
 
 use std::collections::BTreeMap;
-use std::fmt;
 
-/// A Go-like dynamic value, as seen by templates.
-///
-/// Strings are byte strings because Go strings may hold arbitrary bytes: binary secret values
-/// (keystores, DER) must pass through `b64enc`, `toString`, ... untouched.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub enum Value {
-    /// Go's `nil` (missing or absent values).
-    #[default]
-    Nil,
-    /// A Go `bool`.
-    Bool(bool),
-    /// Any Go integer type (all integer kinds compare by value, as in Go templates).
-    Int(i64),
-    /// A Go `float64`.
-    Float(f64),
-    /// A Go `string`: arbitrary bytes.
-    Str(Vec<u8>),
-    /// A Go slice (`[]interface{}` and friends).
-    List(Vec<Value>),
-    /// A Go `map[string]interface{}`; BTreeMap gives Go's sorted iteration order.
-    Map(BTreeMap<String, Value>),
-}
+mod error;
+mod exec;
+mod funcs;
+mod gofmt;
+mod parse;
+mod value;
 
-/// An error while parsing or executing a template.
-///
-/// Displays like Go: `template: <name>:<line>:<col>: <what>`. It never carries a secret value.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TemplateError {
-    name: String,
-    line: usize,
-    col: usize,
-    message: String,
-}
-
-impl fmt::Display for TemplateError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "template: {}:{}:{}: {}",
-            self.name, self.line, self.col, self.message
-        )
-    }
-}
-
-impl std::error::Error for TemplateError {}
+pub use error::TemplateError;
+pub use funcs::function_names;
+pub use value::Value;
 
 /// A parsed template set (the main template plus its `define`/`block` templates).
 #[derive(Debug, Clone)]
 pub struct Template {
     name: String,
+    src: String,
+    tree: parse::Tree,
 }
 
 impl Template {
     /// Parses `src` with the default `{{` `}}` delimiters.
+    ///
+    /// Unknown functions and undefined variables are parse errors, as in Go.
     pub fn parse(name: &str, src: &str) -> Result<Template, TemplateError> {
         Self::parse_with_delims(name, src, "{{", "}}")
     }
@@ -67,23 +37,29 @@ impl Template {
     /// Parses `src` with custom delimiters (ESO's `--template-left/right-delimiter`).
     pub fn parse_with_delims(
         name: &str,
-        _src: &str,
-        _left: &str,
-        _right: &str,
+        src: &str,
+        left: &str,
+        right: &str,
     ) -> Result<Template, TemplateError> {
+        let tree = parse::parse(src, left, right, &funcs::is_defined)
+            .map_err(|e| TemplateError::at(name, src, e.pos, e.msg))?;
         Ok(Template {
             name: name.to_string(),
+            src: src.to_string(),
+            tree,
         })
     }
 
+    /// The name given at parse time (used in error messages).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
     /// Executes the template with `missingkey=error` semantics and returns the rendered bytes.
-    pub fn execute(&self, _data: &Value) -> Result<Vec<u8>, TemplateError> {
-        Err(TemplateError {
-            name: self.name.clone(),
-            line: 1,
-            col: 1,
-            message: "not implemented yet".to_string(),
-        })
+    ///
+    /// On error no partial output is returned (ESO discards it too).
+    pub fn execute(&self, data: &Value) -> Result<Vec<u8>, TemplateError> {
+        exec::execute(&self.tree, &self.name, &self.src, data)
     }
 }
 
