@@ -8,6 +8,9 @@ use crate::funcs;
 use crate::parse::{Arg, Command, List, Node, Pipe, Tree};
 use crate::value::Value;
 
+/// Sprig functions that modify their first (map) argument in place in Go.
+const MUTATING: &[&str] = &["set", "unset", "merge", "mergeOverwrite", "mustMerge", "mustMergeOverwrite"];
+
 /// Maximum nesting of `{{template}}` calls (Go allows more, but Rust stacks are smaller).
 const MAX_TEMPLATE_DEPTH: usize = 1000;
 
@@ -494,7 +497,7 @@ impl Exec<'_> {
                 format!("wrong number of args for {name}: {want} got {got}"),
             );
         }
-        (f.call)(argv).map_err(|e| ExecError {
+        let result = (f.call)(argv).map_err(|e| ExecError {
             pos,
             node: node.to_string(),
             msg: if e.starts_with("wrong type") || e.starts_with("invalid value") {
@@ -502,6 +505,16 @@ impl Exec<'_> {
             } else {
                 format!("error calling {name}: {e}")
             },
-        })
+        })?;
+        // Sprig's set/unset/merge mutate their map argument in Go (`$_ := set $d "k" v`).
+        // Values here are immutable, so write the result back to the variable that was passed.
+        if MUTATING.contains(&name) {
+            if let Some(Arg::Variable { name: var, names, .. }) = args.first() {
+                if names.is_empty() {
+                    self.set_var(var, result.clone());
+                }
+            }
+        }
+        Ok(result)
     }
 }

@@ -275,6 +275,16 @@ pub(crate) fn b64_decode(input: &[u8]) -> Result<Vec<u8>, String> {
         .copied()
         .filter(|b| *b != b'\r' && *b != b'\n')
         .collect();
+    let alphabet_only = clean
+        .iter()
+        .all(|b| b.is_ascii_alphanumeric() || *b == b'+' || *b == b'/');
+    if alphabet_only && clean.len() % 4 != 0 {
+        // Go reports the start of the incomplete final quantum.
+        return Err(format!(
+            "illegal base64 data at input byte {}",
+            clean.len() - clean.len() % 4
+        ));
+    }
     b64_engine().decode(&clean).map_err(|e| {
         let off = match e {
             base64::DecodeError::InvalidByte(o, _) => o,
@@ -1173,21 +1183,14 @@ pub(crate) fn register(r: &mut Registry) {
     for name in ["rest", "mustRest"] {
         reg(r, name, 1, |a| {
             let l = list_of(&a[0], "find rest")?;
-            Ok(if l.is_empty() {
-                Value::Nil
-            } else {
-                Value::List(l[1..].to_vec())
-            })
+            Ok(Value::List(l.get(1..).unwrap_or_default().to_vec()))
         });
     }
     for name in ["initial", "mustInitial"] {
         reg(r, name, 1, |a| {
             let mut l = list_of(&a[0], "find initial")?;
-            Ok(if l.pop().is_none() {
-                Value::Nil
-            } else {
-                Value::List(l)
-            })
+            l.pop();
+            Ok(Value::List(l))
         });
     }
     for name in ["reverse", "mustReverse"] {
