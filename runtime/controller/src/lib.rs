@@ -1,0 +1,1 @@
+//! The esox reconcilers. (Being written: see the controller brief.)
