@@ -9,10 +9,21 @@ use crate::parse::{Arg, Command, List, Node, Pipe, Tree};
 use crate::value::Value;
 
 /// Sprig functions that modify their first (map) argument in place in Go.
-const MUTATING: &[&str] = &["set", "unset", "merge", "mergeOverwrite", "mustMerge", "mustMergeOverwrite"];
+const MUTATING: &[&str] = &[
+    "set",
+    "unset",
+    "merge",
+    "mergeOverwrite",
+    "mustMerge",
+    "mustMergeOverwrite",
+];
+
+/// Maximum combined nesting of bodies and pipelines during execution: bounds stack use for
+/// any template (a 2 MiB thread stack holds this comfortably, even in debug builds).
+const MAX_NESTING: usize = 150;
 
 /// Maximum nesting of `{{template}}` calls (Go allows more, but Rust stacks are smaller).
-const MAX_TEMPLATE_DEPTH: usize = 1000;
+const MAX_TEMPLATE_DEPTH: usize = 100;
 
 /// An execution failure before the template name is attached.
 pub(crate) struct ExecError {
@@ -36,6 +47,7 @@ pub(crate) struct Exec<'a> {
     vars: Vec<(String, Value)>,
     out: Vec<u8>,
     depth: usize,
+    nesting: usize,
 }
 
 pub(crate) fn execute(
@@ -51,6 +63,7 @@ pub(crate) fn execute(
         vars: vec![("$".to_string(), data.clone())],
         out: Vec::new(),
         depth: 0,
+        nesting: 0,
     };
     match ex.walk_list(data, &tree.main) {
         Ok(_) => Ok(ex.out),
@@ -108,6 +121,20 @@ fn arg_pos(a: &Arg, fallback: usize) -> usize {
 
 impl Exec<'_> {
     fn walk_list(&mut self, dot: &Value, list: &List) -> R<Flow> {
+        self.nesting += 1;
+        if self.nesting > MAX_NESTING {
+            return err(
+                0,
+                "template",
+                format!("exceeded maximum nesting depth ({MAX_NESTING})"),
+            );
+        }
+        let r = self.walk_list_inner(dot, list);
+        self.nesting -= 1;
+        r
+    }
+
+    fn walk_list_inner(&mut self, dot: &Value, list: &List) -> R<Flow> {
         for n in list {
             match self.walk(dot, n)? {
                 Flow::Normal => {}
@@ -283,6 +310,20 @@ impl Exec<'_> {
     }
 
     fn eval_pipeline(&mut self, dot: &Value, pipe: &Pipe) -> R<Value> {
+        self.nesting += 1;
+        if self.nesting > MAX_NESTING {
+            return err(
+                pipe.pos,
+                "pipeline",
+                format!("exceeded maximum nesting depth ({MAX_NESTING})"),
+            );
+        }
+        let r = self.eval_pipeline_inner(dot, pipe);
+        self.nesting -= 1;
+        r
+    }
+
+    fn eval_pipeline_inner(&mut self, dot: &Value, pipe: &Pipe) -> R<Value> {
         let mut val: Option<Value> = None;
         for cmd in &pipe.cmds {
             val = Some(self.eval_command(dot, cmd, val)?);
@@ -509,7 +550,10 @@ impl Exec<'_> {
         // Sprig's set/unset/merge mutate their map argument in Go (`$_ := set $d "k" v`).
         // Values here are immutable, so write the result back to the variable that was passed.
         if MUTATING.contains(&name) {
-            if let Some(Arg::Variable { name: var, names, .. }) = args.first() {
+            if let Some(Arg::Variable {
+                name: var, names, ..
+            }) = args.first()
+            {
                 if names.is_empty() {
                     self.set_var(var, result.clone());
                 }

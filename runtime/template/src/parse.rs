@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use crate::value::Value;
 
 /// Maximum nesting of parentheses/control structures; protects the stack from hostile input.
-const MAX_DEPTH: usize = 1000;
+const MAX_DEPTH: usize = 100;
 
 #[derive(Debug, Clone, PartialEq)]
 enum Tok {
@@ -1042,6 +1042,12 @@ impl Parser<'_> {
         Ok(Some(match t.tok {
             Tok::Ident(name) => {
                 if !(self.is_func)(&name) {
+                    if let Some(why) = crate::funcs::unsupported(&name) {
+                        return perr(
+                            t.pos,
+                            format!("function {name:?} is not supported by esox: {why}"),
+                        );
+                    }
                     return perr(t.pos, format!("function {name:?} not defined"));
                 }
                 Arg::Func { pos: t.pos, name }

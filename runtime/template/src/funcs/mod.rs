@@ -100,6 +100,76 @@ pub(crate) fn is_defined(name: &str) -> bool {
     name == "and" || name == "or" || REGISTRY.contains_key(name)
 }
 
+/// Sprig/ESO functions esox deliberately does not provide, with the reason given at parse time.
+const UNSUPPORTED: &[(&str, &str)] = &[
+    (
+        "env",
+        "ESO removes it: templates must not read the controller's environment",
+    ),
+    (
+        "expandenv",
+        "ESO removes it: templates must not read the controller's environment",
+    ),
+    (
+        "getHostByName",
+        "ESO removes it: templates must not do DNS lookups",
+    ),
+    ("bcrypt", "password hashing is not implemented in esox"),
+    ("htpasswd", "password hashing is not implemented in esox"),
+    ("derivePassword", "not implemented in esox"),
+    (
+        "genPrivateKey",
+        "key and certificate generation is not implemented in esox; use a generator",
+    ),
+    (
+        "buildCustomCert",
+        "key and certificate generation is not implemented in esox; use a generator",
+    ),
+    (
+        "genCA",
+        "key and certificate generation is not implemented in esox; use a generator",
+    ),
+    (
+        "genCAWithKey",
+        "key and certificate generation is not implemented in esox; use a generator",
+    ),
+    (
+        "genSelfSignedCert",
+        "key and certificate generation is not implemented in esox; use a generator",
+    ),
+    (
+        "genSelfSignedCertWithKey",
+        "key and certificate generation is not implemented in esox; use a generator",
+    ),
+    (
+        "genSignedCert",
+        "key and certificate generation is not implemented in esox; use a generator",
+    ),
+    (
+        "genSignedCertWithKey",
+        "key and certificate generation is not implemented in esox; use a generator",
+    ),
+    ("encryptAES", "AES helpers are not implemented in esox"),
+    ("decryptAES", "AES helpers are not implemented in esox"),
+    ("semver", "semver helpers are not implemented in esox"),
+    (
+        "semverCompare",
+        "semver helpers are not implemented in esox",
+    ),
+    ("durationRound", "not implemented in esox"),
+];
+
+/// Why a known Sprig/ESO function is unavailable, if it is one of those.
+pub(crate) fn unsupported(name: &str) -> Option<&'static str> {
+    if REGISTRY.contains_key(name) {
+        return None;
+    }
+    UNSUPPORTED
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, why)| *why)
+}
+
 /// The names of every supported function, sorted (for documentation and tests).
 pub fn function_names() -> Vec<&'static str> {
     let mut v: Vec<&'static str> = REGISTRY.keys().copied().chain(["and", "or"]).collect();

@@ -374,6 +374,34 @@ fn b32_decode(input: &[u8]) -> Result<Vec<u8>, String> {
     Ok(out)
 }
 
+/// Go's `hex.DecodeString`, with its error texts.
+fn hex_decode(src: &[u8]) -> Result<Vec<u8>, String> {
+    let val = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
+    let invalid = |c: u8| {
+        let ch = char::from(c);
+        format!(
+            "encoding/hex: invalid byte: U+{:04X} {}",
+            c,
+            crate::gofmt::quote_with(ch.to_string().as_bytes(), '\'')
+        )
+    };
+    let mut out = Vec::with_capacity(src.len() / 2);
+    let mut j = 1;
+    while j < src.len() {
+        let hi = val(src[j - 1]).ok_or_else(|| invalid(src[j - 1]))?;
+        let lo = val(src[j]).ok_or_else(|| invalid(src[j]))?;
+        out.push(hi << 4 | lo);
+        j += 2;
+    }
+    if src.len() % 2 == 1 {
+        if val(src[j - 1]).is_none() {
+            return Err(invalid(src[j - 1]));
+        }
+        return Err("encoding/hex: odd length hex string".into());
+    }
+    Ok(out)
+}
+
 fn adler32(data: &[u8]) -> u32 {
     let (mut a, mut b) = (1u32, 0u32);
     for &d in data {
@@ -1115,6 +1143,11 @@ pub(crate) fn register(r: &mut Registry) {
         Ok(v) => vs(v),
         Err(e) => vs(e),
     });
+    // ESO's vendored Sprig adds `hexdec` (errors are returned as the value, like b64dec).
+    reg(r, "hexdec", 1, |a| match hex_decode(s(&a[0])?) {
+        Ok(v) => vs(v),
+        Err(e) => vs(e),
+    });
     reg(r, "sha1sum", 1, |a| {
         vs(hexs(&sha1::Sha1::digest(s(&a[0])?)))
     });
@@ -1139,6 +1172,16 @@ pub(crate) fn register(r: &mut Registry) {
             &h[16..20],
             &h[20..32]
         ))
+    });
+    reg(r, "randInt", 2, |a| {
+        let (lo, hi) = (int(&a[0])?, int(&a[1])?);
+        if hi <= lo {
+            return Err("invalid argument to Intn".into());
+        }
+        let mut b = [0u8; 8];
+        getrandom::fill(&mut b).map_err(|e| format!("no randomness available: {e}"))?;
+        let span = (hi - lo) as u64;
+        Ok(Value::Int(lo + (u64::from_le_bytes(b) % span) as i64))
     });
     reg(r, "randBytes", 1, |a| {
         let n = int(&a[0])?;

@@ -520,7 +520,9 @@ fn yaml_to_value(v: serde_yaml::Value) -> Result<Value, String> {
                     }
                     serde_yaml::Value::Null => "null".into(),
                     _ => {
-                        return Err("error converting YAML to JSON: unsupported map key type".into());
+                        return Err(
+                            "error converting YAML to JSON: unsupported map key type".into()
+                        );
                     }
                 };
                 out.insert(key, yaml_to_value(v)?);

@@ -1,0 +1,203 @@
+//! Behaviour that is not just "same bytes as Go": error messages (which must locate the problem
+//! and never echo secret values), byte-exact binary pass-through, delimiters, transforms.
+
+use std::collections::BTreeMap;
+
+use esox_template::{Template, Value, render_bytes, render_transform};
+
+fn data(pairs: &[(&str, &[u8])]) -> BTreeMap<String, Vec<u8>> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_vec()))
+        .collect()
+}
+
+fn err_of(src: &str, pairs: &[(&str, &[u8])]) -> String {
+    match render_bytes("t", src, &data(pairs)) {
+        Ok(out) => panic!(
+            "expected an error for {src:?}, got {:?}",
+            String::from_utf8_lossy(&out)
+        ),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn unknown_function_is_a_parse_error_naming_it() {
+    let e = Template::parse("t", "ok {{ frobnicate .x }}").unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        r#"template: t:1:6: function "frobnicate" not defined"#
+    );
+}
+
+#[test]
+fn unsupported_sprig_function_is_a_parse_error_saying_why() {
+    let e = Template::parse("t", "{{ genCA \"x\" 365 }}")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with(r#"template: t:1:3: function "genCA" is not supported by esox"#),
+        "{e}"
+    );
+    let e = Template::parse("t", "{{ env \"HOME\" }}")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains(r#"function "env" is not supported"#), "{e}");
+}
+
+#[test]
+fn missing_key_errors_like_go_with_line_and_column() {
+    assert_eq!(
+        err_of("line one\n  {{ .missing }}", &[("present", b"v")]),
+        r#"template: t:2:5: executing "t" at <.missing>: map has no entry for key "missing""#
+    );
+}
+
+#[test]
+fn parse_errors_carry_line_and_column() {
+    let e = Template::parse("tpl", "a\nb {{ if .x }}").unwrap_err();
+    assert_eq!((e.name(), e.line(), e.column()), ("tpl", 2, 13));
+    assert_eq!(e.to_string(), "template: tpl:2:13: unexpected EOF");
+}
+
+#[test]
+fn function_errors_name_the_call_but_not_the_secret_value() {
+    let secret: &[u8] = b"{hunter2-not-json";
+    let e = err_of("{{ .s | mustFromJson }}", &[("s", secret)]);
+    assert!(
+        e.starts_with(
+            r#"template: t:1:8: executing "t" at <mustFromJson>: error calling mustFromJson: "#
+        ),
+        "{e}"
+    );
+    assert!(!e.contains("hunter2"), "error leaks the value: {e}");
+
+    let e = err_of("{{ eq .s 1 }}", &[("s", b"hunter2")]);
+    assert!(
+        e.contains("incompatible types for comparison: string and int"),
+        "{e}"
+    );
+    assert!(!e.contains("hunter2"), "error leaks the value: {e}");
+
+    let e = err_of("{{ range .s }}{{ end }}", &[("s", b"hunter2")]);
+    assert!(!e.contains("hunter2"), "error leaks the value: {e}");
+
+    let e = err_of(r#"{{ mustToDate "2006-01-02" .s }}"#, &[("s", b"hunter2")]);
+    assert!(!e.contains("hunter2"), "error leaks the value: {e}");
+}
+
+#[test]
+fn fail_reports_the_template_authors_message() {
+    assert_eq!(
+        err_of(r#"{{ fail "password is required" }}"#, &[]),
+        r#"template: t:1:3: executing "t" at <fail "password is required">: error calling fail: password is required"#
+    );
+}
+
+#[test]
+fn binary_values_pass_through_untouched() {
+    let raw: &[u8] = &[0x30, 0x82, 0xff, 0x00, 0xfe, 0x80, b'\n'];
+    let d = data(&[("ks", raw)]);
+    assert_eq!(render_bytes("t", "{{ .ks }}", &d).unwrap(), raw);
+    assert_eq!(render_bytes("t", "{{ .ks | toString }}", &d).unwrap(), raw);
+    assert_eq!(
+        render_bytes("t", "{{ .ks | b64enc }}", &d).unwrap(),
+        b"MIL/AP6ACg=="
+    );
+    assert_eq!(
+        render_bytes("t", "{{ .ks | b64enc | b64dec }}", &d).unwrap(),
+        raw
+    );
+    assert_eq!(
+        render_bytes("t", "{{ printf \"%s\" .ks }}", &d).unwrap(),
+        raw
+    );
+    assert_eq!(render_bytes("t", "{{ len .ks }}", &d).unwrap(), b"7");
+}
+
+#[test]
+fn custom_delimiters_leave_default_braces_as_text() {
+    let t = Template::parse_with_delims("t", "<< .a >> and {{ .a }}", "<<", ">>").unwrap();
+    let mut m = BTreeMap::new();
+    m.insert("a".to_string(), Value::str("x"));
+    assert_eq!(t.execute(&Value::Map(m)).unwrap(), b"x and {{ .a }}");
+}
+
+#[test]
+fn transform_sees_the_key_as_value() {
+    assert_eq!(
+        render_transform("{{ .value | upper | replace \"-\" \"_\" }}", "db-password").unwrap(),
+        "DB_PASSWORD"
+    );
+    assert_eq!(
+        render_transform(r#"{{ regexReplaceAll "^app/" .value "" }}"#, "app/token").unwrap(),
+        "token"
+    );
+}
+
+#[test]
+fn execute_takes_any_value_tree() {
+    let t = Template::parse("t", "{{ range .items }}{{ .name }}={{ .n }};{{ end }}").unwrap();
+    let item = |name: &str, n: i64| {
+        let mut m = BTreeMap::new();
+        m.insert("name".to_string(), Value::str(name));
+        m.insert("n".to_string(), Value::Int(n));
+        Value::Map(m)
+    };
+    let mut root = BTreeMap::new();
+    root.insert(
+        "items".to_string(),
+        Value::List(vec![item("a", 1), item("b", 2)]),
+    );
+    assert_eq!(t.execute(&Value::Map(root)).unwrap(), b"a=1;b=2;");
+}
+
+#[test]
+fn template_recursion_is_bounded_instead_of_overflowing_the_stack() {
+    let e = err_of(
+        r#"{{ define "r" }}{{ template "r" . }}{{ end }}{{ template "r" . }}"#,
+        &[],
+    );
+    assert!(e.contains("exceeded maximum template depth"), "{e}");
+}
+
+#[test]
+fn index_of_missing_secret_key_is_empty_like_go_map_of_strings() {
+    let d = data(&[("a", b"1")]);
+    assert_eq!(
+        render_bytes("t", r#"[{{ index . "nope" }}]"#, &d).unwrap(),
+        b"[]"
+    );
+}
+
+#[test]
+fn set_on_a_variable_updates_that_variable_like_go() {
+    let out = render_bytes(
+        "t",
+        r#"{{ $d := dict }}{{ $_ := set $d "k" "v" }}{{ $d.k }}"#,
+        &data(&[]),
+    )
+    .unwrap();
+    assert_eq!(out, b"v");
+}
+
+#[test]
+fn deeply_nested_templates_fail_cleanly_instead_of_overflowing_the_stack() {
+    // 90 nested ifs inside a template that calls itself: far deeper than any real template.
+    let mut body = String::new();
+    for _ in 0..90 {
+        body.push_str("{{ if true }}");
+    }
+    body.push_str(r#"{{ template "r" . }}"#);
+    for _ in 0..90 {
+        body.push_str("{{ end }}");
+    }
+    let src = format!(r#"{{{{ define "r" }}}}{body}{{{{ end }}}}{{{{ template "r" . }}}}"#);
+    let e = err_of(&src, &[]);
+    assert!(e.contains("exceeded maximum nesting depth"), "{e}");
+
+    let parens = format!("{{{{ {}1{} }}}}", "(".repeat(150), ")".repeat(150));
+    let e = Template::parse("t", &parens).unwrap_err().to_string();
+    assert!(e.contains("nested too deeply"), "{e}");
+}
