@@ -250,12 +250,10 @@ impl Exec<'_> {
                         break;
                     }
                 }
-                if empty {
-                    if let Some(e) = else_list {
-                        let f = self.walk_list(dot, e)?;
-                        self.vars.truncate(mark);
-                        return Ok(f);
-                    }
+                if empty && let Some(e) = else_list {
+                    let f = self.walk_list(dot, e)?;
+                    self.vars.truncate(mark);
+                    return Ok(f);
                 }
                 self.vars.truncate(mark);
             }
@@ -549,15 +547,13 @@ impl Exec<'_> {
         })?;
         // Sprig's set/unset/merge mutate their map argument in Go (`$_ := set $d "k" v`).
         // Values here are immutable, so write the result back to the variable that was passed.
-        if MUTATING.contains(&name) {
-            if let Some(Arg::Variable {
+        if MUTATING.contains(&name)
+            && let Some(Arg::Variable {
                 name: var, names, ..
             }) = args.first()
-            {
-                if names.is_empty() {
-                    self.set_var(var, result.clone());
-                }
-            }
+            && names.is_empty()
+        {
+            self.set_var(var, result.clone());
         }
         Ok(result)
     }

@@ -22,13 +22,14 @@ fn digits(f: f64, sig: Option<usize>) -> (Vec<u8>, i32) {
     (d, exp + 1)
 }
 
-fn special(f: f64, plus: bool) -> Option<String> {
+/// NaN and infinities, spelled as Go's strconv spells them.
+fn special(f: f64) -> Option<String> {
     if f.is_nan() {
         return Some("NaN".into());
     }
     if f.is_infinite() {
         return Some(if f > 0.0 {
-            if plus { "+Inf".into() } else { "+Inf".into() }
+            "+Inf".into()
         } else {
             "-Inf".into()
         });
@@ -88,7 +89,7 @@ fn fmt_f(neg: bool, d: &[u8], dp: i32, prec: usize) -> String {
 
 /// `strconv.FormatFloat(f, 'g', prec, 64)`; `prec < 0` is the shortest form used by `%v`.
 pub fn format_float_g(f: f64, prec: i32) -> String {
-    if let Some(s) = special(f, false) {
+    if let Some(s) = special(f) {
         return s;
     }
     let neg = f.is_sign_negative() && f != 0.0 || (f == 0.0 && f.is_sign_negative());
@@ -123,7 +124,7 @@ pub fn format_float_g(f: f64, prec: i32) -> String {
 
 /// `strconv.FormatFloat(f, 'f', prec, 64)`; `prec < 0` is shortest.
 pub fn format_float_f(f: f64, prec: i32) -> String {
-    if let Some(s) = special(f, false) {
+    if let Some(s) = special(f) {
         return s;
     }
     if prec < 0 {
@@ -142,7 +143,7 @@ pub fn format_float_f(f: f64, prec: i32) -> String {
 
 /// `strconv.FormatFloat(f, 'e', prec, 64)`; `prec < 0` is shortest.
 pub fn format_float_e(f: f64, prec: i32, upper: bool) -> String {
-    if let Some(s) = special(f, false) {
+    if let Some(s) = special(f) {
         return s;
     }
     let neg = f.is_sign_negative();

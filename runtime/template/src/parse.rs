@@ -885,7 +885,7 @@ impl Parser<'_> {
                 Tok::Comma if context == "range" => {
                     let v2 = self.next_non_space();
                     let Tok::Variable(name2) = v2.tok else {
-                        return perr(v2.pos, format!("range can only initialize variables"));
+                        return perr(v2.pos, "range can only initialize variables".to_string());
                     };
                     let op = self.next_non_space();
                     match op.tok {

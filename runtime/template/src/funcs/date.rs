@@ -464,7 +464,7 @@ pub(crate) fn go_parse(layout: &str, value: &str) -> Result<Time, String> {
     }
     if let Some(p) = pm {
         if hour > 12 {
-            return Err(format!("parsing time: hour out of range"));
+            return Err("parsing time: hour out of range".to_string());
         }
         if p && hour < 12 {
             hour += 12;

@@ -278,7 +278,7 @@ pub(crate) fn b64_decode(input: &[u8]) -> Result<Vec<u8>, String> {
     let alphabet_only = clean
         .iter()
         .all(|b| b.is_ascii_alphanumeric() || *b == b'+' || *b == b'/');
-    if alphabet_only && clean.len() % 4 != 0 {
+    if alphabet_only && !clean.len().is_multiple_of(4) {
         // Go reports the start of the incomplete final quantum.
         return Err(format!(
             "illegal base64 data at input byte {}",
@@ -332,7 +332,7 @@ fn b32_decode(input: &[u8]) -> Result<Vec<u8>, String> {
         .copied()
         .filter(|b| *b != b'\r' && *b != b'\n')
         .collect();
-    if clean.len() % 8 != 0 {
+    if !clean.len().is_multiple_of(8) {
         return Err(format!(
             "illegal base32 data at input byte {}",
             clean.len() - clean.len() % 8
@@ -624,7 +624,7 @@ fn delimited_case(s: &str, delim: char) -> String {
 fn pascal_case(s: &str) -> String {
     // xstrings.ToPascalCase: split on `_`, `-`, space etc.; capitalise each part's first rune.
     let mut out = String::new();
-    for part in s.split(|c: char| c == '_' || c == '-' || c == ' ' || c == '.') {
+    for part in s.split(['_', '-', ' ', '.']) {
         let mut cs = part.chars();
         if let Some(f) = cs.next() {
             out.extend(f.to_uppercase());
@@ -1018,7 +1018,7 @@ pub(crate) fn register(r: &mut Registry) {
     });
     reg(r, "until", 1, |a| {
         let n = int(&a[0])?;
-        Ok(until_step(0, n, if n < 0 { -1 } else { 1 })?)
+        until_step(0, n, if n < 0 { -1 } else { 1 })
     });
     reg(r, "untilStep", 3, |a| {
         until_step(int(&a[0])?, int(&a[1])?, int(&a[2])?)

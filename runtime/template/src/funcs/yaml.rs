@@ -94,10 +94,10 @@ fn resolves_non_string(s: &str) -> bool {
     if let Some(b) = plain
         .strip_prefix("0b")
         .or_else(|| plain.strip_prefix("-0b"))
+        && !b.is_empty()
+        && b.bytes().all(|c| c == b'0' || c == b'1')
     {
-        if !b.is_empty() && b.bytes().all(|c| c == b'0' || c == b'1') {
-            return true;
-        }
+        return true;
     }
     // yaml float: ^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$
     let t = plain.strip_prefix(['+', '-']).unwrap_or(&plain);
