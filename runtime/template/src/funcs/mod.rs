@@ -7,6 +7,7 @@
 
 pub(crate) mod builtin;
 pub(crate) mod date;
+pub(crate) mod der;
 pub(crate) mod eso;
 pub(crate) mod json;
 pub(crate) mod sprig;
