@@ -1,1 +1,127 @@
-fn main() {}
+//! `cargo xtask <task>`: the two commands a newcomer runs, and what CI runs.
+//!
+//! - `cargo xtask test`: installs what the suite needs (wasm32-wasip2 target, control-plane
+//!   binaries built from Go modules, the LocalStack venv; all cached under ~/.cache/esox), then
+//!   runs formatting and lint checks, the CRD drift check and every test, and prints how long
+//!   each phase took.
+//! - `cargo xtask demo`: the quick start for real — brings up the local stack (kube-apiserver,
+//!   etcd, kube-controller-manager, LocalStack), seeds `my-application/database` in LocalStack,
+//!   runs the controller, applies the README's manifests and shows the synced Secret (its keys
+//!   and sizes; values are never printed).
+//!
+//! Plain std on purpose: it must build in seconds on a fresh machine.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::time::{Duration, Instant};
+
+mod demo;
+
+fn main() -> ExitCode {
+    let task = std::env::args().nth(1).unwrap_or_default();
+    let mut phases = Phases::default();
+    let result = match task.as_str() {
+        "test" => test(&mut phases),
+        "demo" => demo::run(&mut phases),
+        "prepare" => prepare(&mut phases),
+        _ => {
+            eprintln!("usage: cargo xtask <test|demo|prepare>\n  test     run the whole suite (installs what it needs)\n  demo     the quick start, end to end\n  prepare  only install the prerequisites");
+            return ExitCode::from(2);
+        }
+    };
+    phases.print();
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("\nxtask {task}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Timings of the phases run so far, printed as a table at the end.
+#[derive(Default)]
+pub struct Phases(Vec<(String, Duration, bool)>);
+
+impl Phases {
+    /// Run one phase, printing its start and recording its duration.
+    pub fn run(&mut self, name: &str, f: impl FnOnce() -> Result<(), String>) -> Result<(), String> {
+        eprintln!("\n==> {name}");
+        let started = Instant::now();
+        let result = f();
+        self.0.push((name.to_string(), started.elapsed(), result.is_ok()));
+        result
+    }
+
+    fn print(&self) {
+        if self.0.is_empty() {
+            return;
+        }
+        eprintln!("\n| phase | seconds | result |\n|---|---:|---|");
+        let mut total = Duration::ZERO;
+        for (name, d, ok) in &self.0 {
+            total += *d;
+            eprintln!("| {name} | {:.1} | {} |", d.as_secs_f64(), if *ok { "ok" } else { "FAILED" });
+        }
+        eprintln!("| total | {:.1} | |", total.as_secs_f64());
+    }
+}
+
+/// The repository root (xtask lives one level below it).
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// Run a command in the repository, inheriting output; an error names the command.
+pub fn sh(program: &str, args: &[&str]) -> Result<(), String> {
+    let status = Command::new(program)
+        .args(args)
+        .current_dir(repo())
+        .status()
+        .map_err(|e| format!("cannot run {program}: {e}"))?;
+    if status.success() { Ok(()) } else { Err(format!("`{program} {}` failed ({status})", args.join(" "))) }
+}
+
+fn cargo() -> String {
+    std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
+}
+
+/// Install everything the suite and the demo need; each step is cached and skipped when done.
+pub fn prepare(phases: &mut Phases) -> Result<(), String> {
+    phases.run("wasm32-wasip2 target (rustup)", || {
+        let installed = Command::new("rustup").args(["target", "list", "--installed"]).output().map_err(|e| format!("rustup: {e}"))?;
+        if String::from_utf8_lossy(&installed.stdout).lines().any(|l| l.trim() == "wasm32-wasip2") {
+            eprintln!("already installed");
+            Ok(())
+        } else {
+            sh("rustup", &["target", "add", "wasm32-wasip2"])
+        }
+    })?;
+    phases.run("control plane + LocalStack (esox-stack prepare; cached under ~/.cache/esox)", || {
+        sh(&cargo(), &["run", "--quiet", "-p", "esox-e2e", "--bin", "esox-stack", "--", "prepare"])
+    })
+}
+
+fn test(phases: &mut Phases) -> Result<(), String> {
+    prepare(phases)?;
+    let cargo = cargo();
+    let plugins = "plugins/Cargo.toml";
+    phases.run("format (cargo fmt --check)", || {
+        sh(&cargo, &["fmt", "--all", "--check"])?;
+        sh(&cargo, &["fmt", "--manifest-path", plugins, "--all", "--check"])
+    })?;
+    phases.run("build (host workspace + plugins for wasm32-wasip2)", || sh(&cargo, &["build", "--workspace", "--all-targets"]))?;
+    phases.run("lint (clippy -D warnings, host and plugins)", || {
+        sh(&cargo, &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])?;
+        sh(&cargo, &["clippy", "--manifest-path", plugins, "--target", "wasm32-wasip2", "--workspace", "--", "-D", "warnings"])
+    })?;
+    phases.run("plugin SDK unit tests (native)", || {
+        sh(&cargo, &["test", "--manifest-path", plugins, "-p", "esox-plugin-sdk", "--lib", "--target", host_triple().as_str()])
+    })?;
+    phases.run("tests (unit, plugin host, harness smoke, end-to-end)", || sh(&cargo, &["test", "--workspace"]))
+}
+
+fn host_triple() -> String {
+    let out = Command::new("rustc").arg("-vV").output().map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap_or_default();
+    out.lines().find_map(|l| l.strip_prefix("host: ")).unwrap_or("x86_64-unknown-linux-gnu").to_string()
+}
