@@ -489,9 +489,64 @@ mod tests {
 
     #[test]
     fn cluster_store_schema_matches_the_namespaced_store_schema() {
-        assert_eq!(
-            schema_of(1)["properties"]["spec"],
-            schema_of(2)["properties"]["spec"]
-        );
+        let spec = |i: usize| schema_of(i)["properties"]["spec"].clone();
+        assert_eq!(spec(1)["properties"], spec(2)["properties"]);
+        assert_eq!(spec(1)["required"], spec(2)["required"]);
+    }
+
+    /// Collects every schema node carrying `x-kubernetes-validations`.
+    fn nodes_with_rules<'a>(node: &'a Value, out: &mut Vec<&'a Value>) {
+        match node {
+            Value::Object(map) => {
+                if map.contains_key("x-kubernetes-validations") {
+                    out.push(node);
+                }
+                map.values().for_each(|v| nodes_with_rules(v, out));
+            }
+            Value::Array(items) => items.iter().for_each(|v| nodes_with_rules(v, out)),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn every_cel_rule_compiles_stays_in_scope_and_within_the_cost_budget() {
+        use kube::core::cel::{ScopeContext, WarningKind, analyze_rule, compile_schema};
+        let mut checked = 0;
+        for i in 0..3 {
+            let schema = schema_of(i);
+            let mut nodes = Vec::new();
+            nodes_with_rules(&schema, &mut nodes);
+            for node in nodes {
+                let compiled = compile_schema(node);
+                assert!(
+                    !compiled.has_errors(),
+                    "{:?}",
+                    compiled.compilation_errors()
+                );
+                for rule in node["x-kubernetes-validations"].as_array().unwrap() {
+                    let rule = rule["rule"].as_str().unwrap();
+                    // kube-cel's estimate is coarser than the API server's and warns from 1M on;
+                    // the API server refuses a rule whose estimated cost exceeds 10M
+                    // (StaticEstimatedCostLimit). Its scope check also flags comprehension
+                    // variables (`d`, `t`), which are fine, so only the cost is checked.
+                    for warning in analyze_rule(rule, &compiled, ScopeContext::CrdValidation) {
+                        if warning.kind == WarningKind::CostExceeded {
+                            let cost: u64 = warning
+                                .message
+                                .trim_start_matches("estimated cost ")
+                                .split(' ')
+                                .next()
+                                .and_then(|n| n.parse().ok())
+                                .unwrap();
+                            assert!(cost <= 10_000_000, "{rule}: estimated cost {cost}");
+                        }
+                    }
+                    checked += 1;
+                }
+            }
+        }
+        // ExternalSecret: 2 spec + 3 target + 3 template + 2 dataFrom + 1 sourceRef rules;
+        // each store kind: 1 customSessionTags + 1 auth + 2 secretsManager.
+        assert_eq!(checked, 11 + 4 + 4);
     }
 }

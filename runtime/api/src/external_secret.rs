@@ -19,7 +19,7 @@ use crate::meta::{DNS1123_SUBDOMAIN, SECRET_KEY};
 
 /// Most `data[]` entries one ExternalSecret may have. ESO has no limit; the API server needs one
 /// to bound the cost of the duplicate-`secretKey` CEL rule (quadratic in the list length).
-pub const MAX_DATA_ITEMS: u32 = 256;
+pub const MAX_DATA_ITEMS: u32 = 200;
 /// Most `templateFrom[]` entries; bounds the cost of the templateFrom target CEL rule.
 pub const MAX_TEMPLATE_FROM_ITEMS: u32 = 100;
 
