@@ -201,3 +201,107 @@ fn deeply_nested_templates_fail_cleanly_instead_of_overflowing_the_stack() {
     let e = Template::parse("t", &parens).unwrap_err().to_string();
     assert!(e.contains("nested too deeply"), "{e}");
 }
+
+/// A leaf certificate (issued by an intermediate under a root) and its EC key, generated for
+/// these tests. Go decodes what esox encodes and vice versa (checked when the tables were built).
+const LEAF: &str = r"-----BEGIN CERTIFICATE-----
+MIIB2jCCAX+gAwIBAgICA+wwCgYIKoZIzj0EAwIwEDEOMAwGA1UEAwwFaW50ZXIw
+HhcNMjUwMTAxMDAwMDAwWhcNMzUwMTAxMDAwMDAwWjAPMQ0wCwYDVQQDDARsZWFm
+MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE1QDGGOB0bQnETdSpQZ2TuipFP1bz
++ZFXPSV2i4SYlmXf4b4hcViauMbwxi8k2+KQpXyYk82iBJz+eCk8+D4IMaOByTCB
+xjAMBgNVHRMBAf8EAjAAMB0GA1UdDgQWBBTBzZW8JxvGMXGKK7OZjABpfHDbWzAf
+BgNVHSMEGDAWgBTt0GLD/AvAt0HveCzKCW7TuQkpYDB2BgNVHREEbzBtggtleGFt
+cGxlLmNvbYINKi5leGFtcGxlLmNvbYcECgECA4cQIAENuAAAAAAAAAAAAAAAAYEP
+b3BzQGV4YW1wbGUuY29thiZzcGlmZmU6Ly9leGFtcGxlLmNvbS9ucy9kZWZhdWx0
+L3NhL2FwcDAKBggqhkjOPQQDAgNJADBGAiEAlABexP67XHe2PHNpJ4hipIugkW4V
+WQO14WYb+h3gYRgCIQDCmsQuUVhhW/j2ZK6TPe2rnoh9z6xtEtmZbl0otauWVQ==
+-----END CERTIFICATE-----
+";
+const LEAF_KEY: &str = r"-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgFxm67eP+gSpkyKus
+XTAqAQkghROmHxLe3ldIf2S96VKhRANCAATVAMYY4HRtCcRN1KlBnZO6KkU/VvP5
+kVc9JXaLhJiWZd/hviFxWJq4xvDGLyTb4pClfJiTzaIEnP54KTz4Pggx
+-----END PRIVATE KEY-----
+";
+const CHAIN: &str = r"-----BEGIN CERTIFICATE-----
+MIIBYzCCAQigAwIBAgICA+0wCgYIKoZIzj0EAwIwDzENMAsGA1UEAwwEcm9vdDAe
+Fw0yNTAxMDEwMDAwMDBaFw0zNTAxMDEwMDAwMDBaMBAxDjAMBgNVBAMMBWludGVy
+MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE5THWOYrDrWgRAkOlXiOOv4WhmjGr
+s/bEWlwh2fTm/LbkZEIRHCbWTXPmghkZrVplNlWxak8oD5EUxzkrKek8qqNTMFEw
+DwYDVR0TAQH/BAUwAwEB/zAdBgNVHQ4EFgQU7dBiw/wLwLdB73gsyglu07kJKWAw
+HwYDVR0jBBgwFoAUTyLKDjIrdVqm3FGMJotKeBn2IeEwCgYIKoZIzj0EAwIDSQAw
+RgIhANGxNm8mvd1GBefw3ViHeFBXQzdgSlWHBGumF4JlwZINAiEA1U6H+IfbcUGz
+cMqXbQGjQewNR2pPfeAvjSk4oPGoQh0=
+-----END CERTIFICATE-----
+-----BEGIN CERTIFICATE-----
+MIIBYTCCAQegAwIBAgICA+wwCgYIKoZIzj0EAwIwDzENMAsGA1UEAwwEcm9vdDAe
+Fw0yNTAxMDEwMDAwMDBaFw0zNTAxMDEwMDAwMDBaMA8xDTALBgNVBAMMBHJvb3Qw
+WTATBgcqhkjOPQIBBggqhkjOPQMBBwNCAAR6X7v+3O0kBB9Qo7ZoAyYgvlL5NpCt
+XyGfXB3RE3t4PxdE3kMSYt0A5iff47/zIJ0h4rnh5Od1T8z+bl6WTCkFo1MwUTAP
+BgNVHRMBAf8EBTADAQH/MB0GA1UdDgQWBBRPIsoOMit1WqbcUYwmi0p4GfYh4TAf
+BgNVHSMEGDAWgBRPIsoOMit1WqbcUYwmi0p4GfYh4TAKBggqhkjOPQQDAgNIADBF
+AiEAvcdpNpnIlRcBSD1jxQ0X4kRwkVkZhuzglRDlGTX8Fs8CIEs39UfxUUaABVPZ
+wDdzabqSHNi/Axoh3Cao7XR9RXlD
+-----END CERTIFICATE-----
+";
+
+#[test]
+fn pem_to_pkcs12_round_trips_through_pkcs12key_and_pkcs12cert() {
+    let d = data(&[
+        ("leaf", LEAF.as_bytes()),
+        ("key", LEAF_KEY.as_bytes()),
+        ("chain", CHAIN.as_bytes()),
+    ]);
+    let pfx = render_bytes("t", "{{ pemToPkcs12 .leaf .key }}", &d).unwrap();
+    let mut with_pfx = d.clone();
+    with_pfx.insert("p".to_string(), pfx.clone());
+    assert_eq!(
+        render_bytes("t", "{{ .p | b64dec | pkcs12key }}", &with_pfx).unwrap(),
+        LEAF_KEY.as_bytes()
+    );
+    assert_eq!(
+        render_bytes("t", "{{ .p | b64dec | pkcs12cert }}", &with_pfx).unwrap(),
+        LEAF.as_bytes()
+    );
+    // Salted like Go's encoder: two renders differ.
+    assert_ne!(
+        render_bytes("t", "{{ pemToPkcs12 .leaf .key }}", &d).unwrap(),
+        pfx
+    );
+
+    let full = render_bytes(
+        "t",
+        r#"{{ fullPemToPkcs12Pass (print .leaf .chain) .key "pw" }}"#,
+        &d,
+    )
+    .unwrap();
+    with_pfx.insert("p".to_string(), full);
+    let certs = render_bytes("t", r#"{{ .p | b64dec | pkcs12certPass "pw" }}"#, &with_pfx).unwrap();
+    assert_eq!(certs, format!("{LEAF}{CHAIN}").as_bytes());
+    let e = render_bytes(
+        "t",
+        r#"{{ .p | b64dec | pkcs12certPass "wrong" }}"#,
+        &with_pfx,
+    )
+    .unwrap_err();
+    assert!(
+        e.to_string()
+            .ends_with("pkcs12: decryption password incorrect"),
+        "{e}"
+    );
+}
+
+#[test]
+fn pem_truststore_to_pkcs12_produces_a_keyless_archive() {
+    let d = data(&[("chain", CHAIN.as_bytes())]);
+    let mut with_pfx = d.clone();
+    with_pfx.insert(
+        "p".to_string(),
+        render_bytes("t", "{{ pemTruststoreToPKCS12 .chain }}", &d).unwrap(),
+    );
+    let e = render_bytes("t", "{{ .p | b64dec | pkcs12cert }}", &with_pfx).unwrap_err();
+    assert!(
+        e.to_string().ends_with("pkcs12: private key missing"),
+        "{e}"
+    );
+}

@@ -235,6 +235,14 @@ fn cert_chain(input: &[u8]) -> Result<Vec<ChainCert>, String> {
     Ok(order.into_iter().filter_map(|i| slots[i].take()).collect())
 }
 
+/// ESO's `fetchCertChains`: the bundle re-encoded leaf first.
+pub(crate) fn ordered_chain_pem(input: &[u8]) -> Result<String, String> {
+    Ok(cert_chain(input)?
+        .iter()
+        .map(|c| pem_cert(&c.der))
+        .collect())
+}
+
 fn is_root(c: &ChainCert) -> bool {
     c.aki.as_deref().is_none_or(|a| a == c.ski.as_slice())
 }
@@ -260,10 +268,10 @@ fn filter_cert_chain(cert_type: &str, input: &[u8]) -> Result<String, String> {
             return Ok(out);
         }
         "root" => {
-            if let Some(c) = ordered.last() {
-                if is_root(c) {
-                    return Ok(pem_cert(&c.der));
-                }
+            if let Some(c) = ordered.last()
+                && is_root(c)
+            {
+                return Ok(pem_cert(&c.der));
             }
         }
         _ => {}
@@ -419,6 +427,7 @@ fn jwk_pem(input: &[u8], private: bool) -> Result<String, String> {
 
 pub(crate) fn register(r: &mut Registry) {
     super::json::register(r);
+    super::pkcs12::register(r);
     reg(r, "toYaml", 1, |a| {
         Ok(Value::str(super::yaml::to_yaml(&a[0])))
     });

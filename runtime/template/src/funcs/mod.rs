@@ -10,6 +10,7 @@ pub(crate) mod date;
 pub(crate) mod der;
 pub(crate) mod eso;
 pub(crate) mod json;
+pub(crate) mod pkcs12;
 pub(crate) mod sprig;
 pub(crate) mod yaml;
 
