@@ -41,7 +41,7 @@ impl Template {
         left: &str,
         right: &str,
     ) -> Result<Template, TemplateError> {
-        let tree = parse::parse(src, left, right, &funcs::is_defined)
+        let tree = parse::parse(name, src, left, right, &funcs::is_defined)
             .map_err(|e| TemplateError::at(name, src, e.pos, e.msg))?;
         Ok(Template {
             name: name.to_string(),

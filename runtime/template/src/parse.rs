@@ -561,7 +561,14 @@ enum End {
     Else(usize),
 }
 
+/// Go's `IsEmptyTree`: only whitespace text.
+fn is_empty_list(list: &List) -> bool {
+    list.iter()
+        .all(|n| matches!(n, Node::Text(t) if t.iter().all(|b| is_space(*b))))
+}
+
 pub(crate) fn parse(
+    name: &str,
     src: &str,
     left: &str,
     right: &str,
@@ -609,7 +616,23 @@ pub(crate) fn parse(
             None => {}
         }
     }
-    Ok(Tree { main, defs: p.defs })
+    // The main body is the template called `name`: a define of that name replaces an empty
+    // body (Go executes the define) and conflicts with a non-empty one.
+    let mut defs = p.defs;
+    if let Some(def) = defs.get(name) {
+        if is_empty_list(&main) {
+            main = def.clone();
+        } else if !is_empty_list(def) {
+            return perr(
+                0,
+                format!("template: multiple definition of template {name:?}"),
+            );
+        }
+    }
+    if !is_empty_list(&main) {
+        defs.insert(name.to_string(), main.clone());
+    }
+    Ok(Tree { main, defs })
 }
 
 type Step = Option<Result<Node, End>>;
@@ -656,6 +679,7 @@ impl Parser<'_> {
 
     fn definition(&mut self) -> Result<(), PosError> {
         let t = self.next_non_space();
+        let start = t.pos;
         let Tok::Str(name) = t.tok else {
             return perr(
                 t.pos,
@@ -670,18 +694,22 @@ impl Parser<'_> {
         if let End::Else(pos) = end {
             return perr(pos, "unexpected {{else}} in define clause");
         }
-        self.add_def(name, list);
-        Ok(())
+        self.add_def(start, name, list)
     }
 
-    fn add_def(&mut self, name: String, list: List) {
-        let empty = list
-            .iter()
-            .all(|n| matches!(n, Node::Text(t) if t.iter().all(|b| is_space(*b))));
-        if empty && self.defs.contains_key(&name) {
-            return;
+    /// Records a `define`/`block` body. Like Go, an empty body never replaces an existing one
+    /// and two non-empty bodies for one name are an error.
+    fn add_def(&mut self, pos: usize, name: String, list: List) -> Result<(), PosError> {
+        let existing_empty = self.defs.get(&name).is_none_or(is_empty_list);
+        if existing_empty {
+            self.defs.insert(name, list);
+        } else if !is_empty_list(&list) {
+            return perr(
+                pos,
+                format!("template: multiple definition of template {name:?}"),
+            );
         }
-        self.defs.insert(name, list);
+        Ok(())
     }
 
     /// Parses nodes until `{{end}}` or `{{else}}`.
@@ -823,7 +851,7 @@ impl Parser<'_> {
         })
     }
 
-    fn template_call(&mut self, pos: usize) -> Result<Node, PosError> {
+    fn template_call(&mut self, _keyword_pos: usize) -> Result<Node, PosError> {
         let t = self.next_non_space();
         let Tok::Str(name) = t.tok else {
             return perr(
@@ -838,7 +866,12 @@ impl Parser<'_> {
             self.expect_right("template clause")?;
             None
         };
-        Ok(Node::Template { pos, name, pipe })
+        // Go positions a template call at its name.
+        Ok(Node::Template {
+            pos: t.pos,
+            name,
+            pipe,
+        })
     }
 
     fn block(&mut self, pos: usize) -> Result<Node, PosError> {
@@ -859,7 +892,7 @@ impl Parser<'_> {
         if let End::Else(p) = end {
             return perr(p, "unexpected {{else}} in block clause");
         }
-        self.add_def(name.clone(), list);
+        self.add_def(pos, name.clone(), list)?;
         Ok(Node::Template {
             pos,
             name,
@@ -997,17 +1030,20 @@ impl Parser<'_> {
             return Ok(Some(term));
         }
         Ok(Some(match term {
-            Arg::Field { pos, mut names } => {
+            // Go positions a chained field or variable at its first chained field.
+            Arg::Field { mut names, .. } => {
                 names.extend(fields);
-                Arg::Field { pos, names }
+                Arg::Field { pos: fpos, names }
             }
             Arg::Variable {
-                pos,
-                name,
-                mut names,
+                name, mut names, ..
             } => {
                 names.extend(fields);
-                Arg::Variable { pos, name, names }
+                Arg::Variable {
+                    pos: fpos,
+                    name,
+                    names,
+                }
             }
             Arg::Pipe(p) => Arg::Chain {
                 pos: p.pos,
@@ -1153,7 +1189,11 @@ fn parse_number(n: &str) -> Option<Value> {
     } else if body.len() > 1 && body.starts_with('0') {
         i64::from_str_radix(&body[1..], 8).ok()
     } else {
-        body.parse::<i64>().ok()
+        // Parse with the sign so that i64::MIN is representable.
+        if let Ok(v) = clean.trim_start_matches('+').parse::<i64>() {
+            return Some(Value::Int(v));
+        }
+        None
     };
     match int {
         Some(i) => Some(Value::Int(if neg { -i } else { i })),
