@@ -305,3 +305,11 @@ fn pem_truststore_to_pkcs12_produces_a_keyless_archive() {
         "{e}"
     );
 }
+
+#[test]
+fn parsed_templates_can_be_shared_across_threads() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Template>();
+    assert_send_sync::<Value>();
+    assert_send_sync::<esox_template::TemplateError>();
+}
