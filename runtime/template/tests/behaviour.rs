@@ -313,3 +313,27 @@ fn parsed_templates_can_be_shared_across_threads() {
     assert_send_sync::<Value>();
     assert_send_sync::<esox_template::TemplateError>();
 }
+
+/// ESO's literal-template example builds an htpasswd file; ESO's Sprig takes the hash as a
+/// third argument. bcrypt output is salted (random), so it is checked by verification; Go's
+/// `bcrypt.CompareHashAndPassword` accepted esox's hashes when this was written.
+#[test]
+fn htpasswd_and_bcrypt_follow_esos_sprig() {
+    let d = data(&[("alice", b"a1"), ("bob", b"b2")]);
+    let src = r#"{{- $creds := list }}{{- range $user, $pw := . }}{{- $creds = append $creds (htpasswd $user $pw "sha") }}{{- end }}auth: {{ $creds | join "\n" | quote }}"#;
+    assert_eq!(
+        render_bytes("t", src, &d).unwrap(),
+        br#"auth: "alice:{SHA}8pvJG72rFp/AwKMmlllT0Rx9/4M=\nbob:{SHA}MvKOoDsbIBJmKdLKY/xmZbC7tgQ=""#
+    );
+    assert_eq!(
+        render_bytes("t", r#"{{ htpasswd "a:b" "pw" "bcrypt" }}"#, &d).unwrap(),
+        b"invalid username: a:b"
+    );
+
+    let line = render_bytes("t", r#"{{ htpasswd "alice" "s3cret" "bcrypt" }}"#, &d).unwrap();
+    let line = String::from_utf8(line).unwrap();
+    let hash = line.strip_prefix("alice:").unwrap();
+    assert!(hash.starts_with("$2a$10$") && hash.len() == 60, "{hash}");
+    assert!(bcrypt::verify("s3cret", hash).unwrap());
+    assert!(!bcrypt::verify("other", hash).unwrap());
+}

@@ -116,8 +116,6 @@ const UNSUPPORTED: &[(&str, &str)] = &[
         "getHostByName",
         "ESO removes it: templates must not do DNS lookups",
     ),
-    ("bcrypt", "password hashing is not implemented in esox"),
-    ("htpasswd", "password hashing is not implemented in esox"),
     ("derivePassword", "not implemented in esox"),
     (
         "genPrivateKey",

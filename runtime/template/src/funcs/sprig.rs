@@ -402,6 +402,19 @@ fn hex_decode(src: &[u8]) -> Result<Vec<u8>, String> {
     Ok(out)
 }
 
+/// Go's `bcrypt.GenerateFromPassword(pw, DefaultCost)`; failures are returned as text, as
+/// Sprig does.
+fn bcrypt_hash(pw: &[u8]) -> String {
+    if pw.len() > 72 {
+        return "failed to encrypt string with bcrypt: bcrypt: password length exceeds 72 bytes"
+            .into();
+    }
+    match bcrypt::hash_with_result(pw, 10) {
+        Ok(h) => h.format_for_version(bcrypt::Version::TwoA),
+        Err(e) => format!("failed to encrypt string with bcrypt: {e}"),
+    }
+}
+
 fn adler32(data: &[u8]) -> u32 {
     let (mut a, mut b) = (1u32, 0u32);
     for &d in data {
@@ -1172,6 +1185,22 @@ pub(crate) fn register(r: &mut Registry) {
             &h[16..20],
             &h[20..32]
         ))
+    });
+    reg(r, "bcrypt", 1, |a| vs(bcrypt_hash(s(&a[0])?)));
+    // ESO's vendored Sprig: htpasswd(user, password, "bcrypt" | "sha").
+    reg(r, "htpasswd", 3, |a| {
+        let user = st(&a[0])?;
+        if user.contains(':') {
+            return vs(format!("invalid username: {user}"));
+        }
+        let pw = s(&a[1])?;
+        if st(&a[2])? == "sha" {
+            return vs(format!(
+                "{user}:{{SHA}}{}",
+                b64_encode(&sha1::Sha1::digest(pw))
+            ));
+        }
+        vs(format!("{user}:{}", bcrypt_hash(pw)))
     });
     reg(r, "randInt", 2, |a| {
         let (lo, hi) = (int(&a[0])?, int(&a[1])?);
