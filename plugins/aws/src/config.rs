@@ -1,0 +1,641 @@
+//! `spec.provider.aws`: the store configuration as ESO defines it, parsed and validated without
+//! contacting AWS. Everything here is pure so it can be unit-tested natively.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// Why a store configuration was refused. Each message names the field and what to write.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum ConfigError {
+    /// The JSON does not have the shape of `spec.provider.aws`.
+    #[error(
+        "spec.provider.aws is malformed: {0}; see the AWS provider's schema (esox plugin inspect aws)"
+    )]
+    Malformed(String),
+    /// `service` names something this plugin does not serve.
+    #[error(
+        "spec.provider.aws.service {0:?} is not supported: use SecretsManager or ParameterStore"
+    )]
+    UnsupportedService(String),
+    /// `region` is empty or not an AWS region name.
+    #[error(
+        "spec.provider.aws.region {0:?} is not an AWS region: write one such as eu-west-1 or us-gov-west-1"
+    )]
+    InvalidRegion(String),
+    /// A role ARN is not an ARN.
+    #[error(
+        "spec.provider.aws.{field} {value:?} is not an IAM role ARN: write arn:<partition>:iam::<account>:role/<name>"
+    )]
+    InvalidRole { field: String, value: String },
+    /// `retrySettings.retryInterval` is not a Go duration.
+    #[error(
+        "spec.provider.aws.retrySettings.retryInterval {0:?} is not a duration: write e.g. 500ms, 2s or 1m"
+    )]
+    InvalidRetryInterval(String),
+    /// `retrySettings.maxRetries` is negative.
+    #[error("spec.provider.aws.retrySettings.maxRetries must be 0 or more, got {0}")]
+    InvalidMaxRetries(i64),
+    /// Both or neither auth methods, or an incomplete one.
+    #[error("spec.provider.aws.auth: {0}")]
+    InvalidAuth(String),
+    /// `secretsManager` deletion settings out of range.
+    #[error("spec.provider.aws.secretsManager: {0}")]
+    InvalidSecretsManager(String),
+    /// A session-tags policy this plugin cannot apply.
+    #[error(
+        "spec.provider.aws.sessionTagsPolicy {0:?} is not supported by esox yet: remove it or use None and list sessionTags"
+    )]
+    UnsupportedSessionTagsPolicy(String),
+}
+
+/// Which AWS service the store reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Service {
+    SecretsManager,
+    ParameterStore,
+}
+
+/// A reference to one key of a Kubernetes Secret (ESO's `SecretKeySelector`).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretKeyRef {
+    pub name: String,
+    #[serde(default)]
+    pub key: String,
+    #[serde(default)]
+    pub namespace: Option<String>,
+}
+
+/// `auth.secretRef`: static access keys held in Kubernetes Secrets.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretRefAuth {
+    #[serde(rename = "accessKeyIDSecretRef")]
+    pub access_key_id: SecretKeyRef,
+    #[serde(rename = "secretAccessKeySecretRef")]
+    pub secret_access_key: SecretKeyRef,
+    #[serde(default, rename = "sessionTokenSecretRef")]
+    pub session_token: Option<SecretKeyRef>,
+}
+
+/// `auth.jwt.serviceAccountRef`: IRSA-style web identity.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceAccountRef {
+    pub name: String,
+    #[serde(default)]
+    pub namespace: Option<String>,
+    #[serde(default)]
+    pub audiences: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+struct JwtAuth {
+    service_account_ref: Option<ServiceAccountRef>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawAuth {
+    #[serde(default)]
+    secret_ref: Option<SecretRefAuth>,
+    #[serde(default)]
+    jwt: Option<JwtAuth>,
+}
+
+/// How the plugin gets its first credentials. There is no third option: the SDK's default
+/// chain would reach for the instance metadata endpoint, which the sandbox does not offer.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Auth {
+    SecretRef(SecretRefAuth),
+    Jwt(ServiceAccountRef),
+}
+
+/// One STS session tag.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct SessionTag {
+    pub key: String,
+    pub value: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawRetrySettings {
+    #[serde(default)]
+    max_retries: Option<i64>,
+    #[serde(default)]
+    retry_interval: Option<String>,
+}
+
+/// `retrySettings`, mapped onto the SDK's standard retryer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetrySettings {
+    /// Attempts after the first one (ESO: 3 when only `retryInterval` is given).
+    pub max_retries: u32,
+    /// A fixed backoff between attempts, if given.
+    pub retry_interval: Option<Duration>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawSecretsManager {
+    #[serde(default)]
+    force_delete_without_recovery: bool,
+    #[serde(default)]
+    recovery_window_in_days: i64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawConfig {
+    service: String,
+    #[serde(default)]
+    region: String,
+    #[serde(default)]
+    role: Option<String>,
+    #[serde(default)]
+    additional_roles: Vec<String>,
+    #[serde(default, rename = "externalID")]
+    external_id: Option<String>,
+    #[serde(default)]
+    session_tags: Vec<SessionTag>,
+    #[serde(default)]
+    session_tags_policy: Option<String>,
+    #[serde(default)]
+    transitive_tag_keys: Vec<String>,
+    #[serde(default)]
+    prefix: Option<String>,
+    #[serde(default)]
+    retry_settings: Option<RawRetrySettings>,
+    #[serde(default)]
+    secrets_manager: Option<RawSecretsManager>,
+    #[serde(default)]
+    auth: Option<RawAuth>,
+}
+
+/// A validated `spec.provider.aws`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AwsConfig {
+    pub service: Service,
+    pub region: String,
+    /// Assumed last, with the external ID and session tags.
+    pub role: Option<String>,
+    /// Assumed in order before `role` (role chaining).
+    pub additional_roles: Vec<String>,
+    pub external_id: Option<String>,
+    pub session_tags: Vec<SessionTag>,
+    pub transitive_tag_keys: Vec<String>,
+    /// Prepended to every key, with no separator.
+    pub prefix: String,
+    pub retry: Option<RetrySettings>,
+    pub auth: Auth,
+}
+
+impl AwsConfig {
+    /// Parse and validate `spec.provider.aws`.
+    pub fn parse(value: &serde_json::Value) -> Result<AwsConfig, ConfigError> {
+        let raw: RawConfig = serde_json::from_value(value.clone())
+            .map_err(|e| ConfigError::Malformed(e.to_string()))?;
+        let service = match raw.service.as_str() {
+            "SecretsManager" => Service::SecretsManager,
+            "ParameterStore" => Service::ParameterStore,
+            other => return Err(ConfigError::UnsupportedService(other.to_string())),
+        };
+        if !is_region(&raw.region) {
+            return Err(ConfigError::InvalidRegion(raw.region));
+        }
+        let role = raw.role.filter(|r| !r.is_empty());
+        if let Some(role) = &role {
+            check_role("role", role)?;
+        }
+        for (i, role) in raw.additional_roles.iter().enumerate() {
+            check_role(&format!("additionalRoles[{i}]"), role)?;
+        }
+        match raw.session_tags_policy.as_deref() {
+            None | Some("") | Some("None") => {}
+            Some(other) => {
+                return Err(ConfigError::UnsupportedSessionTagsPolicy(other.to_string()));
+            }
+        }
+        let retry = raw.retry_settings.map(parse_retry).transpose()?;
+        if let Some(sm) = &raw.secrets_manager {
+            if sm.force_delete_without_recovery && sm.recovery_window_in_days != 0 {
+                return Err(ConfigError::InvalidSecretsManager(
+                    "forceDeleteWithoutRecovery and recoveryWindowInDays are mutually exclusive: set one".into(),
+                ));
+            }
+            if sm.recovery_window_in_days != 0 && !(7..=30).contains(&sm.recovery_window_in_days) {
+                return Err(ConfigError::InvalidSecretsManager(format!(
+                    "recoveryWindowInDays must be between 7 and 30, got {}",
+                    sm.recovery_window_in_days
+                )));
+            }
+        }
+        let auth = parse_auth(raw.auth.unwrap_or_default())?;
+        Ok(AwsConfig {
+            service,
+            region: raw.region,
+            role,
+            additional_roles: raw.additional_roles,
+            external_id: raw.external_id.filter(|e| !e.is_empty()),
+            session_tags: raw.session_tags,
+            transitive_tag_keys: raw.transitive_tag_keys,
+            prefix: raw.prefix.unwrap_or_default(),
+            retry,
+            auth,
+        })
+    }
+
+    /// Whether a credential reference leaves its namespace open, so that on a
+    /// ClusterSecretStore it resolves per ExternalSecret (ESO's "referent" auth).
+    pub fn is_referent(&self) -> bool {
+        match &self.auth {
+            Auth::SecretRef(s) => {
+                s.access_key_id.namespace.is_none()
+                    || s.secret_access_key.namespace.is_none()
+                    || s.session_token
+                        .as_ref()
+                        .is_some_and(|t| t.namespace.is_none())
+            }
+            Auth::Jwt(sa) => sa.namespace.is_none(),
+        }
+    }
+}
+
+fn parse_auth(raw: RawAuth) -> Result<Auth, ConfigError> {
+    let jwt = raw.jwt.and_then(|j| j.service_account_ref);
+    match (raw.secret_ref, jwt) {
+        (Some(_), Some(_)) => Err(ConfigError::InvalidAuth(
+            "set either secretRef or jwt.serviceAccountRef, not both".into(),
+        )),
+        (None, None) => Err(ConfigError::InvalidAuth(
+            "set secretRef (access keys in a Secret) or jwt.serviceAccountRef (IRSA); esox never uses the SDK's default credential chain".into(),
+        )),
+        (Some(s), None) => {
+            for (field, r) in [
+                ("accessKeyIDSecretRef", Some(&s.access_key_id)),
+                ("secretAccessKeySecretRef", Some(&s.secret_access_key)),
+                ("sessionTokenSecretRef", s.session_token.as_ref()),
+            ] {
+                if let Some(r) = r
+                    && (r.name.is_empty() || r.key.is_empty())
+                {
+                    return Err(ConfigError::InvalidAuth(format!(
+                        "secretRef.{field} needs both name and key"
+                    )));
+                }
+            }
+            Ok(Auth::SecretRef(s))
+        }
+        (None, Some(sa)) => {
+            if sa.name.is_empty() {
+                return Err(ConfigError::InvalidAuth(
+                    "jwt.serviceAccountRef.name must name a ServiceAccount".into(),
+                ));
+            }
+            Ok(Auth::Jwt(sa))
+        }
+    }
+}
+
+fn parse_retry(raw: RawRetrySettings) -> Result<RetrySettings, ConfigError> {
+    let max_retries = match raw.max_retries {
+        None => 3,
+        Some(n) if n < 0 => return Err(ConfigError::InvalidMaxRetries(n)),
+        Some(n) => u32::try_from(n).unwrap_or(u32::MAX),
+    };
+    let retry_interval = match raw.retry_interval.as_deref() {
+        None | Some("") => None,
+        Some(s) => {
+            Some(parse_go_duration(s).ok_or_else(|| ConfigError::InvalidRetryInterval(s.into()))?)
+        }
+    };
+    Ok(RetrySettings {
+        max_retries,
+        retry_interval,
+    })
+}
+
+fn check_role(field: &str, role: &str) -> Result<(), ConfigError> {
+    // arn:partition:iam::account:role/path/name; partitions: aws, aws-cn, aws-us-gov, ...
+    let parts: Vec<&str> = role.splitn(6, ':').collect();
+    let ok = parts.len() == 6
+        && parts[0] == "arn"
+        && parts[1].starts_with("aws")
+        && parts[2] == "iam"
+        && parts[5].starts_with("role/")
+        && parts[5].len() > "role/".len();
+    if ok {
+        Ok(())
+    } else {
+        Err(ConfigError::InvalidRole {
+            field: field.to_string(),
+            value: role.to_string(),
+        })
+    }
+}
+
+/// Whether `region` has the shape of an AWS region (`us-east-1`, `us-gov-west-1`,
+/// `cn-northwest-1`, `eu-isoe-west-1`). The SDK's endpoint rules accept any host label, which
+/// would let a typo reach the network as a DNS failure; this catches it at apply time.
+pub fn is_region(region: &str) -> bool {
+    let parts: Vec<&str> = region.split('-').collect();
+    parts.len() >= 3
+        && parts[0].len() == 2
+        && parts[..parts.len() - 1]
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
+        && parts[parts.len() - 1]
+            .parse::<u8>()
+            .is_ok_and(|_| parts[parts.len() - 1].len() <= 2)
+}
+
+/// Parse a Go `time.Duration` string (`1h2m3.5s`, `500ms`, `250us`), as ESO's CRD carries them.
+pub fn parse_go_duration(s: &str) -> Option<Duration> {
+    if s == "0" {
+        return Some(Duration::ZERO);
+    }
+    let mut rest = s;
+    let mut total = 0f64;
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let num_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        if num_len == 0 {
+            return None;
+        }
+        let number: f64 = rest[..num_len].parse().ok()?;
+        rest = &rest[num_len..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let seconds_per_unit = match &rest[..unit_len] {
+            "ns" => 1e-9,
+            "us" | "µs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return None,
+        };
+        rest = &rest[unit_len..];
+        total += number * seconds_per_unit;
+    }
+    Duration::try_from_secs_f64(total).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn secret_ref_auth() -> serde_json::Value {
+        json!({"secretRef": {
+            "accessKeyIDSecretRef": {"name": "awssm-secret", "key": "access-key"},
+            "secretAccessKeySecretRef": {"name": "awssm-secret", "key": "secret-access-key"}
+        }})
+    }
+
+    #[test]
+    fn a_minimal_secrets_manager_store_with_secret_ref_auth_parses() {
+        let config = AwsConfig::parse(&json!({
+            "service": "SecretsManager", "region": "eu-west-1", "auth": secret_ref_auth()
+        }))
+        .unwrap();
+        assert_eq!(config.service, Service::SecretsManager);
+        assert_eq!(config.region, "eu-west-1");
+        assert_eq!(config.prefix, "");
+        assert_eq!(config.retry, None);
+        let Auth::SecretRef(s) = &config.auth else {
+            panic!("expected secretRef auth")
+        };
+        assert_eq!(s.access_key_id.key, "access-key");
+        assert!(s.session_token.is_none());
+        assert!(config.is_referent());
+    }
+
+    #[test]
+    fn the_full_eso_spec_parses_roles_tags_prefix_and_retries() {
+        let config = AwsConfig::parse(&json!({
+            "service": "ParameterStore",
+            "region": "us-gov-west-1",
+            "role": "arn:aws-us-gov:iam::123456789012:role/reader",
+            "additionalRoles": ["arn:aws:iam::111111111111:role/hop"],
+            "externalID": "ext-1",
+            "sessionTags": [{"key": "team", "value": "payments"}],
+            "transitiveTagKeys": ["team"],
+            "prefix": "/prod/",
+            "retrySettings": {"maxRetries": 5, "retryInterval": "1.5s"},
+            "auth": {"jwt": {"serviceAccountRef": {"name": "esox", "namespace": "ops", "audiences": ["extra"]}}}
+        }))
+        .unwrap();
+        assert_eq!(config.service, Service::ParameterStore);
+        assert_eq!(
+            config.role.as_deref(),
+            Some("arn:aws-us-gov:iam::123456789012:role/reader")
+        );
+        assert_eq!(
+            config.additional_roles,
+            ["arn:aws:iam::111111111111:role/hop"]
+        );
+        assert_eq!(config.external_id.as_deref(), Some("ext-1"));
+        assert_eq!(
+            config.session_tags,
+            [SessionTag {
+                key: "team".into(),
+                value: "payments".into()
+            }]
+        );
+        assert_eq!(config.transitive_tag_keys, ["team"]);
+        assert_eq!(config.prefix, "/prod/");
+        assert_eq!(
+            config.retry,
+            Some(RetrySettings {
+                max_retries: 5,
+                retry_interval: Some(Duration::from_millis(1500))
+            })
+        );
+        assert_eq!(
+            config.auth,
+            Auth::Jwt(ServiceAccountRef {
+                name: "esox".into(),
+                namespace: Some("ops".into()),
+                audiences: vec!["extra".into()]
+            })
+        );
+        assert!(!config.is_referent());
+    }
+
+    #[test]
+    fn retry_settings_with_only_an_interval_default_to_three_retries_as_in_eso() {
+        let config = AwsConfig::parse(&json!({
+            "service": "SecretsManager", "region": "us-east-1", "auth": secret_ref_auth(),
+            "retrySettings": {"retryInterval": "10s"}
+        }))
+        .unwrap();
+        assert_eq!(
+            config.retry,
+            Some(RetrySettings {
+                max_retries: 3,
+                retry_interval: Some(Duration::from_secs(10))
+            })
+        );
+    }
+
+    #[test]
+    fn certificate_manager_and_unknown_services_are_refused_by_name() {
+        for service in ["CertificateManager", "secretsmanager", ""] {
+            let err = AwsConfig::parse(&json!({
+                "service": service, "region": "us-east-1", "auth": secret_ref_auth()
+            }))
+            .unwrap_err();
+            assert_eq!(err, ConfigError::UnsupportedService(service.into()));
+        }
+    }
+
+    #[test]
+    fn regions_are_checked_for_shape() {
+        for good in [
+            "us-east-1",
+            "eu-central-2",
+            "us-gov-west-1",
+            "cn-northwest-1",
+            "eu-isoe-west-1",
+            "ap-southeast-7",
+        ] {
+            assert!(is_region(good), "{good} should be accepted");
+        }
+        for bad in [
+            "",
+            "us-east",
+            "useast1",
+            "US-EAST-1",
+            "us-east-1a",
+            "us--1",
+            "eu-west-100",
+            "a-b-1",
+        ] {
+            assert!(!is_region(bad), "{bad} should be refused");
+        }
+        let err = AwsConfig::parse(&json!({
+            "service": "SecretsManager", "region": "eu-wst1", "auth": secret_ref_auth()
+        }))
+        .unwrap_err();
+        assert_eq!(err, ConfigError::InvalidRegion("eu-wst1".into()));
+    }
+
+    #[test]
+    fn role_arns_are_checked() {
+        let err = AwsConfig::parse(&json!({
+            "service": "SecretsManager", "region": "us-east-1", "auth": secret_ref_auth(),
+            "role": "reader"
+        }))
+        .unwrap_err();
+        assert_eq!(
+            err,
+            ConfigError::InvalidRole {
+                field: "role".into(),
+                value: "reader".into()
+            }
+        );
+        let err = AwsConfig::parse(&json!({
+            "service": "SecretsManager", "region": "us-east-1", "auth": secret_ref_auth(),
+            "additionalRoles": ["arn:aws:iam::1:role/ok", "arn:aws:iam::1:user/bob"]
+        }))
+        .unwrap_err();
+        assert_eq!(
+            err,
+            ConfigError::InvalidRole {
+                field: "additionalRoles[1]".into(),
+                value: "arn:aws:iam::1:user/bob".into()
+            }
+        );
+    }
+
+    #[test]
+    fn missing_auth_is_refused_because_the_default_chain_is_never_used() {
+        let err = AwsConfig::parse(&json!({"service": "SecretsManager", "region": "us-east-1"}))
+            .unwrap_err();
+        assert!(
+            matches!(err, ConfigError::InvalidAuth(m) if m.contains("default credential chain"))
+        );
+    }
+
+    #[test]
+    fn both_auth_methods_at_once_are_refused() {
+        let mut auth = secret_ref_auth();
+        auth["jwt"] = json!({"serviceAccountRef": {"name": "sa"}});
+        let err = AwsConfig::parse(&json!({
+            "service": "SecretsManager", "region": "us-east-1", "auth": auth
+        }))
+        .unwrap_err();
+        assert!(matches!(err, ConfigError::InvalidAuth(m) if m.contains("not both")));
+    }
+
+    #[test]
+    fn a_secret_ref_without_a_key_is_refused_naming_the_field() {
+        let err = AwsConfig::parse(&json!({
+            "service": "SecretsManager", "region": "us-east-1",
+            "auth": {"secretRef": {
+                "accessKeyIDSecretRef": {"name": "s", "key": "id"},
+                "secretAccessKeySecretRef": {"name": "s"}
+            }}
+        }))
+        .unwrap_err();
+        assert_eq!(
+            err,
+            ConfigError::InvalidAuth(
+                "secretRef.secretAccessKeySecretRef needs both name and key".into()
+            )
+        );
+    }
+
+    #[test]
+    fn secrets_manager_deletion_settings_follow_eso_rules() {
+        let base = |sm: serde_json::Value| {
+            AwsConfig::parse(&json!({
+                "service": "SecretsManager", "region": "us-east-1", "auth": secret_ref_auth(),
+                "secretsManager": sm
+            }))
+        };
+        assert!(base(json!({"recoveryWindowInDays": 7})).is_ok());
+        assert!(base(json!({"forceDeleteWithoutRecovery": true})).is_ok());
+        assert!(matches!(
+            base(json!({"recoveryWindowInDays": 6})),
+            Err(ConfigError::InvalidSecretsManager(_))
+        ));
+        assert!(matches!(
+            base(json!({"recoveryWindowInDays": 10, "forceDeleteWithoutRecovery": true})),
+            Err(ConfigError::InvalidSecretsManager(_))
+        ));
+    }
+
+    #[test]
+    fn session_tags_policies_that_need_store_identity_are_refused_for_now() {
+        let err = AwsConfig::parse(&json!({
+            "service": "SecretsManager", "region": "us-east-1", "auth": secret_ref_auth(),
+            "sessionTagsPolicy": "Simple"
+        }))
+        .unwrap_err();
+        assert_eq!(
+            err,
+            ConfigError::UnsupportedSessionTagsPolicy("Simple".into())
+        );
+    }
+
+    #[test]
+    fn go_durations_parse() {
+        assert_eq!(parse_go_duration("500ms"), Some(Duration::from_millis(500)));
+        assert_eq!(parse_go_duration("1m30s"), Some(Duration::from_secs(90)));
+        assert_eq!(parse_go_duration("2h"), Some(Duration::from_secs(7200)));
+        assert_eq!(parse_go_duration("0"), Some(Duration::ZERO));
+        assert_eq!(parse_go_duration("10"), None);
+        assert_eq!(parse_go_duration("ten seconds"), None);
+        assert_eq!(parse_go_duration(""), None);
+    }
+}
