@@ -353,20 +353,18 @@ impl Exec<'_> {
         let first = &cmd.args[0];
         let rest = &cmd.args[1..];
         match first {
-            Arg::Field { pos, names } => {
-                self.eval_field_chain(dot, dot.clone(), *pos, names, rest, fin)
-            }
+            Arg::Field { pos, names } => self.eval_field_chain(dot, dot, *pos, names, rest, fin),
             Arg::Variable { pos, name, names } => {
                 let v = self.var(name, *pos)?;
                 if names.is_empty() {
                     self.not_a_function(cmd, &fin)?;
                     return Ok(v);
                 }
-                self.eval_field_chain(dot, v, *pos, names, rest, fin)
+                self.eval_field_chain(dot, &v, *pos, names, rest, fin)
             }
             Arg::Chain { pos, pipe, names } => {
                 let v = self.eval_pipeline(dot, pipe)?;
-                self.eval_field_chain(dot, v, *pos, names, rest, fin)
+                self.eval_field_chain(dot, &v, *pos, names, rest, fin)
             }
             Arg::Func { pos, name } => {
                 let src = self.src;
@@ -391,19 +389,17 @@ impl Exec<'_> {
 
     fn eval_arg(&mut self, dot: &Value, arg: &Arg) -> R<Value> {
         match arg {
-            Arg::Field { pos, names } => {
-                self.eval_field_chain(dot, dot.clone(), *pos, names, &[], None)
-            }
+            Arg::Field { pos, names } => self.eval_field_chain(dot, dot, *pos, names, &[], None),
             Arg::Variable { pos, name, names } => {
                 let v = self.var(name, *pos)?;
                 if names.is_empty() {
                     return Ok(v);
                 }
-                self.eval_field_chain(dot, v, *pos, names, &[], None)
+                self.eval_field_chain(dot, &v, *pos, names, &[], None)
             }
             Arg::Chain { pos, pipe, names } => {
                 let v = self.eval_pipeline(dot, pipe)?;
-                self.eval_field_chain(dot, v, *pos, names, &[], None)
+                self.eval_field_chain(dot, &v, *pos, names, &[], None)
             }
             Arg::Func { pos, name } => self.eval_function(dot, *pos, name, name, &[], None),
             Arg::Pipe(p) => self.eval_pipeline(dot, p),
@@ -413,32 +409,33 @@ impl Exec<'_> {
         }
     }
 
+    /// Evaluates `.a.b.c` on `recv`, borrowing it: only the selected values are copied.
     fn eval_field_chain(
         &mut self,
         dot: &Value,
-        mut recv: Value,
+        recv: &Value,
         pos: usize,
         names: &[String],
         args: &[Arg],
         fin: Option<Value>,
     ) -> R<Value> {
         let n = names.len();
-        for (i, name) in names.iter().enumerate() {
-            let node = format!(".{}", names[..=i].join("."));
-            if i + 1 < n {
-                recv = self.eval_field(dot, recv, pos, &node, name, &[], None)?;
-            } else {
-                return self.eval_field(dot, recv, pos, &node, name, args, fin);
-            }
+        let node = |i: usize| format!(".{}", names[..=i].join("."));
+        if n == 1 {
+            return self.eval_field(dot, recv, pos, &node(0), &names[0], args, fin);
         }
-        Ok(recv)
+        let mut cur = self.eval_field(dot, recv, pos, &node(0), &names[0], &[], None)?;
+        for (i, name) in names.iter().enumerate().take(n - 1).skip(1) {
+            cur = self.eval_field(dot, &cur, pos, &node(i), name, &[], None)?;
+        }
+        self.eval_field(dot, &cur, pos, &node(n - 1), &names[n - 1], args, fin)
     }
 
     #[allow(clippy::too_many_arguments)]
     fn eval_field(
         &mut self,
         dot: &Value,
-        recv: Value,
+        recv: &Value,
         pos: usize,
         node: &str,
         name: &str,
@@ -447,7 +444,7 @@ impl Exec<'_> {
     ) -> R<Value> {
         let has_args = !args.is_empty() || fin.is_some();
         match recv {
-            Value::Map(mut m) => {
+            Value::Map(m) => {
                 if has_args {
                     return err(
                         pos,
@@ -455,8 +452,8 @@ impl Exec<'_> {
                         format!("{name} is not a method but has arguments"),
                     );
                 }
-                match m.remove(name) {
-                    Some(v) => Ok(v),
+                match m.get(name) {
+                    Some(v) => Ok(v.clone()),
                     None => err(pos, node, format!("map has no entry for key {name:?}")),
                 }
             }
@@ -469,7 +466,7 @@ impl Exec<'_> {
                 if let Some(f) = fin {
                     argv.push(f);
                 }
-                funcs::date::time_method(&t, name, &argv).map_err(|msg| ExecError {
+                funcs::date::time_method(t, name, &argv).map_err(|msg| ExecError {
                     pos,
                     node: node.to_string(),
                     msg,
