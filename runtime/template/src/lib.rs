@@ -69,11 +69,18 @@ pub fn render_bytes(
     src: &str,
     data: &BTreeMap<String, Vec<u8>>,
 ) -> Result<Vec<u8>, TemplateError> {
-    let map = data
-        .iter()
-        .map(|(k, v)| (k.clone(), Value::Str(v.clone())))
-        .collect();
-    Template::parse(name, src)?.execute(&Value::Map(map))
+    render_bytes_with_delims(name, src, "{{", "}}", data)
+}
+
+/// [`render_bytes`] with ESO's `--template-left-delimiter` / `--template-right-delimiter`.
+pub fn render_bytes_with_delims(
+    name: &str,
+    src: &str,
+    left: &str,
+    right: &str,
+    data: &BTreeMap<String, Vec<u8>>,
+) -> Result<Vec<u8>, TemplateError> {
+    Template::parse_with_delims(name, src, left, right)?.execute(&Value::from_secret_data(data))
 }
 
 /// rewrite.transform: data is {"value": key}; returns the new key.

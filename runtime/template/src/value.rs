@@ -36,6 +36,15 @@ impl Value {
         Value::Str(s.as_ref().to_vec())
     }
 
+    /// ESO's template data: each secret key maps to a Go string holding the value's raw bytes.
+    pub fn from_secret_data(data: &BTreeMap<String, Vec<u8>>) -> Value {
+        Value::Map(
+            data.iter()
+                .map(|(k, v)| (k.clone(), Value::Str(v.clone())))
+                .collect(),
+        )
+    }
+
     /// Go's truthiness for `if`/`with`/`and`/`or`: zero values and empty collections are false.
     pub fn truthy(&self) -> bool {
         match self {

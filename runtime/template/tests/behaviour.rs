@@ -337,3 +337,17 @@ fn htpasswd_and_bcrypt_follow_esos_sprig() {
     assert!(bcrypt::verify("s3cret", hash).unwrap());
     assert!(!bcrypt::verify("other", hash).unwrap());
 }
+
+#[test]
+fn render_bytes_with_delims_uses_the_given_delimiters() {
+    let d = data(&[("user", b"bob")]);
+    let out = esox_template::render_bytes_with_delims(
+        "t",
+        "[[ .user | upper ]] {{ .user }}",
+        "[[",
+        "]]",
+        &d,
+    )
+    .unwrap();
+    assert_eq!(out, b"BOB {{ .user }}");
+}
