@@ -115,14 +115,65 @@ fn title(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut prev_sep = true;
     for c in s.chars() {
-        if prev_sep {
-            out.extend(c.to_uppercase());
-        } else {
-            out.push(c);
-        }
+        out.push(if prev_sep { simple_title(c) } else { c });
         prev_sep = is_separator(c);
     }
     out
+}
+
+/// Go's `unicode.ToUpper`: one-to-one simple case mapping (ß and ligatures stay as they are).
+pub(crate) fn simple_upper(c: char) -> char {
+    let mut m = c.to_uppercase();
+    match (m.next(), m.next()) {
+        (Some(u), None) => u,
+        _ => c,
+    }
+}
+
+/// Go's `unicode.ToLower` (no final-sigma or other context rules).
+pub(crate) fn simple_lower(c: char) -> char {
+    if c == '\u{130}' {
+        return 'i';
+    }
+    let mut m = c.to_lowercase();
+    match (m.next(), m.next()) {
+        (Some(l), None) => l,
+        _ => c,
+    }
+}
+
+/// Go's `unicode.ToTitle`: like upper case except for the Latin digraphs.
+fn simple_title(c: char) -> char {
+    match c {
+        '\u{1c4}'..='\u{1c6}' => '\u{1c5}',
+        '\u{1c7}'..='\u{1c9}' => '\u{1c8}',
+        '\u{1ca}'..='\u{1cc}' => '\u{1cb}',
+        '\u{1f1}'..='\u{1f3}' => '\u{1f2}',
+        c => simple_upper(c),
+    }
+}
+
+/// goutils' `AbbreviateFull`, which counts and cuts bytes like Go does.
+fn abbreviate_full(s: &[u8], offset: i64, max_width: i64) -> Option<Vec<u8>> {
+    let len = s.len() as i64;
+    if s.is_empty() || len <= max_width {
+        return Some(s.to_vec());
+    }
+    let mut offset = offset.min(len);
+    if len - offset < max_width - 3 {
+        offset = len - (max_width - 3);
+    }
+    if offset <= 4 {
+        return Some([&s[..(max_width - 3) as usize], b"..."].concat());
+    }
+    if max_width < 7 {
+        return None;
+    }
+    if offset + max_width - 3 < len {
+        let inner = abbreviate_full(&s[offset as usize..], 0, max_width - 3)?;
+        return Some([b"...".as_slice(), &inner].concat());
+    }
+    Some([b"...".as_slice(), &s[(len - (max_width - 3)) as usize..]].concat())
 }
 
 fn is_separator(c: char) -> bool {
@@ -701,8 +752,12 @@ pub(crate) fn register(r: &mut Registry) {
         let (p, x) = (s(&a[0])?, s(&a[1])?);
         vs(x.strip_suffix(p).unwrap_or(x))
     });
-    reg(r, "upper", 1, |a| vs(st(&a[0])?.to_uppercase()));
-    reg(r, "lower", 1, |a| vs(st(&a[0])?.to_lowercase()));
+    reg(r, "upper", 1, |a| {
+        vs(st(&a[0])?.chars().map(simple_upper).collect::<String>())
+    });
+    reg(r, "lower", 1, |a| {
+        vs(st(&a[0])?.chars().map(simple_lower).collect::<String>())
+    });
     reg(r, "title", 1, |a| vs(title(&st(&a[0])?)));
     reg(r, "untitle", 1, |a| {
         let t = st(&a[0])?;
@@ -710,7 +765,7 @@ pub(crate) fn register(r: &mut Registry) {
         let mut prev_space = true;
         for c in t.chars() {
             if prev_space {
-                out.extend(c.to_lowercase());
+                out.push(simple_lower(c));
             } else {
                 out.push(c);
             }
@@ -767,13 +822,13 @@ pub(crate) fn register(r: &mut Registry) {
     reg(r, "swapcase", 1, |a| {
         let t = st(&a[0])?;
         vs(t.chars()
-            .flat_map(|c| {
-                if c.is_uppercase() {
-                    c.to_lowercase().collect::<Vec<_>>()
+            .map(|c| {
+                if c.is_uppercase() || simple_title(c) == c && simple_lower(c) != c {
+                    simple_lower(c)
                 } else if c.is_lowercase() {
-                    c.to_uppercase().collect()
+                    simple_upper(c)
                 } else {
-                    vec![c]
+                    c
                 }
             })
             .collect::<String>())
@@ -852,53 +907,18 @@ pub(crate) fn register(r: &mut Registry) {
         })
     });
     reg(r, "abbrev", 2, |a| {
-        let (w, x) = (int(&a[0])?, st(&a[1])?);
-        let n = x.chars().count() as i64;
-        if w < 4 || n <= w {
+        let (w, x) = (int(&a[0])?, s(&a[1])?);
+        if w < 4 {
             return vs(x);
         }
-        vs(format!(
-            "{}...",
-            x.chars().take((w - 3) as usize).collect::<String>()
-        ))
+        vs(abbreviate_full(x, 0, w).unwrap_or_else(|| x.to_vec()))
     });
     reg(r, "abbrevboth", 3, |a| {
-        let (left, right, x) = (int(&a[0])?, int(&a[1])?, st(&a[2])?);
+        let (left, right, x) = (int(&a[0])?, int(&a[1])?, s(&a[2])?);
         if right < 4 || left > 0 && right < 7 {
             return vs(x);
         }
-        let cs: Vec<char> = x.chars().collect();
-        let n = cs.len() as i64;
-        if n <= right {
-            return vs(x);
-        }
-        let mut off = left.clamp(0, n);
-        if n - off < right - 3 {
-            off = n - (right - 3);
-        }
-        if off <= 4 {
-            return vs(format!(
-                "{}...",
-                cs[..(right - 3) as usize].iter().collect::<String>()
-            ));
-        }
-        if off + right - 3 < n {
-            let inner: String = cs[off as usize..].iter().collect();
-            let inner_n = inner.chars().count() as i64;
-            let tail = if inner_n <= right - 3 {
-                inner
-            } else {
-                format!(
-                    "{}...",
-                    inner.chars().take((right - 6) as usize).collect::<String>()
-                )
-            };
-            return vs(format!("...{tail}"));
-        }
-        vs(format!(
-            "...{}",
-            cs[(n - (right - 3)) as usize..].iter().collect::<String>()
-        ))
+        vs(abbreviate_full(x, left, right).unwrap_or_else(|| x.to_vec()))
     });
     reg(r, "trunc", 2, |a| {
         let (c, x) = (int(&a[0])?, s(&a[1])?);
