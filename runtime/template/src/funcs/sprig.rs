@@ -685,16 +685,44 @@ fn delimited_case(s: &str, delim: char) -> String {
         .join(&delim.to_string())
 }
 
+/// xstrings' `ToPascalCase` (Sprig's `camelcase`), ported rune for rune.
 fn pascal_case(s: &str) -> String {
-    // xstrings.ToPascalCase: split on `_`, `-`, space etc.; capitalise each part's first rune.
+    let is_connector = |c: char| c == '-' || c == '_' || c.is_whitespace();
+    let mut chars = s.chars();
     let mut out = String::new();
-    for part in s.split(['_', '-', ' ', '.']) {
-        let mut cs = part.chars();
-        if let Some(f) = cs.next() {
-            out.extend(f.to_uppercase());
-            out.push_str(cs.as_str());
+    let mut first_upper = false;
+    let mut r0 = None;
+    for c in chars.by_ref() {
+        if !is_connector(c) {
+            first_upper = c.is_uppercase();
+            r0 = Some(simple_upper(c));
+            break;
+        }
+        out.push(c);
+    }
+    let Some(mut r0) = r0 else { return out };
+    for c in chars {
+        let r1 = r0;
+        r0 = c;
+        if is_connector(r0) && is_connector(r1) {
+            out.push(r1);
+            continue;
+        }
+        if is_connector(r1) {
+            first_upper = r0.is_uppercase();
+            r0 = simple_upper(r0);
+        } else {
+            if first_upper {
+                if r0.is_uppercase() {
+                    r0 = simple_lower(r0);
+                } else {
+                    first_upper = false;
+                }
+            }
+            out.push(r1);
         }
     }
+    out.push(r0);
     out
 }
 
