@@ -1,0 +1,1034 @@
+//! The ExternalSecret reconciler: the I/O around `esox_sync`.
+//!
+//! One reconcile: resolve the stores (controller class, ClusterSecretStore namespace
+//! conditions, flood gate) -> decide whether a sync is due (`esox_sync::refresh`) and whether
+//! the Secret is intact -> read the existing Secret, call the plugins (one batched
+//! `get-secrets` per store for `data[]`), read templateFrom objects -> `esox_sync::build` ->
+//! server-side apply or delete the Secret -> write status only if it changed -> requeue with
+//! jitter, or back off after a failure.
+//!
+//! When anything fails before the write, the Secret is not touched: the only write happens
+//! after `build` succeeded. Never-synced ExternalSecrets take permits from their own pool, so
+//! they never queue behind refreshes.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::Instant;
+
+use esox_api::{
+    CreationPolicy, ExternalSecret, ExternalSecretStatus, RefreshPolicy, SecretStoreSpec, StoreKind,
+};
+use esox_provider::ProviderError;
+use esox_sync::hash::{LABEL_CREATED_BY, LABEL_MANAGED};
+use esox_sync::{
+    Action as SyncAction, Answer, Answers, DesiredSecret, ExistingSecret, Plan, ProviderOp,
+    StoreRef, SyncError, TemplateInputs, TemplateSource, reason,
+};
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{Api, DeleteParams, Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::runtime::events::{Event, EventType};
+use kube::runtime::reflector::ObjectRef;
+use kube::{Resource, ResourceExt};
+use serde_json::json;
+
+use crate::backoff::{failure_delay, jittered, random_unit};
+use crate::context::{Context, FIELD_MANAGER};
+use crate::error::Error;
+use crate::managed_fields::managed_data_keys;
+use crate::metrics::ObjectLabels;
+use crate::namespace_conditions::{denied_message, namespace_allowed};
+use crate::status::{Ready, Synced, external_secret_status, has_condition, store_is_ready};
+use crate::store_clients::StoreKey;
+
+/// Why a sync failed: the short condition message, the detail for the event and the log, and
+/// whether retrying without a change can help.
+#[derive(Debug)]
+struct Failure {
+    message: &'static str,
+    detail: String,
+    retry: bool,
+}
+
+impl From<SyncError> for Failure {
+    fn from(e: SyncError) -> Self {
+        Failure {
+            message: e.condition_message(),
+            retry: e.is_retryable(),
+            detail: e.to_string(),
+        }
+    }
+}
+
+impl Failure {
+    fn store(detail: String) -> Self {
+        Failure {
+            message: reason::MSG_ERROR_GET_SECRET_DATA,
+            detail,
+            retry: true,
+        }
+    }
+    fn kube(message: &'static str, what: &str, e: kube::Error) -> Self {
+        Failure {
+            message,
+            detail: format!("{what}: {e}"),
+            retry: true,
+        }
+    }
+}
+
+/// The store key an entry's store reference names, for an ExternalSecret in `namespace`.
+pub fn store_key(store: &StoreRef, namespace: &str) -> StoreKey {
+    match store.kind {
+        StoreKind::SecretStore => StoreKey::Namespaced {
+            namespace: namespace.to_string(),
+            name: store.name.clone(),
+        },
+        StoreKind::ClusterSecretStore => StoreKey::Cluster {
+            name: store.name.clone(),
+        },
+    }
+}
+
+/// Outcome of resolving the stores: usable, or not ours (another controller class).
+enum Stores {
+    Ready(HashMap<StoreRef, (StoreKey, SecretStoreSpec)>),
+    NotOurs,
+}
+
+/// Reconcile one ExternalSecret (the controller runtime runs each reconcile on its own task).
+pub async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Context>) -> Result<Action, Error> {
+    if es.meta().deletion_timestamp.is_some() {
+        // Owned Secrets go with Kubernetes garbage collection (deletionPolicy Delete is only
+        // valid under Owner); every other policy keeps the Secret.
+        return Ok(Action::await_change());
+    }
+    let started = Instant::now();
+    let namespace = es.namespace().unwrap_or_default();
+    let name = es.name_any();
+    let id = format!("{namespace}/{name}");
+    let labels = ObjectLabels {
+        name: name.clone(),
+        namespace: namespace.clone(),
+    };
+    let old_status = effective_status(&ctx, &id, &es);
+
+    let plan = match esox_sync::plan(&es) {
+        Ok(p) => p,
+        Err(e) => return fail(&ctx, &es, &id, old_status.as_ref(), e.into()).await,
+    };
+    let keys: Vec<StoreKey> = plan
+        .stores()
+        .into_iter()
+        .map(|s| store_key(s, &namespace))
+        .collect();
+    let target = es.target_secret_name();
+    ctx.index
+        .record(&ObjectRef::from_obj(&*es), &namespace, &target, &keys);
+
+    let stores = match resolve_stores(&ctx, &plan, &namespace).await {
+        Ok(Stores::Ready(s)) => s,
+        Ok(Stores::NotOurs) => return Ok(Action::await_change()),
+        Err(f) => return fail(&ctx, &es, &id, old_status.as_ref(), f).await,
+    };
+
+    let es_now = with_status(&es, old_status.clone());
+    let now = Timestamp::now();
+    let never_synced = old_status
+        .as_ref()
+        .and_then(|s| s.synced_resource_version.as_deref())
+        .unwrap_or("")
+        .is_empty();
+    let pool = if never_synced {
+        &ctx.first_syncs
+    } else {
+        &ctx.refreshes
+    };
+    let _permit = pool
+        .acquire()
+        .await
+        .map_err(|e| Error::Task(e.to_string()))?;
+
+    if !esox_sync::refresh::should_refresh(&es_now, now)
+        && secret_intact(&ctx, &es_now, &namespace, &target).await?
+    {
+        // Nothing to read: keep the status (repairing a stale failure condition) and requeue.
+        let current_ok = old_status
+            .as_ref()
+            .and_then(|s| s.conditions.iter().find(|c| c.type_ == reason::READY))
+            .is_some_and(|c| c.status == "True");
+        if !current_ok {
+            let ready = Ready::ok(reason::SECRET_SYNCED, reason::MSG_SYNCED);
+            let synced = Synced {
+                synced_resource_version: esox_sync::synced_resource_version(&es),
+                secret_name: target.clone(),
+                refreshed: false,
+            };
+            let status = external_secret_status(old_status.as_ref(), &ready, Some(&synced), now);
+            write_status(&ctx, &es, &id, old_status.as_ref(), status).await?;
+        }
+        ctx.metrics.set_es_condition(&name, &namespace, true);
+        return Ok(requeue_after_success(
+            &es,
+            effective_status(&ctx, &id, &es).as_ref(),
+        ));
+    }
+
+    ctx.metrics.sync_calls.get_or_create(&labels).inc();
+    let result = sync(
+        &ctx,
+        &es,
+        &plan,
+        &stores,
+        &namespace,
+        &target,
+        old_status.as_ref(),
+    )
+    .await;
+    ctx.metrics
+        .es_reconcile_duration
+        .get_or_create(&labels)
+        .set(started.elapsed().as_secs_f64());
+    match result {
+        Ok(ready) => {
+            let synced = Synced {
+                synced_resource_version: esox_sync::synced_resource_version(&es),
+                secret_name: target.clone(),
+                refreshed: true,
+            };
+            let status = external_secret_status(
+                old_status.as_ref(),
+                &ready,
+                Some(&synced),
+                Timestamp::now(),
+            );
+            write_status(&ctx, &es, &id, old_status.as_ref(), status.clone()).await?;
+            ctx.succeeded(&id);
+            ctx.last_errors
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&id);
+            ctx.metrics.set_es_condition(&name, &namespace, true);
+            tracing::debug!(externalsecret = %id, secret = %target, reason = %ready.reason, "synced");
+            Ok(requeue_after_success(&es, Some(&status)))
+        }
+        Err(f) => fail(&ctx, &es, &id, old_status.as_ref(), f).await,
+    }
+}
+
+/// The newer of the cached ExternalSecret's status and the status esox last wrote: the watch
+/// cache can lag behind esox's own writes, and a stale status would sync twice.
+fn effective_status(ctx: &Context, id: &str, es: &ExternalSecret) -> Option<ExternalSecretStatus> {
+    let written = ctx
+        .statuses
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(id)
+        .cloned();
+    match (es.status.clone(), written) {
+        (Some(seen), Some((uid, w))) if Some(&uid) == es.metadata.uid.as_ref() => {
+            let t = |s: &ExternalSecretStatus| s.refresh_time.as_ref().map(|t| t.0);
+            if t(&w) > t(&seen) {
+                Some(w)
+            } else {
+                Some(seen)
+            }
+        }
+        (None, Some((uid, w))) if Some(&uid) == es.metadata.uid.as_ref() => Some(w),
+        (seen, _) => seen,
+    }
+}
+
+fn with_status(es: &ExternalSecret, status: Option<ExternalSecretStatus>) -> ExternalSecret {
+    let mut es = es.clone();
+    es.status = status;
+    es
+}
+
+/// After a sync or a skip: Periodic looks again when the rest of the interval has passed
+/// (spread by ±10 %); the other policies wait for a change (of the ExternalSecret, its Secret
+/// or its store).
+fn requeue_after_success(es: &ExternalSecret, status: Option<&ExternalSecretStatus>) -> Action {
+    if es.spec.refresh_policy() != RefreshPolicy::Periodic {
+        return Action::await_change();
+    }
+    let es = with_status(es, status.cloned());
+    match esox_sync::refresh::requeue_after(&es, Timestamp::now()) {
+        None => Action::await_change(),
+        Some(d) => {
+            Action::requeue(jittered(d, random_unit()).max(std::time::Duration::from_millis(100)))
+        }
+    }
+}
+
+async fn resolve_stores(ctx: &Context, plan: &Plan, namespace: &str) -> Result<Stores, Failure> {
+    let mut out = HashMap::new();
+    for store in plan.stores() {
+        let key = store_key(store, namespace);
+        let (spec, status, kind) = match store.kind {
+            StoreKind::SecretStore => {
+                let found = ctx
+                    .secret_stores
+                    .get(&ObjectRef::new(&store.name).within(namespace));
+                let Some(s) = found else {
+                    return Err(Failure::store(format!(
+                        "SecretStore {:?} not found in namespace {namespace:?}: create it or fix spec.secretStoreRef",
+                        store.name
+                    )));
+                };
+                (s.spec.clone(), s.status.clone(), "SecretStore")
+            }
+            StoreKind::ClusterSecretStore => {
+                let Some(s) = ctx.cluster_secret_stores.get(&ObjectRef::new(&store.name)) else {
+                    return Err(Failure::store(format!(
+                        "ClusterSecretStore {:?} not found: create it or fix spec.secretStoreRef",
+                        store.name
+                    )));
+                };
+                if !s.spec.conditions.is_empty() {
+                    let ns = Api::<Namespace>::all(ctx.client.clone())
+                        .get(namespace)
+                        .await
+                        .map_err(|e| {
+                            Failure::kube(
+                                reason::MSG_ERROR_GET_SECRET_DATA,
+                                &format!("reading namespace {namespace}"),
+                                e,
+                            )
+                        })?;
+                    let labels = ns.metadata.labels.unwrap_or_default();
+                    if !namespace_allowed(&s.spec.conditions, namespace, &labels) {
+                        return Err(Failure {
+                            retry: false,
+                            ..Failure::store(denied_message(&store.name, namespace))
+                        });
+                    }
+                }
+                (s.spec.store.clone(), s.status.clone(), "ClusterSecretStore")
+            }
+        };
+        if !spec.served_by(&ctx.config.controller_class) {
+            return Ok(Stores::NotOurs);
+        }
+        if ctx.config.enable_flood_gate && !store_is_ready(status.as_ref()) {
+            return Err(Failure::store(format!(
+                "{kind} {:?} is not ready",
+                store.name
+            )));
+        }
+        out.insert(store.clone(), (key, spec));
+    }
+    Ok(Stores::Ready(out))
+}
+
+/// Whether the target Secret is as esox left it, reading its data only when its
+/// resourceVersion is not the one esox last wrote.
+async fn secret_intact(
+    ctx: &Context,
+    es: &ExternalSecret,
+    namespace: &str,
+    target: &str,
+) -> Result<bool, Error> {
+    if es.spec.creation_policy() == CreationPolicy::Orphan {
+        return Ok(true);
+    }
+    if ctx.secret_unchanged_since_write(namespace, target) {
+        return Ok(true);
+    }
+    let key = (namespace.to_string(), target.to_string());
+    let secret = Api::<Secret>::namespaced(ctx.client.clone(), namespace)
+        .get_opt(target)
+        .await?;
+    let existing = secret
+        .as_ref()
+        .map(|s| existing_secret(s, field_manager(es)));
+    let valid = esox_sync::refresh::secret_is_valid(es, existing.as_ref());
+    if valid && let Some(rv) = secret.and_then(|s| s.metadata.resource_version) {
+        ctx.written
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, rv);
+    }
+    Ok(valid)
+}
+
+/// The field manager for this ExternalSecret's Secret writes. `esox` for every policy that
+/// owns the whole Secret; under Merge and CreateOrMerge several ExternalSecrets (and people)
+/// share one Secret, so each ExternalSecret applies its own keys under its own manager and
+/// server-side apply keeps everyone else's.
+fn field_manager(es: &ExternalSecret) -> String {
+    match es.spec.creation_policy() {
+        CreationPolicy::Merge | CreationPolicy::CreateOrMerge => {
+            let name = es.name_any();
+            let manager = format!("{FIELD_MANAGER}/{name}");
+            if manager.len() <= 128 {
+                manager
+            } else {
+                format!(
+                    "{FIELD_MANAGER}/{}",
+                    &esox_sync::created_by_label("", &name)[..32]
+                )
+            }
+        }
+        _ => FIELD_MANAGER.to_string(),
+    }
+}
+
+fn existing_secret(s: &Secret, manager: String) -> ExistingSecret {
+    ExistingSecret {
+        type_: s.type_.clone().unwrap_or_default(),
+        data: s
+            .data
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(k, v)| (k, v.0))
+            .collect(),
+        labels: s.metadata.labels.clone().unwrap_or_default(),
+        annotations: s.metadata.annotations.clone().unwrap_or_default(),
+        immutable: s.immutable.unwrap_or(false),
+        managed_data_keys: managed_data_keys(
+            s.metadata.managed_fields.as_deref().unwrap_or_default(),
+            &manager,
+        ),
+    }
+}
+
+/// Read everything, build, write. Returns the Ready condition of a successful sync.
+async fn sync(
+    ctx: &Context,
+    es: &ExternalSecret,
+    plan: &Plan,
+    stores: &HashMap<StoreRef, (StoreKey, SecretStoreSpec)>,
+    namespace: &str,
+    target: &str,
+    old_status: Option<&ExternalSecretStatus>,
+) -> Result<Ready, Failure> {
+    let secrets = Api::<Secret>::namespaced(ctx.client.clone(), namespace);
+    let current = secrets.get_opt(target).await.map_err(|e| {
+        Failure::kube(
+            reason::MSG_ERROR_UPDATE_SECRET,
+            &format!("reading Secret {namespace}/{target}"),
+            e,
+        )
+    })?;
+    let creation = es.spec.creation_policy();
+    if creation == CreationPolicy::Owner
+        && let Some(owner) = current.as_ref().and_then(|s| {
+            s.owner_references()
+                .iter()
+                .find(|o| o.controller == Some(true))
+        })
+        && owner.kind == "ExternalSecret"
+        && Some(&owner.uid) != es.metadata.uid.as_ref()
+    {
+        return Err(Failure {
+            message: reason::MSG_ERROR_IS_OWNED,
+            detail: format!(
+                "Secret {namespace}/{target} is owned by ExternalSecret {:?}; give this ExternalSecret another target.name",
+                owner.name
+            ),
+            retry: false,
+        });
+    }
+    let manager = field_manager(es);
+    let existing = current
+        .as_ref()
+        .map(|s| existing_secret(s, manager.clone()));
+
+    let answers = fetch(ctx, plan, stores, namespace).await;
+    let inputs = template_inputs(ctx, plan, namespace).await?;
+    let outcome = esox_sync::build(es, &answers, &inputs, existing.as_ref())?;
+
+    for message in &outcome.missing_provider_secrets {
+        publish(
+            ctx,
+            es,
+            EventType::Normal,
+            reason::EVENT_MISSING_PROVIDER_SECRET,
+            message,
+        )
+        .await;
+    }
+    if creation == CreationPolicy::Owner {
+        delete_renamed_target(ctx, es, namespace, target, old_status).await?;
+    }
+    let (reason_, message) = outcome.condition();
+    match &outcome.action {
+        SyncAction::Write(desired) => {
+            let written = apply_secret(ctx, es, desired, &manager, current.as_ref()).await?;
+            if let Some(rv) = written.metadata.resource_version {
+                ctx.written
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert((namespace.to_string(), target.to_string()), rv);
+            }
+            match &existing {
+                None => {
+                    publish(
+                        ctx,
+                        es,
+                        EventType::Normal,
+                        reason::EVENT_CREATED,
+                        "secret created",
+                    )
+                    .await
+                }
+                Some(e) if e.data != desired.data => {
+                    publish(
+                        ctx,
+                        es,
+                        EventType::Normal,
+                        reason::EVENT_UPDATED,
+                        "secret updated",
+                    )
+                    .await
+                }
+                Some(_) => {}
+            }
+        }
+        SyncAction::Delete { name } => {
+            if current.is_some() {
+                match secrets.delete(name, &DeleteParams::default()).await {
+                    Ok(_) => {
+                        publish(
+                            ctx,
+                            es,
+                            EventType::Normal,
+                            reason::EVENT_DELETED,
+                            "secret deleted",
+                        )
+                        .await
+                    }
+                    Err(kube::Error::Api(s)) if s.code == 404 => {}
+                    Err(e) => {
+                        return Err(Failure::kube(
+                            reason::MSG_ERROR_DELETE_SECRET,
+                            &format!("deleting Secret {namespace}/{name}"),
+                            e,
+                        ));
+                    }
+                }
+                ctx.written
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(&(namespace.to_string(), name.clone()));
+            }
+        }
+        SyncAction::Retain | SyncAction::Missing | SyncAction::Nothing => {}
+    }
+    Ok(Ready::ok(reason_, message))
+}
+
+/// Call the plugins for every planned request: per store, all `data[]` values in one batched
+/// `get-secrets`, the maps one call each.
+async fn fetch(
+    ctx: &Context,
+    plan: &Plan,
+    stores: &HashMap<StoreRef, (StoreKey, SecretStoreSpec)>,
+    namespace: &str,
+) -> Answers {
+    let mut answers = Answers::new();
+    let mut by_store: BTreeMap<&StoreRef, Vec<&esox_sync::ProviderRequest>> = BTreeMap::new();
+    for req in &plan.requests {
+        by_store.entry(&req.store).or_default().push(req);
+    }
+    let calls = by_store.into_iter().map(|(store, reqs)| async move {
+        let mut out: Vec<(esox_sync::ProviderRequest, Result<Answer, ProviderError>)> = Vec::new();
+        let client = match stores.get(store) {
+            Some((key, spec)) => ctx.stores.client(key, spec, Some(namespace)),
+            None => Err(ProviderError::Internal(format!(
+                "store {:?} was not resolved (a controller bug)",
+                store.name
+            ))),
+        };
+        let client = match client {
+            Ok(c) => c,
+            Err(e) => {
+                for r in reqs {
+                    out.push(((*r).clone(), Err(e.clone())));
+                }
+                return out;
+            }
+        };
+        let gets: Vec<&esox_sync::ProviderRequest> = reqs
+            .iter()
+            .copied()
+            .filter(|r| matches!(r.op, ProviderOp::GetSecret(_)))
+            .collect();
+        if !gets.is_empty() {
+            let refs: Vec<esox_provider::RemoteRef> = gets
+                .iter()
+                .filter_map(|r| match &r.op {
+                    ProviderOp::GetSecret(rr) => Some(rr.clone()),
+                    _ => None,
+                })
+                .collect();
+            let values = client.get_secrets(&refs).await;
+            for (req, value) in gets.into_iter().zip(values) {
+                out.push((req.clone(), value.map(Answer::Value)));
+            }
+        }
+        for req in reqs {
+            let answer = match &req.op {
+                ProviderOp::GetSecret(_) => continue,
+                ProviderOp::GetSecretMap(r) => client.get_secret_map(r).await.map(Answer::Map),
+                ProviderOp::GetAllSecrets(q) => client.get_all_secrets(q).await.map(Answer::Map),
+            };
+            out.push((req.clone(), answer));
+        }
+        out
+    });
+    for results in futures::future::join_all(calls).await {
+        answers.extend(results);
+    }
+    answers
+}
+
+/// The ConfigMaps and Secrets templateFrom reads; absent ones are left out (`build` says so).
+async fn template_inputs(
+    ctx: &Context,
+    plan: &Plan,
+    namespace: &str,
+) -> Result<TemplateInputs, Failure> {
+    let mut inputs = TemplateInputs::default();
+    for source in &plan.template_sources {
+        match source {
+            TemplateSource::ConfigMap(name) => {
+                let cm = Api::<ConfigMap>::namespaced(ctx.client.clone(), namespace)
+                    .get_opt(name)
+                    .await
+                    .map_err(|e| {
+                        Failure::kube(
+                            reason::MSG_ERROR_UPDATE_SECRET,
+                            &format!("reading ConfigMap {namespace}/{name}"),
+                            e,
+                        )
+                    })?;
+                if let Some(cm) = cm {
+                    inputs
+                        .config_maps
+                        .insert(name.clone(), cm.data.unwrap_or_default());
+                }
+            }
+            TemplateSource::Secret(name) => {
+                let s = Api::<Secret>::namespaced(ctx.client.clone(), namespace)
+                    .get_opt(name)
+                    .await
+                    .map_err(|e| {
+                        Failure::kube(
+                            reason::MSG_ERROR_UPDATE_SECRET,
+                            &format!("reading Secret {namespace}/{name}"),
+                            e,
+                        )
+                    })?;
+                if let Some(s) = s {
+                    inputs.secrets.insert(
+                        name.clone(),
+                        s.data
+                            .unwrap_or_default()
+                            .into_iter()
+                            .map(|(k, v)| (k, v.0))
+                            .collect(),
+                    );
+                }
+            }
+        }
+    }
+    Ok(inputs)
+}
+
+/// Under Owner, a changed `target.name` leaves the old Secret behind: delete it if it carries
+/// this ExternalSecret's created-by label (ESO's orphan cleanup).
+async fn delete_renamed_target(
+    ctx: &Context,
+    es: &ExternalSecret,
+    namespace: &str,
+    target: &str,
+    old: Option<&ExternalSecretStatus>,
+) -> Result<(), Failure> {
+    let Some(previous) = old
+        .and_then(|s| s.binding.as_ref())
+        .map(|b| b.name.clone())
+        .filter(|n| !n.is_empty() && n != target)
+    else {
+        return Ok(());
+    };
+    let api = Api::<Secret>::namespaced(ctx.client.clone(), namespace);
+    let fail = |e| {
+        Failure::kube(
+            reason::MSG_ERROR_DELETE_ORPHANED,
+            &format!("deleting the previous target Secret {namespace}/{previous}"),
+            e,
+        )
+    };
+    let Some(old_secret) = api.get_metadata_opt(&previous).await.map_err(fail)? else {
+        return Ok(());
+    };
+    let mine = esox_sync::created_by_label(namespace, &es.name_any());
+    if old_secret.labels().get(LABEL_CREATED_BY) == Some(&mine) {
+        match api.delete(&previous, &DeleteParams::default()).await {
+            Ok(_) | Err(kube::Error::Api(_)) => {}
+            Err(e) => return Err(fail(e)),
+        }
+    }
+    Ok(())
+}
+
+/// Server-side apply of the desired Secret. Under policies that own the whole Secret, keys
+/// someone else added are removed afterwards (ESO replaces the data).
+async fn apply_secret(
+    ctx: &Context,
+    es: &ExternalSecret,
+    desired: &DesiredSecret,
+    manager: &str,
+    current: Option<&Secret>,
+) -> Result<Secret, Failure> {
+    let merge = matches!(
+        es.spec.creation_policy(),
+        CreationPolicy::Merge | CreationPolicy::CreateOrMerge
+    );
+    let data = applied_data(desired, merge);
+    let owner = desired.controller_owner.then(|| OwnerReference {
+        api_version: ExternalSecret::api_version(&()).into_owned(),
+        kind: ExternalSecret::kind(&()).into_owned(),
+        name: es.name_any(),
+        uid: es.metadata.uid.clone().unwrap_or_default(),
+        controller: Some(true),
+        block_owner_deletion: Some(true),
+    });
+    let secret = Secret {
+        metadata: ObjectMeta {
+            name: Some(desired.name.clone()),
+            namespace: Some(desired.namespace.clone()),
+            labels: Some(desired.labels.clone()),
+            annotations: Some(desired.annotations.clone()),
+            finalizers: (!desired.finalizers.is_empty()).then(|| desired.finalizers.clone()),
+            owner_references: owner.map(|o| vec![o]),
+            ..Default::default()
+        },
+        type_: Some(desired.type_.clone()),
+        data: Some(data),
+        immutable: desired.immutable.then_some(true),
+        ..Default::default()
+    };
+    let mut body = serde_json::to_value(&secret).map_err(|e| Failure {
+        message: reason::MSG_ERROR_UPDATE_SECRET,
+        detail: e.to_string(),
+        retry: false,
+    })?;
+    body["apiVersion"] = json!("v1");
+    body["kind"] = json!("Secret");
+    let api = Api::<Secret>::namespaced(ctx.client.clone(), &desired.namespace);
+    let what = format!("writing Secret {}/{}", desired.namespace, desired.name);
+    let written = api
+        .patch(
+            &desired.name,
+            &PatchParams::apply(manager).force(),
+            &Patch::Apply(body),
+        )
+        .await
+        .map_err(|e| Failure::kube(reason::MSG_ERROR_UPDATE_SECRET, &what, e))?;
+    if merge || current.is_none() {
+        return Ok(written);
+    }
+    let extra: BTreeSet<&String> = written
+        .data
+        .as_ref()
+        .map(|d| {
+            d.keys()
+                .filter(|k| !desired.data.contains_key(*k))
+                .collect()
+        })
+        .unwrap_or_default();
+    if extra.is_empty() {
+        return Ok(written);
+    }
+    let removal: serde_json::Map<String, serde_json::Value> = extra
+        .into_iter()
+        .map(|k| (k.clone(), serde_json::Value::Null))
+        .collect();
+    api.patch(
+        &desired.name,
+        &PatchParams::default(),
+        &Patch::Merge(json!({ "data": removal })),
+    )
+    .await
+    .map_err(|e| Failure::kube(reason::MSG_ERROR_UPDATE_SECRET, &what, e))
+}
+
+/// The data esox applies: everything under whole-Secret policies; under Merge policies only
+/// the keys this ExternalSecret renders (server-side apply keeps everyone else's keys, and
+/// drops keys this ExternalSecret stops rendering).
+fn applied_data(desired: &DesiredSecret, merge: bool) -> BTreeMap<String, ByteString> {
+    desired
+        .data
+        .iter()
+        .filter(|(k, _)| !merge || desired.managed_data_keys.contains(*k))
+        .map(|(k, v)| (k.clone(), ByteString(v.clone())))
+        .collect()
+}
+
+/// Write the status if it differs from what is there, and remember it.
+async fn write_status(
+    ctx: &Context,
+    es: &ExternalSecret,
+    id: &str,
+    old: Option<&ExternalSecretStatus>,
+    status: ExternalSecretStatus,
+) -> Result<(), Error> {
+    if old == Some(&status) {
+        return Ok(());
+    }
+    let api =
+        Api::<ExternalSecret>::namespaced(ctx.client.clone(), &es.namespace().unwrap_or_default());
+    let patch = Patch::Apply(json!({
+        "apiVersion": ExternalSecret::api_version(&()),
+        "kind": ExternalSecret::kind(&()),
+        "status": status,
+    }));
+    api.patch_status(
+        &es.name_any(),
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &patch,
+    )
+    .await
+    .map_err(Error::StatusWrite)?;
+    if let Some(uid) = es.metadata.uid.clone() {
+        ctx.statuses
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id.to_string(), (uid, status));
+    }
+    Ok(())
+}
+
+/// Record a failed sync: Ready=False (status written only if it changed), one UpdateFailed
+/// event per distinct error, the error metric, and a backoff (none when only a change helps).
+async fn fail(
+    ctx: &Context,
+    es: &ExternalSecret,
+    id: &str,
+    old: Option<&ExternalSecretStatus>,
+    failure: Failure,
+) -> Result<Action, Error> {
+    let namespace = es.namespace().unwrap_or_default();
+    let name = es.name_any();
+    tracing::warn!(externalsecret = %id, error = %failure.detail, retry = failure.retry, "sync failed; the Secret was left as it was");
+    let ready = Ready::failed(reason::SECRET_SYNCED_ERROR, failure.message);
+    if !has_condition(old, &ready) {
+        let status = external_secret_status(old, &ready, None, Timestamp::now());
+        write_status(ctx, es, id, old, status).await?;
+    }
+    let repeated = ctx
+        .last_errors
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(id.to_string(), failure.detail.clone())
+        == Some(failure.detail.clone());
+    if !repeated {
+        publish(
+            ctx,
+            es,
+            EventType::Warning,
+            reason::EVENT_UPDATE_FAILED,
+            &failure.detail,
+        )
+        .await;
+    }
+    ctx.metrics
+        .sync_calls_error
+        .get_or_create(&ObjectLabels {
+            name: name.clone(),
+            namespace: namespace.clone(),
+        })
+        .inc();
+    ctx.metrics.set_es_condition(&name, &namespace, false);
+    if failure.retry {
+        Ok(Action::requeue(failure_delay(
+            ctx.failed(id),
+            random_unit(),
+        )))
+    } else {
+        Ok(Action::await_change())
+    }
+}
+
+/// Publish an event about the ExternalSecret; a failure to publish is logged, not fatal.
+async fn publish(ctx: &Context, es: &ExternalSecret, type_: EventType, reason_: &str, note: &str) {
+    let event = Event {
+        type_,
+        reason: reason_.to_string(),
+        note: Some(note.chars().take(1000).collect()),
+        action: "Sync".into(),
+        secondary: None,
+    };
+    if let Err(e) = ctx.recorder.publish(&event, &es.object_ref(&())).await {
+        tracing::debug!(externalsecret = %es.name_any(), error = %e, "could not publish event");
+    }
+}
+
+/// Map a managed Secret's watch event to the ExternalSecrets that write it.
+pub fn secret_to_external_secrets(
+    ctx: &Context,
+    namespace: &str,
+    name: &str,
+    owners: &[OwnerReference],
+) -> Vec<ObjectRef<ExternalSecret>> {
+    let mut refs = ctx.index.writers_of(namespace, name);
+    for o in owners {
+        if o.kind == "ExternalSecret" {
+            let r = ObjectRef::new(&o.name).within(namespace);
+            if !refs.contains(&r) {
+                refs.push(r);
+            }
+        }
+    }
+    refs
+}
+
+/// The label selector of the managed-Secret watch: only Secrets esox (or ESO) manages.
+pub fn managed_selector() -> String {
+    format!("{LABEL_MANAGED}={}", esox_sync::hash::LABEL_MANAGED_VALUE)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use esox_api::{ExternalSecretSpec, ExternalSecretTarget};
+
+    fn es(
+        name: &str,
+        creation: CreationPolicy,
+        policy: Option<RefreshPolicy>,
+        interval: &str,
+    ) -> ExternalSecret {
+        ExternalSecret {
+            metadata: ObjectMeta {
+                name: Some(name.into()),
+                namespace: Some("team".into()),
+                ..Default::default()
+            },
+            spec: ExternalSecretSpec {
+                refresh_policy: policy,
+                refresh_interval: Some(interval.into()),
+                target: Some(ExternalSecretTarget {
+                    creation_policy: creation,
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+            status: None,
+        }
+    }
+
+    #[test]
+    fn whole_secret_policies_write_as_esox_and_merge_policies_as_esox_slash_name() {
+        assert_eq!(
+            field_manager(&es("db", CreationPolicy::Owner, None, "1h")),
+            "esox"
+        );
+        assert_eq!(
+            field_manager(&es("db", CreationPolicy::Orphan, None, "1h")),
+            "esox"
+        );
+        assert_eq!(
+            field_manager(&es("db", CreationPolicy::Merge, None, "1h")),
+            "esox/db"
+        );
+        assert_eq!(
+            field_manager(&es("db", CreationPolicy::CreateOrMerge, None, "1h")),
+            "esox/db"
+        );
+        let long = "x".repeat(200);
+        let manager = field_manager(&es(&long, CreationPolicy::Merge, None, "1h"));
+        assert!(
+            manager.starts_with("esox/") && manager.len() <= 128,
+            "{manager}"
+        );
+    }
+
+    #[test]
+    fn store_references_resolve_namespaced_or_cluster_wide() {
+        let ss = StoreRef {
+            kind: StoreKind::SecretStore,
+            name: "aws".into(),
+        };
+        assert_eq!(
+            store_key(&ss, "team"),
+            StoreKey::Namespaced {
+                namespace: "team".into(),
+                name: "aws".into()
+            }
+        );
+        let css = StoreRef {
+            kind: StoreKind::ClusterSecretStore,
+            name: "shared".into(),
+        };
+        assert_eq!(
+            store_key(&css, "team"),
+            StoreKey::Cluster {
+                name: "shared".into()
+            }
+        );
+    }
+
+    #[test]
+    fn only_periodic_refreshes_with_an_interval_are_requeued_by_timer() {
+        let never = Action::await_change();
+        assert_eq!(
+            requeue_after_success(
+                &es(
+                    "a",
+                    CreationPolicy::Owner,
+                    Some(RefreshPolicy::OnChange),
+                    "1h"
+                ),
+                None
+            ),
+            never
+        );
+        assert_eq!(
+            requeue_after_success(
+                &es(
+                    "a",
+                    CreationPolicy::Owner,
+                    Some(RefreshPolicy::CreatedOnce),
+                    "1h"
+                ),
+                None
+            ),
+            never
+        );
+        assert_eq!(
+            requeue_after_success(&es("a", CreationPolicy::Owner, None, "0"), None),
+            never
+        );
+        assert_ne!(
+            requeue_after_success(&es("a", CreationPolicy::Owner, None, "1h"), None),
+            never
+        );
+    }
+
+    #[test]
+    fn merge_policies_apply_only_their_own_keys() {
+        let desired = DesiredSecret {
+            data: BTreeMap::from([
+                ("mine".into(), b"1".to_vec()),
+                ("theirs".into(), b"2".to_vec()),
+            ]),
+            managed_data_keys: BTreeSet::from(["mine".to_string()]),
+            ..Default::default()
+        };
+        let keys = |merge| {
+            applied_data(&desired, merge)
+                .into_keys()
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(keys(true), vec!["mine"]);
+        assert_eq!(keys(false), vec!["mine", "theirs"]);
+    }
+}

@@ -1,0 +1,208 @@
+//! Wiring: the watches (ExternalSecrets by spec/metadata change; managed Secrets metadata-only
+//! and label-filtered; stores), the three controllers, the HTTP endpoints, and shutdown on
+//! SIGTERM / Ctrl-C.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use esox_api::{ClusterSecretStore, ExternalSecret, SecretStore};
+use esox_plugin_host::PluginHost;
+use esox_plugin_host::policy::PluginPolicy;
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::Api;
+use kube::core::PartialObjectMeta;
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::events::Recorder;
+use kube::runtime::reflector::ObjectRef;
+use kube::runtime::watcher;
+use kube::{Resource, ResourceExt};
+use tokio::sync::Semaphore;
+
+use crate::backoff::{failure_delay, random_unit};
+use crate::context::{Config, Context, Index};
+use crate::external_secret::{managed_selector, reconcile, secret_to_external_secrets};
+use crate::metrics::Metrics;
+use crate::store_clients::{StoreClients, StoreKey};
+use crate::stores::{reconcile_cluster_secret_store, reconcile_secret_store};
+
+/// Where the HTTP endpoints listen.
+#[derive(Clone, Debug)]
+pub struct HttpConfig {
+    /// `/metrics` (ESO: `:8080`).
+    pub metrics_addr: SocketAddr,
+    /// `/healthz` and `/readyz` (ESO: `:8082`).
+    pub live_addr: SocketAddr,
+}
+
+fn api<K>(client: &kube::Client, namespace: Option<&str>) -> Api<K>
+where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
+{
+    match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    }
+}
+
+fn error_policy<K: Resource<DynamicType = ()>>(
+    obj: Arc<K>,
+    error: &crate::Error,
+    ctx: Arc<Context>,
+) -> Action {
+    let id = ObjectRef::from_obj(&*obj).to_string();
+    tracing::warn!(object = %id, error = %error, "reconcile failed; retrying with backoff");
+    Action::requeue(failure_delay(ctx.failed(&id), random_unit()))
+}
+
+/// Run the controller until SIGTERM or Ctrl-C.
+pub async fn run(
+    client: kube::Client,
+    host: PluginHost,
+    policy: PluginPolicy,
+    config: Config,
+    http: HttpConfig,
+) -> anyhow::Result<()> {
+    let ns = config.namespace.clone();
+    let wc = watcher::Config::default;
+
+    let ss_controller = Controller::new(api::<SecretStore>(&client, ns.as_deref()), wc());
+    let css_controller = Controller::new(Api::<ClusterSecretStore>::all(client.clone()), wc());
+
+    // Every ExternalSecret event triggers a reconcile, including esox's own status writes; those
+    // end in the cheap "not due, Secret intact" path without API calls or writes.
+    let es_controller = Controller::new(api::<ExternalSecret>(&client, ns.as_deref()), wc());
+
+    let metrics = Metrics::default();
+    let registry = metrics.registry(host.metrics());
+    let permits = config.concurrency.max(1);
+    let ctx = Arc::new(Context {
+        client: client.clone(),
+        stores: StoreClients::new(host, policy, client.clone()),
+        secret_stores: ss_controller.store(),
+        cluster_secret_stores: css_controller.store(),
+        index: Index::default(),
+        metrics,
+        recorder: Recorder::new(client.clone(), Context::reporter()),
+        first_syncs: Semaphore::new(permits),
+        refreshes: Semaphore::new(permits),
+        failures: Default::default(),
+        written: Default::default(),
+        last_errors: Default::default(),
+        statuses: Default::default(),
+        observed: Default::default(),
+        config,
+    });
+
+    let ready = Arc::new(AtomicBool::new(false));
+    let (metrics_addr, live_addr) =
+        crate::http::serve(http.metrics_addr, http.live_addr, registry, ready.clone()).await?;
+    tracing::info!(%metrics_addr, %live_addr, namespace = ns.as_deref().unwrap_or("(all)"), class = %ctx.config.controller_class, concurrency = permits, "esox controller starting");
+
+    {
+        let (es, ss, css) = (
+            es_controller.store(),
+            ctx.secret_stores.clone(),
+            ctx.cluster_secret_stores.clone(),
+        );
+        let ready = ready.clone();
+        tokio::spawn(async move {
+            let synced = async {
+                es.wait_until_ready().await?;
+                ss.wait_until_ready().await?;
+                css.wait_until_ready().await
+            };
+            if synced.await.is_ok() {
+                ready.store(true, Ordering::Relaxed);
+                tracing::info!("watch caches synced; ready");
+            }
+        });
+    }
+
+    let (c1, c2, c3) = (ctx.clone(), ctx.clone(), ctx.clone());
+    // Managed Secrets: metadata only (no values held in memory), filtered by the managed label.
+    let es_controller = es_controller
+        .watches(
+            api::<PartialObjectMeta<Secret>>(&client, ns.as_deref()),
+            wc().labels(&managed_selector()),
+            move |s: PartialObjectMeta<Secret>| {
+                let ns = s.namespace().unwrap_or_default();
+                c1.observe_secret(&ns, &s.name_any(), s.resource_version());
+                secret_to_external_secrets(&c1, &ns, &s.name_any(), s.owner_references())
+            },
+        )
+        .watches(
+            api::<SecretStore>(&client, ns.as_deref()),
+            wc(),
+            move |s: SecretStore| {
+                c2.index.users_of(&StoreKey::Namespaced {
+                    namespace: s.namespace().unwrap_or_default(),
+                    name: s.name_any(),
+                })
+            },
+        )
+        .watches(
+            Api::<ClusterSecretStore>::all(client.clone()),
+            wc(),
+            move |s: ClusterSecretStore| {
+                c3.index.users_of(&StoreKey::Cluster { name: s.name_any() })
+            },
+        )
+        .shutdown_on_signal()
+        .run(reconcile, error_policy, ctx.clone())
+        .for_each(|r| async move {
+            if let Err(e) = r {
+                tracing::debug!(error = %e, "ExternalSecret controller event");
+            }
+        });
+    let ss = ss_controller
+        .shutdown_on_signal()
+        .run(reconcile_secret_store, error_policy, ctx.clone())
+        .for_each(|r| async move {
+            if let Err(e) = r {
+                tracing::debug!(error = %e, "SecretStore controller event");
+            }
+        });
+    let css = css_controller
+        .shutdown_on_signal()
+        .run(reconcile_cluster_secret_store, error_policy, ctx.clone())
+        .for_each(|r| async move {
+            if let Err(e) = r {
+                tracing::debug!(error = %e, "ClusterSecretStore controller event");
+            }
+        });
+    futures::join!(es_controller, ss, css);
+    tracing::info!("esox controller stopped");
+    Ok(())
+}
+
+/// An API client from `--kubeconfig` (and `--context`), else the usual inference: `$KUBECONFIG`,
+/// `~/.kube/config`, then the in-cluster ServiceAccount. No client-side rate limit is set (kube-rs
+/// has none by default); the API server's priority and fairness protects it.
+pub async fn kube_client(
+    kubeconfig: Option<&std::path::Path>,
+    context: Option<&str>,
+) -> anyhow::Result<kube::Client> {
+    use anyhow::Context as _;
+    let options = kube::config::KubeConfigOptions {
+        context: context.map(str::to_string),
+        ..Default::default()
+    };
+    let config = match kubeconfig {
+        Some(path) => {
+            let kc = kube::config::Kubeconfig::read_from(path)
+                .with_context(|| format!("reading kubeconfig {}", path.display()))?;
+            kube::Config::from_custom_kubeconfig(kc, &options)
+                .await
+                .with_context(|| format!("using kubeconfig {}", path.display()))?
+        }
+        None if context.is_some() => kube::Config::from_kubeconfig(&options)
+            .await
+            .context("loading the kubeconfig")?,
+        None => kube::Config::infer()
+            .await
+            .context("no kubeconfig found and not running in a cluster; pass --kubeconfig")?,
+    };
+    kube::Client::try_from(config).context("building the Kubernetes client")
+}

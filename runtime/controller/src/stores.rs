@@ -1,0 +1,189 @@
+//! The SecretStore and ClusterSecretStore reconcilers: validate the store through its plugin
+//! (configuration first, then the plugin's own `validate`), write the Ready condition and the
+//! capabilities, and look again after the store's refresh interval.
+//!
+//! Stores of another controller class are left alone. An ExternalSecret is re-triggered when a
+//! store it uses changes, through the ExternalSecret controller's store watch.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use esox_api::store_reason as r;
+use esox_api::{ClusterSecretStore, SecretStore, SecretStoreSpec, SecretStoreStatus};
+use esox_plugin_host::Validation;
+use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::{Resource, ResourceExt};
+use serde_json::json;
+
+use crate::backoff::{failure_delay, jittered, random_unit};
+use crate::context::{Context, FIELD_MANAGER};
+use crate::error::Error;
+use crate::metrics::{ClusterLabels, ObjectLabels};
+use crate::status::{Ready, capabilities, store_status};
+use crate::store_clients::StoreKey;
+
+/// What validating a store found, and whether to retry soon.
+async fn validate(
+    ctx: &Context,
+    key: &StoreKey,
+    spec: &SecretStoreSpec,
+) -> (Ready, Option<String>) {
+    let (plugin, config) = match spec.provider_entry() {
+        Ok(entry) => entry,
+        Err(e) => {
+            tracing::info!(store = %key, error = %e, "store configuration refused");
+            return (
+                Ready::failed(r::INVALID_PROVIDER_CONFIG, r::MSG_UNABLE_CREATE_CLIENT),
+                None,
+            );
+        }
+    };
+    let caps = ctx
+        .stores
+        .host()
+        .plugin(&plugin)
+        .map(|p| capabilities(&p.meta.capabilities));
+    if let Err(e) = ctx.stores.host().validate_config(&plugin, &config).await {
+        tracing::info!(store = %key, error = %e, "store configuration refused by the plugin");
+        return (
+            Ready::failed(r::INVALID_PROVIDER_CONFIG, r::MSG_UNABLE_CREATE_CLIENT),
+            caps,
+        );
+    }
+    let client = match ctx.stores.client(key, spec, None) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::info!(store = %key, error = %e, "cannot open a plugin client for the store");
+            return (
+                Ready::failed(r::INVALID_PROVIDER_CONFIG, r::MSG_UNABLE_CREATE_CLIENT),
+                caps,
+            );
+        }
+    };
+    match client.validate().await {
+        Ok(Validation::Ready) => (Ready::ok(r::VALID, r::MSG_STORE_VALIDATED), caps),
+        Ok(Validation::Unknown) => (
+            Ready::ok(r::VALIDATION_UNKNOWN, r::MSG_VALIDATION_UNKNOWN),
+            caps,
+        ),
+        Err(e) => {
+            tracing::info!(store = %key, error = %e, "store validation failed");
+            (
+                Ready::failed(r::INVALID_PROVIDER_CONFIG, r::MSG_UNABLE_VALIDATE_STORE),
+                caps,
+            )
+        }
+    }
+}
+
+/// The common part of both store kinds: validate, and say which status to write (only when
+/// it changed) and when to look again.
+async fn reconcile_store(
+    ctx: &Context,
+    key: StoreKey,
+    spec: &SecretStoreSpec,
+    old: Option<&SecretStoreStatus>,
+) -> (Action, Option<SecretStoreStatus>) {
+    if !spec.served_by(&ctx.config.controller_class) {
+        return (Action::await_change(), None);
+    }
+    let (ready, caps) = validate(ctx, &key, spec).await;
+    let status = store_status(old, &ready, caps, k8s_openapi::jiff::Timestamp::now());
+    let changed = (old != Some(&status)).then_some(status);
+    if changed.is_some() {
+        tracing::info!(store = %key, ready = ready.status, reason = %ready.reason, "store status changed");
+    }
+    let (namespace, name) = match &key {
+        StoreKey::Namespaced { namespace, name } => (Some(namespace.as_str()), name.as_str()),
+        StoreKey::Cluster { name } => (None, name.as_str()),
+    };
+    ctx.metrics
+        .set_store_condition(namespace, name, ready.status);
+    let id = key.to_string();
+    let action = if ready.status {
+        ctx.succeeded(&id);
+        let interval = spec
+            .refresh_interval()
+            .ok()
+            .flatten()
+            .unwrap_or(ctx.config.store_requeue_interval);
+        Action::requeue(jittered(interval, random_unit()))
+    } else {
+        Action::requeue(failure_delay(ctx.failed(&id), random_unit()))
+    };
+    (action, changed)
+}
+
+fn status_patch<K: Resource<DynamicType = ()>>(
+    status: &SecretStoreStatus,
+) -> Patch<serde_json::Value> {
+    Patch::Apply(json!({
+        "apiVersion": K::api_version(&()),
+        "kind": K::kind(&()),
+        "status": status,
+    }))
+}
+
+/// Reconcile a SecretStore.
+pub async fn reconcile_secret_store(
+    store: Arc<SecretStore>,
+    ctx: Arc<Context>,
+) -> Result<Action, Error> {
+    let started = Instant::now();
+    let namespace = store.namespace().unwrap_or_default();
+    let name = store.name_any();
+    let key = StoreKey::Namespaced {
+        namespace: namespace.clone(),
+        name: name.clone(),
+    };
+    if store.meta().deletion_timestamp.is_some() {
+        ctx.stores.forget(&key);
+        return Ok(Action::await_change());
+    }
+    let api = Api::<SecretStore>::namespaced(ctx.client.clone(), &namespace);
+    let (action, status) = reconcile_store(&ctx, key, &store.spec, store.status.as_ref()).await;
+    if let Some(status) = status {
+        let pp = PatchParams::apply(FIELD_MANAGER).force();
+        api.patch_status(&name, &pp, &status_patch::<SecretStore>(&status))
+            .await
+            .map_err(Error::StatusWrite)?;
+    }
+    ctx.metrics
+        .ss_reconcile_duration
+        .get_or_create(&ObjectLabels {
+            name: store.name_any(),
+            namespace,
+        })
+        .set(started.elapsed().as_secs_f64());
+    Ok(action)
+}
+
+/// Reconcile a ClusterSecretStore.
+pub async fn reconcile_cluster_secret_store(
+    store: Arc<ClusterSecretStore>,
+    ctx: Arc<Context>,
+) -> Result<Action, Error> {
+    let started = Instant::now();
+    let name = store.name_any();
+    let key = StoreKey::Cluster { name: name.clone() };
+    if store.meta().deletion_timestamp.is_some() {
+        ctx.stores.forget(&key);
+        return Ok(Action::await_change());
+    }
+    let api = Api::<ClusterSecretStore>::all(ctx.client.clone());
+    let (action, status) = reconcile_store(&ctx, key, &store.spec, store.status.as_ref()).await;
+    if let Some(status) = status {
+        let pp = PatchParams::apply(FIELD_MANAGER).force();
+        api.patch_status(&name, &pp, &status_patch::<ClusterSecretStore>(&status))
+            .await
+            .map_err(Error::StatusWrite)?;
+    }
+    ctx.metrics
+        .css_reconcile_duration
+        .get_or_create(&ClusterLabels {
+            name: store.name_any(),
+        })
+        .set(started.elapsed().as_secs_f64());
+    Ok(action)
+}

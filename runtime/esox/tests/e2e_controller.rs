@@ -1,0 +1,964 @@
+//! End-to-end tests of `esox run` on the real stack (kube-apiserver, etcd,
+//! kube-controller-manager from esox-e2e) with the fake provider plugin.
+//!
+//! One controller process serves the whole test binary, as in a cluster: the `esox` binary
+//! under the least-privilege identity of deploy/rbac.yaml, watching all namespaces. Each test
+//! works in its own namespace. Every secret value a test uses is registered, and every test
+//! ends by scanning the controller's whole log for all values registered so far (raw and
+//! base64): the controller must never log one.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
+use esox_e2e::{ManagedProcess, Stack};
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, DeleteParams, DynamicObject, ObjectMeta, Patch, PatchParams, PostParams};
+use kube::core::{ApiResource, GroupVersionKind};
+use serde_json::{Value, json};
+use tokio::sync::OnceCell;
+
+const WAIT: Duration = Duration::from_secs(90);
+
+static CONTROLLER_LOG: OnceCell<PathBuf> = OnceCell::const_new();
+static SECRET_VALUES: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// A secret value unique to this run, registered for the log scan.
+fn secret_value(purpose: &str) -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let value = format!("s3cr3t-{purpose}-{nanos:x}");
+    SECRET_VALUES.lock().unwrap().push(value.clone());
+    value
+}
+
+/// The shared stack with the CRDs installed and one `esox run` under the controller identity.
+async fn stack() -> &'static Stack {
+    let stack = Stack::shared().await.expect("the e2e stack starts");
+    CONTROLLER_LOG
+        .get_or_init(|| async {
+            // The CRDs exactly as esox-api generates them (the same text as crds/).
+            let crds = tempfile::tempdir().unwrap();
+            esox_api::write_crds(crds.path()).unwrap();
+            stack.install_crds(crds.path()).await.expect("CRDs install");
+            let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_esox"));
+            cmd.args(["--log-format", "json", "--log", "trace,kube=debug,hyper=info,tower=info,h2=info,rustls=info,wasmtime=info,cranelift=info"])
+                .arg("run")
+                .arg("--kubeconfig")
+                .arg(stack.controller_kubeconfig_path())
+                .args(["--metrics-addr", "127.0.0.1:0", "--live-addr", "127.0.0.1:0", "--store-requeue-interval", "10s"]);
+            let mut process = ManagedProcess::spawn("esox-controller", cmd).expect("esox starts");
+            process.wait_for_log("watch caches synced", WAIT).await.expect("esox becomes ready");
+            let path = process.log_path().to_path_buf();
+            // Lives as long as the test binary; the harness kills it at exit.
+            Box::leak(Box::new(process));
+            path
+        })
+        .await;
+    stack
+}
+
+/// Every registered value, raw and base64, must be absent from the controller's log.
+fn assert_log_has_no_secret_values() {
+    let path = CONTROLLER_LOG.get().expect("controller started");
+    let log = std::fs::read_to_string(path).expect("controller log readable");
+    assert!(
+        !log.is_empty(),
+        "the controller logged nothing at all; the scan would prove nothing"
+    );
+    for value in SECRET_VALUES.lock().unwrap().iter() {
+        let b64 = base64::engine::general_purpose::STANDARD.encode(value);
+        assert!(
+            !log.contains(value.as_str()),
+            "the controller log contains the secret value {value:?}"
+        );
+        assert!(
+            !log.contains(&b64),
+            "the controller log contains the base64 of secret value {value:?}"
+        );
+    }
+}
+
+fn gvk(kind: &str) -> ApiResource {
+    ApiResource::from_gvk(&GroupVersionKind::gvk("external-secrets.io", "v1", kind))
+}
+
+fn es_api(client: &kube::Client, ns: &str) -> Api<DynamicObject> {
+    Api::namespaced_with(client.clone(), ns, &gvk("ExternalSecret"))
+}
+
+async fn apply(client: &kube::Client, manifest: Value) {
+    esox_e2e::manifests::apply_yaml(client, &serde_yaml::to_string(&manifest).unwrap())
+        .await
+        .unwrap_or_else(|e| panic!("applying {manifest}: {e:#}"));
+}
+
+/// A fake SecretStore serving `data` (key -> value).
+fn fake_store(ns: &str, name: &str, data: &[(&str, &str)]) -> Value {
+    json!({
+        "apiVersion": "external-secrets.io/v1",
+        "kind": "SecretStore",
+        "metadata": {"name": name, "namespace": ns},
+        "spec": {"provider": {"fake": {"data": data.iter().map(|(k, v)| json!({"key": k, "value": v})).collect::<Vec<_>>()}}},
+    })
+}
+
+/// An ExternalSecret reading `secretKey <- remote key` pairs from store `store`.
+fn external_secret(
+    ns: &str,
+    name: &str,
+    store: &str,
+    data: &[(&str, &str)],
+    spec_extra: Value,
+) -> Value {
+    let mut spec = json!({
+        "refreshInterval": "1h",
+        "secretStoreRef": {"name": store, "kind": "SecretStore"},
+        "data": data.iter().map(|(k, r)| json!({"secretKey": k, "remoteRef": {"key": r}})).collect::<Vec<_>>(),
+    });
+    merge(&mut spec, spec_extra);
+    json!({
+        "apiVersion": "external-secrets.io/v1",
+        "kind": "ExternalSecret",
+        "metadata": {"name": name, "namespace": ns},
+        "spec": spec,
+    })
+}
+
+fn merge(base: &mut Value, extra: Value) {
+    if let (Value::Object(b), Value::Object(e)) = (base, extra) {
+        for (k, v) in e {
+            match b.get_mut(&k) {
+                Some(existing @ Value::Object(_)) if v.is_object() => merge(existing, v),
+                _ => {
+                    b.insert(k, v);
+                }
+            }
+        }
+    }
+}
+
+/// The Ready condition of an object: (status, reason, message).
+fn ready_condition(obj: &DynamicObject) -> Option<(String, String, String)> {
+    let conditions = obj.data.get("status")?.get("conditions")?.as_array()?;
+    let c = conditions.iter().find(|c| c["type"] == "Ready")?;
+    let s = |f: &str| {
+        c.get(f)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    Some((s("status"), s("reason"), s("message")))
+}
+
+async fn eventually<F, Fut, T>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        if Instant::now() > deadline {
+            panic!("timed out waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Wait until the ExternalSecret's Ready condition has this status and reason; returns it.
+async fn wait_es(
+    client: &kube::Client,
+    ns: &str,
+    name: &str,
+    status: &str,
+    reason: &str,
+) -> DynamicObject {
+    let api = es_api(client, ns);
+    eventually(
+        &format!("ExternalSecret {ns}/{name} Ready={status} {reason}"),
+        || async {
+            let es = api.get(name).await.ok()?;
+            let (s, r, _) = ready_condition(&es)?;
+            (s == status && r == reason).then_some(es)
+        },
+    )
+    .await
+}
+
+async fn secret_data(
+    client: &kube::Client,
+    ns: &str,
+    name: &str,
+) -> Option<BTreeMap<String, String>> {
+    let s = Api::<Secret>::namespaced(client.clone(), ns)
+        .get_opt(name)
+        .await
+        .unwrap()?;
+    Some(
+        s.data
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(k, v)| (k, String::from_utf8(v.0).unwrap()))
+            .collect(),
+    )
+}
+
+async fn wait_secret_data(
+    client: &kube::Client,
+    ns: &str,
+    name: &str,
+    expected: &[(&str, &str)],
+) -> Secret {
+    let expected: BTreeMap<String, String> = expected
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let api = Api::<Secret>::namespaced(client.clone(), ns);
+    eventually(
+        &format!("Secret {ns}/{name} to hold the expected data"),
+        || async {
+            let s = api.get_opt(name).await.ok()??;
+            let data: BTreeMap<String, String> = s
+                .data
+                .clone()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(k, v)| (k, String::from_utf8(v.0).unwrap()))
+                .collect();
+            (data == expected).then_some(s)
+        },
+    )
+    .await
+}
+
+async fn wait_secret_gone(client: &kube::Client, ns: &str, name: &str) {
+    let api = Api::<Secret>::namespaced(client.clone(), ns);
+    eventually(&format!("Secret {ns}/{name} to be deleted"), || async {
+        api.get_opt(name).await.ok()?.is_none().then_some(())
+    })
+    .await
+}
+
+async fn annotate(client: &kube::Client, ns: &str, name: &str, key: &str, value: &str) {
+    es_api(client, ns)
+        .patch(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"annotations": {key: value}}})),
+        )
+        .await
+        .unwrap();
+}
+
+async fn delete_es(client: &kube::Client, ns: &str, name: &str) {
+    es_api(client, ns)
+        .delete(name, &DeleteParams::default())
+        .await
+        .unwrap();
+}
+
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn owner_policy_writes_the_secret_with_label_hash_owner_and_status() {
+    let stack = stack().await;
+    let ns = stack.new_namespace("owner").await.unwrap();
+    let client = stack.admin_client();
+    let password = secret_value("owner-password");
+    let json_value = format!(r#"{{"user":"app","password":"{password}"}}"#);
+    apply(
+        &client,
+        fake_store(ns.name(), "fake", &[("db", &json_value)]),
+    )
+    .await;
+    let mut es = external_secret(ns.name(), "db", "fake", &[], json!({}));
+    es["spec"]["data"] = json!([
+        {"secretKey": "user", "remoteRef": {"key": "db", "property": "user"}},
+        {"secretKey": "password", "remoteRef": {"key": "db", "property": "password"}},
+    ]);
+    apply(&client, es).await;
+
+    let es = wait_es(&client, ns.name(), "db", "True", "SecretSynced").await;
+    let (_, _, message) = ready_condition(&es).unwrap();
+    assert_eq!(message, "secret synced");
+    let status = &es.data["status"];
+    assert_eq!(status["binding"]["name"], "db");
+    assert!(
+        status["refreshTime"].is_string(),
+        "refreshTime set: {status}"
+    );
+    assert!(
+        status["syncedResourceVersion"]
+            .as_str()
+            .unwrap()
+            .starts_with("1-"),
+        "{status}"
+    );
+
+    let secret = wait_secret_data(
+        &client,
+        ns.name(),
+        "db",
+        &[("user", "app"), ("password", &password)],
+    )
+    .await;
+    let labels = secret.metadata.labels.clone().unwrap();
+    assert_eq!(labels["reconcile.external-secrets.io/managed"], "true");
+    assert!(labels.contains_key("reconcile.external-secrets.io/created-by"));
+    let data: BTreeMap<String, Vec<u8>> = secret
+        .data
+        .clone()
+        .unwrap()
+        .into_iter()
+        .map(|(k, v)| (k, v.0))
+        .collect();
+    assert_eq!(
+        secret.metadata.annotations.unwrap()["reconcile.external-secrets.io/data-hash"],
+        esox_sync::data_hash(&data)
+    );
+    let owner = &secret.metadata.owner_references.unwrap()[0];
+    assert_eq!(
+        (owner.kind.as_str(), owner.name.as_str(), owner.controller),
+        ("ExternalSecret", "db", Some(true))
+    );
+    assert_eq!(owner.uid, es.metadata.uid.unwrap());
+    let managers: Vec<String> = secret
+        .metadata
+        .managed_fields
+        .unwrap()
+        .into_iter()
+        .filter_map(|m| m.manager)
+        .collect();
+    assert!(
+        managers.contains(&"esox".to_string()),
+        "written by field manager esox: {managers:?}"
+    );
+
+    let store =
+        Api::<DynamicObject>::namespaced_with(client.clone(), ns.name(), &gvk("SecretStore"))
+            .get("fake")
+            .await
+            .unwrap();
+    assert_eq!(
+        ready_condition(&store).unwrap(),
+        ("True".into(), "Valid".into(), "store validated".into())
+    );
+    assert_eq!(store.data["status"]["capabilities"], "ReadOnly");
+    assert_log_has_no_secret_values();
+}
+
+#[tokio::test]
+async fn a_failing_provider_leaves_the_secret_intact_and_recovers_when_fixed() {
+    let stack = stack().await;
+    let ns = stack.new_namespace("failing").await.unwrap();
+    let client = stack.admin_client();
+    let v1 = secret_value("failing-v1");
+    apply(&client, fake_store(ns.name(), "fake", &[("api", &v1)])).await;
+    apply(
+        &client,
+        external_secret(
+            ns.name(),
+            "api",
+            "fake",
+            &[("token", "api")],
+            json!({"refreshInterval": "1s"}),
+        ),
+    )
+    .await;
+    wait_es(&client, ns.name(), "api", "True", "SecretSynced").await;
+    wait_secret_data(&client, ns.name(), "api", &[("token", &v1)]).await;
+
+    // The remote key disappears: under deletionPolicy Retain that is an error.
+    apply(&client, fake_store(ns.name(), "fake", &[("other", "x")])).await;
+    let es = wait_es(&client, ns.name(), "api", "False", "SecretSyncedError").await;
+    assert_eq!(
+        ready_condition(&es).unwrap().2,
+        "could not get secret data from provider"
+    );
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        secret_data(&client, ns.name(), "api").await.unwrap()["token"],
+        v1,
+        "the Secret is untouched"
+    );
+
+    // The store itself fails validation: the flood gate keeps the ExternalSecret failing.
+    let mut broken = fake_store(ns.name(), "fake", &[("api", &v1)]);
+    broken["spec"]["provider"]["fake"]["validationResult"] = json!(2);
+    apply(&client, broken).await;
+    let store_api =
+        Api::<DynamicObject>::namespaced_with(client.clone(), ns.name(), &gvk("SecretStore"));
+    eventually("the store to go Ready=False", || async {
+        let s = store_api.get("fake").await.ok()?;
+        (ready_condition(&s)?.1 == "InvalidProviderConfig").then_some(())
+    })
+    .await;
+    let es = wait_es(&client, ns.name(), "api", "False", "SecretSyncedError").await;
+    assert_eq!(es.data["status"]["binding"]["name"], "api");
+    assert_eq!(
+        secret_data(&client, ns.name(), "api").await.unwrap()["token"],
+        v1
+    );
+
+    // Fixed: a new value flows in.
+    let v2 = secret_value("failing-v2");
+    apply(&client, fake_store(ns.name(), "fake", &[("api", &v2)])).await;
+    wait_es(&client, ns.name(), "api", "True", "SecretSynced").await;
+    wait_secret_data(&client, ns.name(), "api", &[("token", &v2)]).await;
+    assert_log_has_no_secret_values();
+}
+
+#[tokio::test]
+async fn owned_secrets_are_garbage_collected_with_their_external_secret() {
+    let stack = stack().await;
+    let ns = stack.new_namespace("gc").await.unwrap();
+    let client = stack.admin_client();
+    let v = secret_value("gc");
+    apply(&client, fake_store(ns.name(), "fake", &[("k", &v)])).await;
+    apply(
+        &client,
+        external_secret(ns.name(), "owned", "fake", &[("k", "k")], json!({})),
+    )
+    .await;
+    wait_secret_data(&client, ns.name(), "owned", &[("k", &v)]).await;
+    delete_es(&client, ns.name(), "owned").await;
+    wait_secret_gone(&client, ns.name(), "owned").await;
+    assert_log_has_no_secret_values();
+}
+
+#[tokio::test]
+async fn orphan_policy_writes_without_owner_and_the_secret_outlives_the_external_secret() {
+    let stack = stack().await;
+    let ns = stack.new_namespace("orphan").await.unwrap();
+    let client = stack.admin_client();
+    let v = secret_value("orphan");
+    apply(&client, fake_store(ns.name(), "fake", &[("k", &v)])).await;
+    apply(
+        &client,
+        external_secret(
+            ns.name(),
+            "orph",
+            "fake",
+            &[("k", "k")],
+            json!({"target": {"creationPolicy": "Orphan"}}),
+        ),
+    )
+    .await;
+    wait_es(&client, ns.name(), "orph", "True", "SecretSynced").await;
+    let secret = wait_secret_data(&client, ns.name(), "orph", &[("k", &v)]).await;
+    assert!(
+        secret
+            .metadata
+            .owner_references
+            .unwrap_or_default()
+            .is_empty()
+    );
+    assert!(
+        !secret
+            .metadata
+            .labels
+            .unwrap()
+            .contains_key("reconcile.external-secrets.io/created-by")
+    );
+    delete_es(&client, ns.name(), "orph").await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(
+        secret_data(&client, ns.name(), "orph").await.unwrap()["k"],
+        v,
+        "an orphaned Secret stays"
+    );
+    assert_log_has_no_secret_values();
+}
+
+#[tokio::test]
+async fn merge_policy_adds_keys_to_an_existing_secret_and_reports_a_missing_one() {
+    let stack = stack().await;
+    let ns = stack.new_namespace("merge").await.unwrap();
+    let client = stack.admin_client();
+    let v = secret_value("merge");
+    apply(&client, fake_store(ns.name(), "fake", &[("k", &v)])).await;
+    apply(
+        &client,
+        external_secret(
+            ns.name(),
+            "m",
+            "fake",
+            &[("from-esox", "k")],
+            json!({"target": {"creationPolicy": "Merge"}}),
+        ),
+    )
+    .await;
+    let es = wait_es(&client, ns.name(), "m", "True", "SecretMissing").await;
+    assert_eq!(
+        ready_condition(&es).unwrap().2,
+        "secret will not be created due to CreationPolicy=Merge"
+    );
+    assert!(secret_data(&client, ns.name(), "m").await.is_none());
+
+    let existing = Secret {
+        metadata: ObjectMeta {
+            name: Some("m".into()),
+            ..Default::default()
+        },
+        data: Some(BTreeMap::from([(
+            "mine".to_string(),
+            ByteString(b"kept".to_vec()),
+        )])),
+        ..Default::default()
+    };
+    Api::<Secret>::namespaced(client.clone(), ns.name())
+        .create(&PostParams::default(), &existing)
+        .await
+        .unwrap();
+    annotate(&client, ns.name(), "m", "force-sync", "1").await;
+    let secret = wait_secret_data(
+        &client,
+        ns.name(),
+        "m",
+        &[("mine", "kept"), ("from-esox", &v)],
+    )
+    .await;
+    assert!(
+        secret
+            .metadata
+            .owner_references
+            .unwrap_or_default()
+            .is_empty()
+    );
+    wait_es(&client, ns.name(), "m", "True", "SecretSynced").await;
+    assert_log_has_no_secret_values();
+}
+
+#[tokio::test]
+async fn none_policy_writes_no_secret() {
+    let stack = stack().await;
+    let ns = stack.new_namespace("none").await.unwrap();
+    let client = stack.admin_client();
+    let v = secret_value("none");
+    apply(&client, fake_store(ns.name(), "fake", &[("k", &v)])).await;
+    apply(
+        &client,
+        external_secret(
+            ns.name(),
+            "n",
+            "fake",
+            &[("k", "k")],
+            json!({"target": {"creationPolicy": "None"}}),
+        ),
+    )
+    .await;
+    wait_es(&client, ns.name(), "n", "True", "SecretSynced").await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(secret_data(&client, ns.name(), "n").await.is_none());
+    assert_log_has_no_secret_values();
+}
+
+#[tokio::test]
+async fn create_or_merge_creates_without_owner_then_merges() {
+    let stack = stack().await;
+    let ns = stack.new_namespace("create-or-merge").await.unwrap();
+    let client = stack.admin_client();
+    let (a, b) = (secret_value("com-a"), secret_value("com-b"));
+    apply(
+        &client,
+        fake_store(ns.name(), "fake", &[("a", &a), ("b", &b)]),
+    )
+    .await;
+    let com = json!({"target": {"name": "shared", "creationPolicy": "CreateOrMerge"}});
+    apply(
+        &client,
+        external_secret(ns.name(), "first", "fake", &[("a", "a")], com.clone()),
+    )
+    .await;
+    let secret = wait_secret_data(&client, ns.name(), "shared", &[("a", &a)]).await;
+    assert!(
+        secret
+            .metadata
+            .owner_references
+            .unwrap_or_default()
+            .is_empty()
+    );
+    apply(
+        &client,
+        external_secret(ns.name(), "second", "fake", &[("b", "b")], com),
+    )
+    .await;
+    wait_secret_data(&client, ns.name(), "shared", &[("a", &a), ("b", &b)]).await;
+    assert_log_has_no_secret_values();
+}
+
+#[tokio::test]
+async fn deletion_policy_delete_removes_the_secret_when_the_remote_value_is_gone() {
+    let stack = stack().await;
+    let ns = stack.new_namespace("del-delete").await.unwrap();
+    let client = stack.admin_client();
+    let v = secret_value("del-delete");
+    apply(&client, fake_store(ns.name(), "fake", &[("k", &v)])).await;
+    apply(
+        &client,
+        external_secret(
+            ns.name(),
+            "d",
+            "fake",
+            &[("k", "k")],
+            json!({"refreshInterval": "1s", "target": {"deletionPolicy": "Delete"}}),
+        ),
+    )
+    .await;
+    wait_secret_data(&client, ns.name(), "d", &[("k", &v)]).await;
+    apply(
+        &client,
+        fake_store(ns.name(), "fake", &[("unrelated", "x")]),
+    )
+    .await;
+    let es = wait_es(&client, ns.name(), "d", "True", "SecretDeleted").await;
+    assert_eq!(
+        ready_condition(&es).unwrap().2,
+        "secret deleted due to DeletionPolicy=Delete"
+    );
+    wait_secret_gone(&client, ns.name(), "d").await;
+    assert_log_has_no_secret_values();
+}
+
+#[tokio::test]
+async fn deletion_policy_merge_removes_only_the_managed_keys() {
+    let stack = stack().await;
+    let ns = stack.new_namespace("del-merge").await.unwrap();
+    let client = stack.admin_client();
+    let v = secret_value("del-merge");
+    apply(&client, fake_store(ns.name(), "fake", &[("k", &v)])).await;
+    let existing = Secret {
+        metadata: ObjectMeta {
+            name: Some("dm".into()),
+            ..Default::default()
+        },
+        data: Some(BTreeMap::from([(
+            "mine".to_string(),
+            ByteString(b"kept".to_vec()),
+        )])),
+        ..Default::default()
+    };
+    Api::<Secret>::namespaced(client.clone(), ns.name())
+        .create(&PostParams::default(), &existing)
+        .await
+        .unwrap();
+    let policy = json!({"refreshInterval": "1s", "target": {"creationPolicy": "Merge", "deletionPolicy": "Merge"}});
+    apply(
+        &client,
+        external_secret(ns.name(), "dm", "fake", &[("k", "k")], policy),
+    )
+    .await;
+    wait_secret_data(&client, ns.name(), "dm", &[("mine", "kept"), ("k", &v)]).await;
+    apply(
+        &client,
+        fake_store(ns.name(), "fake", &[("unrelated", "x")]),
+    )
+    .await;
+    wait_secret_data(&client, ns.name(), "dm", &[("mine", "kept")]).await;
+    wait_es(&client, ns.name(), "dm", "True", "SecretSynced").await;
+    assert_log_has_no_secret_values();
+}
+
+#[tokio::test]
+async fn periodic_refresh_picks_up_a_changed_value() {
+    let stack = stack().await;
+    let ns = stack.new_namespace("periodic").await.unwrap();
+    let client = stack.admin_client();
+    let (v1, v2) = (secret_value("periodic-1"), secret_value("periodic-2"));
+    apply(&client, fake_store(ns.name(), "fake", &[("k", &v1)])).await;
+    apply(
+        &client,
+        external_secret(
+            ns.name(),
+            "p",
+            "fake",
+            &[("k", "k")],
+            json!({"refreshPolicy": "Periodic", "refreshInterval": "2s"}),
+        ),
+    )
+    .await;
+    wait_secret_data(&client, ns.name(), "p", &[("k", &v1)]).await;
+    apply(&client, fake_store(ns.name(), "fake", &[("k", &v2)])).await;
+    wait_secret_data(&client, ns.name(), "p", &[("k", &v2)]).await;
+    assert_log_has_no_secret_values();
+}
+
+#[tokio::test]
+async fn on_change_refreshes_only_when_the_external_secret_changes() {
+    let stack = stack().await;
+    let ns = stack.new_namespace("onchange").await.unwrap();
+    let client = stack.admin_client();
+    let (v1, v2) = (secret_value("onchange-1"), secret_value("onchange-2"));
+    apply(&client, fake_store(ns.name(), "fake", &[("k", &v1)])).await;
+    apply(
+        &client,
+        external_secret(
+            ns.name(),
+            "o",
+            "fake",
+            &[("k", "k")],
+            json!({"refreshPolicy": "OnChange", "refreshInterval": "1s"}),
+        ),
+    )
+    .await;
+    wait_secret_data(&client, ns.name(), "o", &[("k", &v1)]).await;
+    apply(&client, fake_store(ns.name(), "fake", &[("k", &v2)])).await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(
+        secret_data(&client, ns.name(), "o").await.unwrap()["k"],
+        v1,
+        "no refresh without a change"
+    );
+    annotate(&client, ns.name(), "o", "touched", "yes").await;
+    wait_secret_data(&client, ns.name(), "o", &[("k", &v2)]).await;
+    assert_log_has_no_secret_values();
+}
+
+#[tokio::test]
+async fn created_once_never_refreshes_even_when_forced() {
+    let stack = stack().await;
+    let ns = stack.new_namespace("createdonce").await.unwrap();
+    let client = stack.admin_client();
+    let (v1, v2) = (secret_value("once-1"), secret_value("once-2"));
+    apply(&client, fake_store(ns.name(), "fake", &[("k", &v1)])).await;
+    apply(
+        &client,
+        external_secret(
+            ns.name(),
+            "c",
+            "fake",
+            &[("k", "k")],
+            json!({"refreshPolicy": "CreatedOnce", "refreshInterval": "1s"}),
+        ),
+    )
+    .await;
+    wait_secret_data(&client, ns.name(), "c", &[("k", &v1)]).await;
+    apply(&client, fake_store(ns.name(), "fake", &[("k", &v2)])).await;
+    annotate(&client, ns.name(), "c", "force-sync", "1").await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(secret_data(&client, ns.name(), "c").await.unwrap()["k"], v1);
+    assert_log_has_no_secret_values();
+}
+
+#[tokio::test]
+async fn force_sync_annotation_refreshes_at_once() {
+    let stack = stack().await;
+    let ns = stack.new_namespace("force-sync").await.unwrap();
+    let client = stack.admin_client();
+    let (v1, v2) = (secret_value("force-1"), secret_value("force-2"));
+    apply(&client, fake_store(ns.name(), "fake", &[("k", &v1)])).await;
+    apply(
+        &client,
+        external_secret(
+            ns.name(),
+            "f",
+            "fake",
+            &[("k", "k")],
+            json!({"refreshInterval": "1h"}),
+        ),
+    )
+    .await;
+    wait_secret_data(&client, ns.name(), "f", &[("k", &v1)]).await;
+    apply(&client, fake_store(ns.name(), "fake", &[("k", &v2)])).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        secret_data(&client, ns.name(), "f").await.unwrap()["k"],
+        v1,
+        "1h interval: not yet refreshed"
+    );
+    annotate(&client, ns.name(), "f", "force-sync", "2").await;
+    wait_secret_data(&client, ns.name(), "f", &[("k", &v2)]).await;
+    assert_log_has_no_secret_values();
+}
+
+#[tokio::test]
+async fn an_edited_managed_secret_is_repaired() {
+    let stack = stack().await;
+    let ns = stack.new_namespace("repair").await.unwrap();
+    let client = stack.admin_client();
+    let v = secret_value("repair");
+    apply(&client, fake_store(ns.name(), "fake", &[("k", &v)])).await;
+    apply(
+        &client,
+        external_secret(ns.name(), "r", "fake", &[("k", "k")], json!({})),
+    )
+    .await;
+    wait_secret_data(&client, ns.name(), "r", &[("k", &v)]).await;
+    Api::<Secret>::namespaced(client.clone(), ns.name())
+        .patch(
+            "r",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"data": {"k": "dGFtcGVyZWQ=", "extra": "eA=="}})),
+        )
+        .await
+        .unwrap();
+    wait_secret_data(&client, ns.name(), "r", &[("k", &v)]).await;
+    assert_log_has_no_secret_values();
+}
+
+#[tokio::test]
+async fn a_cluster_secret_store_is_refused_outside_its_namespace_conditions() {
+    let stack = stack().await;
+    let allowed = stack.new_namespace("css-allowed").await.unwrap();
+    let denied = stack.new_namespace("css-denied").await.unwrap();
+    let client = stack.admin_client();
+    let v = secret_value("css");
+    let store_name = format!("css-{}", allowed.name());
+    apply(
+        &client,
+        json!({
+            "apiVersion": "external-secrets.io/v1",
+            "kind": "ClusterSecretStore",
+            "metadata": {"name": store_name},
+            "spec": {
+                "provider": {"fake": {"data": [{"key": "k", "value": v}]}},
+                "conditions": [{"namespaces": [allowed.name()]}],
+            },
+        }),
+    )
+    .await;
+    let css_ref = json!({"secretStoreRef": {"name": store_name, "kind": "ClusterSecretStore"}});
+    apply(
+        &client,
+        external_secret(
+            allowed.name(),
+            "x",
+            &store_name,
+            &[("k", "k")],
+            css_ref.clone(),
+        ),
+    )
+    .await;
+    apply(
+        &client,
+        external_secret(denied.name(), "x", &store_name, &[("k", "k")], css_ref),
+    )
+    .await;
+    wait_secret_data(&client, allowed.name(), "x", &[("k", &v)]).await;
+    wait_es(&client, denied.name(), "x", "False", "SecretSyncedError").await;
+    assert!(secret_data(&client, denied.name(), "x").await.is_none());
+    let events =
+        Api::<k8s_openapi::api::events::v1::Event>::namespaced(client.clone(), denied.name());
+    eventually(
+        "an UpdateFailed event naming the namespace condition",
+        || async {
+            let list = events.list(&Default::default()).await.ok()?;
+            list.items
+                .iter()
+                .any(|e| {
+                    e.reason.as_deref() == Some("UpdateFailed")
+                        && e.note
+                            .as_deref()
+                            .unwrap_or_default()
+                            .contains("denied by spec.condition")
+                })
+                .then_some(())
+        },
+    )
+    .await;
+    Api::<DynamicObject>::all_with(client.clone(), &gvk("ClusterSecretStore"))
+        .delete(&store_name, &DeleteParams::default())
+        .await
+        .unwrap();
+    assert_log_has_no_secret_values();
+}
+
+#[tokio::test]
+async fn a_spec_esos_webhook_would_refuse_is_refused_by_cel() {
+    let stack = stack().await;
+    let ns = stack.new_namespace("cel").await.unwrap();
+    let client = stack.admin_client();
+    let bad = external_secret(
+        ns.name(),
+        "bad",
+        "fake",
+        &[("k", "k")],
+        json!({"target": {"creationPolicy": "Merge", "deletionPolicy": "Delete"}}),
+    );
+    let err = esox_e2e::manifests::apply_yaml(&client, &serde_yaml::to_string(&bad).unwrap())
+        .await
+        .expect_err("the API server refuses it");
+    let text = format!("{err:#}");
+    assert!(
+        text.contains("Invalid") || text.contains("invalid"),
+        "refused as invalid: {text}"
+    );
+    assert!(
+        text.to_lowercase().contains("deletionpolicy"),
+        "the message names the field: {text}"
+    );
+    assert!(
+        es_api(&client, ns.name())
+            .get_opt("bad")
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn the_controller_serves_health_and_eso_metrics() {
+    let stack = stack().await;
+    let ns = stack.new_namespace("metrics").await.unwrap();
+    let client = stack.admin_client();
+    let v = secret_value("metrics");
+    apply(&client, fake_store(ns.name(), "fake", &[("k", &v)])).await;
+    apply(
+        &client,
+        external_secret(ns.name(), "m", "fake", &[("k", "k")], json!({})),
+    )
+    .await;
+    wait_es(&client, ns.name(), "m", "True", "SecretSynced").await;
+    let log = std::fs::read_to_string(CONTROLLER_LOG.get().unwrap()).unwrap();
+    let start = log
+        .lines()
+        .find(|l| l.contains("esox controller starting"))
+        .expect("start line");
+    let field = |name: &str| -> String {
+        let line: Value = serde_json::from_str(start).unwrap();
+        line["fields"][name].as_str().unwrap().to_string()
+    };
+    let metrics = reqwest_get(&format!("http://{}/metrics", field("metrics_addr"))).await;
+    let needle = format!(
+        r#"externalsecret_status_condition{{name="m",namespace="{}",condition="Ready",status="True"}} 1"#,
+        ns.name()
+    );
+    assert!(metrics.contains(&needle), "{metrics}");
+    assert!(metrics.contains("externalsecret_sync_calls_total"));
+    assert!(metrics.contains("esox_plugin_calls_total"));
+    assert_eq!(
+        reqwest_get(&format!("http://{}/healthz", field("live_addr"))).await,
+        "ok"
+    );
+    assert_eq!(
+        reqwest_get(&format!("http://{}/readyz", field("live_addr"))).await,
+        "ok"
+    );
+    assert_log_has_no_secret_values();
+}
+
+/// A plain HTTP GET over a TCP socket (the endpoints are local and unencrypted).
+async fn reqwest_get(url: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let rest = url.strip_prefix("http://").unwrap();
+    let (addr, path) = rest.split_at(rest.find('/').unwrap());
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    response
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_string())
+        .unwrap_or_default()
+}
