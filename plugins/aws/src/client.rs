@@ -219,17 +219,19 @@ impl SecretClient for AwsClient {
                     batch_ids.push(id);
                 }
             }
-            let mut batched = self.fetch_batch(&backend, &batch_ids).await;
+            let batched = self.fetch_batch(&backend, &batch_ids).await;
             for remote in remotes {
                 let key = identity(remote);
                 if fetched.contains_key(&key) {
                     continue;
                 }
                 let id = format!("{}{}", self.config.prefix, remote.key);
-                let value = match batched
-                    .remove(&id)
-                    .filter(|_| batchable(self.config.service, remote))
-                {
+                let from_batch = if batchable(self.config.service, remote) {
+                    batched.get(&id).cloned()
+                } else {
+                    None
+                };
+                let value = match from_batch {
                     Some(v) => v,
                     None => self.fetch_whole(&backend, &remote.without_property()).await,
                 };
