@@ -1,0 +1,80 @@
+//! The `esox` command line.
+//!
+//! Secret values go to stdout only (`esox get`), never to logs; logs go to stderr.
+
+mod crds;
+mod get;
+mod plugin;
+mod render;
+pub mod run;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// esox: sync secrets from external stores into Kubernetes Secrets, with sandboxed provider
+/// plugins. Serves the External Secrets Operator API (external-secrets.io).
+#[derive(Debug, Parser)]
+#[command(name = "esox", version, propagate_version = true)]
+pub struct Cli {
+    /// Log filter (tracing syntax: `info`, `esox=debug`, ...).
+    #[arg(long, global = true, env = "ESOX_LOG", default_value = "info")]
+    pub log: String,
+
+    /// Log format: `text` for people, `json` for log pipelines.
+    #[arg(long, global = true, env = "ESOX_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    pub log_format: String,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List and inspect provider plugins.
+    #[command(subcommand)]
+    Plugin(plugin::PluginCommand),
+    /// Run a SecretStore manifest's provider locally and print one value to stdout.
+    Get(get::GetArgs),
+    /// Run the controller.
+    Run(run::RunArgs),
+}
+
+/// Parse the command line, set up logging and run the command.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(&cli.log, &cli.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("esox: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Plugin(cmd) => plugin::run(cmd).await,
+            Command::Get(args) => get::run(args).await,
+            Command::Render(args) => render::run(args).await,
+            Command::Crds(args) => crds::run(args),
+            Command::Run(args) => run::run(args).await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("esox: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(filter: &str, format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}

@@ -1,0 +1,535 @@
+//! Egress: which origins a plugin may reach, and the only code path that sends its requests.
+//!
+//! Fail-closed by construction: wasmtime-wasi-http is built without its default sender, so every
+//! outgoing request of every plugin goes through [`send_request`] below. A request is allowed
+//! when its `scheme://host:port` matches a rule of the store's [`EgressPolicy`]; then the host
+//! name is resolved *here* and each address is checked again, so a DNS answer cannot point an
+//! allowed name at the node's loopback, link-local range or the cloud metadata endpoint
+//! (169.254.169.254) unless a rule names that address (or `localhost`) explicitly. The request
+//! then goes to the address that was checked, never to a second resolution.
+//!
+//! Denials are answered with `HTTP-request-denied`, which the SDK treats as final (no retry),
+//! counted in [`crate::HostMetrics`] and logged with the plugin and store.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::uri::Scheme;
+use http_body::{Body, Frame, SizeHint};
+use http_body_util::BodyExt;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use wasmtime_wasi_http::io::TokioIo;
+use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody};
+
+/// A rule could not be parsed.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum EgressRuleError {
+    #[error("egress rule {0:?} must look like scheme://host[:port] (scheme http or https, host may start with \"*.\")")]
+    Malformed(String),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum HostPattern {
+    /// The host exactly (lower-cased).
+    Exact(String),
+    /// `*.example.com`: any name ending in `.example.com` (not `example.com` itself).
+    Subdomains(String),
+}
+
+/// One allow-list entry: `scheme://host[:port]`; without a port, the scheme's default port.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EgressRule {
+    scheme: String,
+    host: HostPattern,
+    port: u16,
+}
+
+impl EgressRule {
+    /// Parse `https://secretsmanager.eu-central-1.amazonaws.com`, `https://*.amazonaws.com`,
+    /// `http://127.0.0.1:4566`.
+    pub fn parse(text: &str) -> Result<Self, EgressRuleError> {
+        let bad = || EgressRuleError::Malformed(text.to_string());
+        let (scheme, rest) = text.split_once("://").ok_or_else(bad)?;
+        let scheme = scheme.to_ascii_lowercase();
+        let default_port = match scheme.as_str() {
+            "https" => 443,
+            "http" => 80,
+            _ => return Err(bad()),
+        };
+        let rest = rest.trim_end_matches('/');
+        if rest.is_empty() || rest.contains('/') || rest.contains('@') {
+            return Err(bad());
+        }
+        let (host, port) = split_host_port(rest).ok_or_else(bad)?;
+        let port = port.unwrap_or(default_port);
+        let host = host.to_ascii_lowercase();
+        let host = match host.strip_prefix("*.") {
+            Some(suffix) if !suffix.is_empty() && !suffix.contains('*') => {
+                HostPattern::Subdomains(suffix.to_string())
+            }
+            Some(_) => return Err(bad()),
+            None if host.contains('*') || host.is_empty() => return Err(bad()),
+            None => HostPattern::Exact(host),
+        };
+        Ok(EgressRule { scheme, host, port })
+    }
+
+    fn matches(&self, scheme: &str, host: &str, port: u16) -> bool {
+        if self.scheme != scheme || self.port != port {
+            return false;
+        }
+        match &self.host {
+            HostPattern::Exact(h) => h == host,
+            HostPattern::Subdomains(suffix) => host
+                .strip_suffix(suffix.as_str())
+                .is_some_and(|prefix| prefix.len() > 1 && prefix.ends_with('.')),
+        }
+    }
+
+    /// Whether this rule explicitly names `addr` (an IP literal equal to it, or `localhost` for a
+    /// loopback address): only then may a special address be reached.
+    fn names_address(&self, addr: IpAddr) -> bool {
+        match &self.host {
+            HostPattern::Exact(h) => {
+                h.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>().ok() == Some(addr)
+                    || (h == "localhost" && addr.is_loopback())
+            }
+            HostPattern::Subdomains(_) => false,
+        }
+    }
+}
+
+impl std::fmt::Display for EgressRule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let host = match &self.host {
+            HostPattern::Exact(h) => h.clone(),
+            HostPattern::Subdomains(s) => format!("*.{s}"),
+        };
+        write!(f, "{}://{}:{}", self.scheme, host, self.port)
+    }
+}
+
+fn split_host_port(s: &str) -> Option<(&str, Option<u16>)> {
+    if let Some(rest) = s.strip_prefix('[') {
+        // [v6]:port
+        let (host, after) = rest.split_once(']')?;
+        let port = match after.strip_prefix(':') {
+            Some(p) => Some(p.parse().ok()?),
+            None if after.is_empty() => None,
+            None => return None,
+        };
+        return Some((&s[..host.len() + 2], port));
+    }
+    match s.rsplit_once(':') {
+        Some((h, p)) => Some((h, Some(p.parse().ok()?))),
+        None => Some((s, None)),
+    }
+}
+
+/// Why a request was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Denial {
+    #[error("{origin} is not on the store's egress allow-list")]
+    NotAllowed { origin: String },
+    #[error("{origin} resolved to {addr}, a loopback/link-local/metadata address that no rule names")]
+    SpecialAddress { origin: String, addr: IpAddr },
+    #[error("{origin} did not resolve to any address")]
+    Unresolved { origin: String },
+}
+
+/// The allow-list of one store's plugin instance. Empty means nothing is reachable.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EgressPolicy {
+    rules: Vec<EgressRule>,
+}
+
+impl EgressPolicy {
+    /// A policy that allows nothing.
+    pub fn deny_all() -> Self {
+        Self::default()
+    }
+
+    /// Parse a list of rules.
+    pub fn parse<S: AsRef<str>>(rules: impl IntoIterator<Item = S>) -> Result<Self, EgressRuleError> {
+        let rules = rules
+            .into_iter()
+            .map(|r| EgressRule::parse(r.as_ref()))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(EgressPolicy { rules })
+    }
+
+    /// Add the origin of a URL (an operator-configured endpoint) as a rule.
+    pub fn allow_origin_of(&mut self, url: &str) -> Result<(), EgressRuleError> {
+        let uri: http::Uri = url.parse().map_err(|_| EgressRuleError::Malformed(url.to_string()))?;
+        let (Some(scheme), Some(authority)) = (uri.scheme_str(), uri.authority()) else {
+            return Err(EgressRuleError::Malformed(url.to_string()));
+        };
+        let rule = EgressRule::parse(&format!("{scheme}://{authority}"))?;
+        if !self.rules.contains(&rule) {
+            self.rules.push(rule);
+        }
+        Ok(())
+    }
+
+    /// The rules, for display.
+    pub fn rules(&self) -> impl Iterator<Item = &EgressRule> {
+        self.rules.iter()
+    }
+
+    fn rule_for(&self, scheme: &str, host: &str, port: u16) -> Option<&EgressRule> {
+        self.rules.iter().find(|r| r.matches(scheme, host, port))
+    }
+
+    /// Check an address a permitted name resolved to.
+    fn address_allowed(&self, scheme: &str, host: &str, port: u16, addr: IpAddr) -> bool {
+        if !is_special(addr) {
+            return true;
+        }
+        self.rules
+            .iter()
+            .any(|r| r.matches(scheme, host, port) && r.names_address(addr))
+    }
+}
+
+/// Loopback, link-local (which includes the 169.254.169.254 metadata endpoint), unspecified,
+/// multicast and the IPv6 equivalents, including IPv4-mapped forms.
+pub fn is_special(addr: IpAddr) -> bool {
+    match addr {
+        IpAddr::V4(v4) => {
+            v4.is_loopback() || v4.is_link_local() || v4.is_unspecified() || v4.is_multicast()
+                || v4.is_broadcast()
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_special(IpAddr::V4(v4));
+            }
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (v6.segments()[0] & 0xffc0) == 0xfe80
+                // fd00:ec2::254, the IPv6 metadata endpoint
+                || v6.segments()[..2] == [0xfd00, 0x0ec2]
+        }
+    }
+}
+
+/// Called for each denial (metrics and logs), with the origin and the reason.
+pub type DenialSink = Arc<dyn Fn(&Denial) + Send + Sync>;
+
+/// Limits applied to every request a plugin sends.
+#[derive(Clone, Debug)]
+pub struct HttpLimits {
+    /// Connecting (DNS + TCP + TLS).
+    pub connect_timeout: Duration,
+    /// Waiting for the response head.
+    pub first_byte_timeout: Duration,
+    /// The most response-body bytes handed to the plugin; more is an error, not a truncation.
+    pub max_response_bytes: u64,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        HttpLimits {
+            connect_timeout: Duration::from_secs(10),
+            first_byte_timeout: Duration::from_secs(30),
+            max_response_bytes: 16 * 1024 * 1024,
+        }
+    }
+}
+
+type IoFuture = Box<dyn Future<Output = Result<(), HttpError>> + Send>;
+
+/// Send one request for a plugin, enforcing `policy`. The only sender the host has.
+pub(crate) async fn send_request(
+    policy: Arc<EgressPolicy>,
+    limits: HttpLimits,
+    on_denial: DenialSink,
+    mut request: http::Request<WasiBody>,
+    options: Option<RequestOptions>,
+) -> Result<(http::Response<WasiBody>, IoFuture), HttpError> {
+    let uri = request.uri().clone();
+    let scheme = uri.scheme().cloned().unwrap_or(Scheme::HTTPS);
+    let use_tls = scheme == Scheme::HTTPS;
+    let host = uri.host().ok_or(HttpError::HttpRequestUriInvalid)?.to_ascii_lowercase();
+    let port = uri.port_u16().unwrap_or(if use_tls { 443 } else { 80 });
+    let origin = format!("{}://{}:{}", scheme.as_str(), host, port);
+    let deny = |d: Denial| {
+        on_denial(&d);
+        HttpError::HttpRequestDenied
+    };
+    if policy.rule_for(scheme.as_str(), &host, port).is_none() {
+        return Err(deny(Denial::NotAllowed { origin }));
+    }
+
+    let connect_timeout = options.and_then(|o| o.connect_timeout).map_or(limits.connect_timeout, |t| t.min(limits.connect_timeout));
+    let first_byte_timeout = options.and_then(|o| o.first_byte_timeout).map_or(limits.first_byte_timeout, |t| t.min(limits.first_byte_timeout));
+
+    // Resolve here and check every address; connect only to checked ones.
+    let bare_host = host.trim_start_matches('[').trim_end_matches(']').to_string();
+    let addrs: Vec<SocketAddr> = match tokio::time::timeout(connect_timeout, tokio::net::lookup_host((bare_host.as_str(), port))).await {
+        Ok(Ok(addrs)) => addrs.collect(),
+        Ok(Err(_)) => {
+            return Err(HttpError::DnsError { rcode: Some("lookup failed".into()), info_code: None })
+        }
+        Err(_) => return Err(HttpError::DnsTimeout),
+    };
+    let mut allowed = Vec::new();
+    let mut refused = None;
+    for addr in addrs {
+        if policy.address_allowed(scheme.as_str(), &host, port, addr.ip()) {
+            allowed.push(addr);
+        } else {
+            refused.get_or_insert(addr.ip());
+        }
+    }
+    if allowed.is_empty() {
+        return Err(deny(match refused {
+            Some(addr) => Denial::SpecialAddress { origin, addr },
+            None => Denial::Unresolved { origin },
+        }));
+    }
+
+    let tcp = tokio::time::timeout(connect_timeout, tokio::net::TcpStream::connect(&allowed[..]))
+        .await
+        .map_err(|_| HttpError::ConnectionTimeout)?
+        .map_err(|_| HttpError::ConnectionRefused)?;
+
+    *request.uri_mut() = http::Uri::builder()
+        .path_and_query(uri.path_and_query().map_or("/", |p| p.as_str()))
+        .build()
+        .map_err(|_| HttpError::HttpRequestUriInvalid)?;
+
+    let (response, io): (http::Response<hyper::body::Incoming>, IoFuture) = if use_tls {
+        let tls = tokio::time::timeout(connect_timeout, tls_connect(&bare_host, tcp))
+            .await
+            .map_err(|_| HttpError::ConnectionTimeout)??;
+        handshake_and_send(TokioIo::new(tls), request, connect_timeout, first_byte_timeout).await?
+    } else {
+        handshake_and_send(TokioIo::new(tcp), request, connect_timeout, first_byte_timeout).await?
+    };
+    let limit = limits.max_response_bytes;
+    let response = response.map(|incoming| LimitedBody { inner: incoming, remaining: limit }.boxed_unsync());
+    Ok((response, io))
+}
+
+async fn tls_connect(
+    host: &str,
+    tcp: tokio::net::TcpStream,
+) -> Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>, HttpError> {
+    static CONFIG: std::sync::OnceLock<Arc<rustls::ClientConfig>> = std::sync::OnceLock::new();
+    let config = CONFIG.get_or_init(|| {
+        let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.into() };
+        let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .map(|b| b.with_root_certificates(roots).with_no_client_auth());
+        Arc::new(match config {
+            Ok(c) => c,
+            // The ring provider supports the default versions; this cannot fail in practice.
+            Err(_) => rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+                .with_protocol_versions(&[&rustls::version::TLS13])
+                .map(|b| b.with_root_certificates(rustls::RootCertStore::empty()).with_no_client_auth())
+                .unwrap_or_else(|_| unreachable_config()),
+        })
+    });
+    let name = rustls::pki_types::ServerName::try_from(host.to_string())
+        .map_err(|_| HttpError::DnsError { rcode: Some("invalid DNS name".into()), info_code: None })?;
+    tokio_rustls::TlsConnector::from(config.clone())
+        .connect(name, tcp)
+        .await
+        .map_err(|_| HttpError::TlsProtocolError)
+}
+
+fn unreachable_config() -> rustls::ClientConfig {
+    // Only reachable if ring lost TLS 1.3; refuse all TLS rather than panic.
+    rustls::ClientConfig::builder()
+        .with_root_certificates(rustls::RootCertStore::empty())
+        .with_no_client_auth()
+}
+
+async fn handshake_and_send<I>(
+    io: I,
+    request: http::Request<WasiBody>,
+    connect_timeout: Duration,
+    first_byte_timeout: Duration,
+) -> Result<(http::Response<hyper::body::Incoming>, IoFuture), HttpError>
+where
+    I: hyper::rt::Read + hyper::rt::Write + Send + Unpin + 'static,
+{
+    let (mut sender, conn) = tokio::time::timeout(connect_timeout, hyper::client::conn::http1::handshake(io))
+        .await
+        .map_err(|_| HttpError::ConnectionTimeout)??;
+    // Drive the connection while waiting for the response head.
+    let conn = tokio::spawn(conn);
+    let response = tokio::time::timeout(first_byte_timeout, sender.send_request(request))
+        .await
+        .map_err(|_| HttpError::ConnectionReadTimeout)??;
+    let io: IoFuture = Box::new(async move {
+        match conn.await {
+            Ok(result) => result.map_err(HttpError::from),
+            Err(_) => Err(HttpError::ConnectionTerminated),
+        }
+    });
+    Ok((response, io))
+}
+
+/// A response body that fails once more than `remaining` bytes arrive.
+struct LimitedBody {
+    inner: hyper::body::Incoming,
+    remaining: u64,
+}
+
+impl Body for LimitedBody {
+    type Data = Bytes;
+    type Error = HttpError;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, HttpError>>> {
+        match Pin::new(&mut self.inner).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    let len = data.len() as u64;
+                    if len > self.remaining {
+                        return Poll::Ready(Some(Err(HttpError::HttpResponseBodySize(None))));
+                    }
+                    self.remaining -= len;
+                }
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(HttpError::from(e)))),
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy(rules: &[&str]) -> EgressPolicy {
+        EgressPolicy::parse(rules).unwrap()
+    }
+
+    #[test]
+    fn rules_match_scheme_host_and_port_exactly() {
+        let p = policy(&["https://secretsmanager.eu-central-1.amazonaws.com"]);
+        assert!(p.rule_for("https", "secretsmanager.eu-central-1.amazonaws.com", 443).is_some());
+        assert!(p.rule_for("http", "secretsmanager.eu-central-1.amazonaws.com", 80).is_none());
+        assert!(p.rule_for("https", "secretsmanager.eu-central-1.amazonaws.com", 8443).is_none());
+        assert!(p.rule_for("https", "evil.example.com", 443).is_none());
+    }
+
+    #[test]
+    fn wildcards_cover_subdomains_but_not_the_bare_domain_or_lookalikes() {
+        let p = policy(&["https://*.amazonaws.com"]);
+        assert!(p.rule_for("https", "sts.amazonaws.com", 443).is_some());
+        assert!(p.rule_for("https", "a.b.amazonaws.com", 443).is_some());
+        assert!(p.rule_for("https", "amazonaws.com", 443).is_none());
+        assert!(p.rule_for("https", "evilamazonaws.com", 443).is_none());
+    }
+
+    #[test]
+    fn malformed_rules_are_refused_with_the_expected_shape() {
+        for bad in ["amazonaws.com", "ftp://x", "https://", "https://a/b", "https://*", "https://a*.b", "https://h:notaport"] {
+            let err = EgressRule::parse(bad).unwrap_err();
+            assert!(err.to_string().contains("scheme://host[:port]"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn special_addresses_need_a_rule_that_names_them() {
+        let metadata: IpAddr = "169.254.169.254".parse().unwrap();
+        let loopback: IpAddr = "127.0.0.1".parse().unwrap();
+        let public: IpAddr = "52.94.1.1".parse().unwrap();
+        let by_name = policy(&["http://metadata.example"]);
+        assert!(!by_name.address_allowed("http", "metadata.example", 80, metadata));
+        assert!(by_name.address_allowed("http", "metadata.example", 80, public));
+        let explicit = policy(&["http://127.0.0.1:4566", "http://localhost:9000"]);
+        assert!(explicit.address_allowed("http", "127.0.0.1", 4566, loopback));
+        assert!(explicit.address_allowed("http", "localhost", 9000, loopback));
+        assert!(!explicit.address_allowed("http", "127.0.0.1", 4566, metadata));
+    }
+
+    #[test]
+    fn special_address_classification_covers_mapped_and_v6_forms() {
+        for a in ["127.0.0.1", "169.254.169.254", "0.0.0.0", "::1", "fe80::1", "::ffff:169.254.169.254", "fd00:ec2::254"] {
+            assert!(is_special(a.parse().unwrap()), "{a}");
+        }
+        for a in ["10.0.0.1", "52.94.1.1", "2600:1f18::1"] {
+            assert!(!is_special(a.parse().unwrap()), "{a}");
+        }
+    }
+
+    #[test]
+    fn endpoint_origins_become_rules() {
+        let mut p = EgressPolicy::deny_all();
+        p.allow_origin_of("http://127.0.0.1:4566/some/path").unwrap();
+        assert!(p.rule_for("http", "127.0.0.1", 4566).is_some());
+        assert_eq!(p.rules().count(), 1);
+        p.allow_origin_of("http://127.0.0.1:4566").unwrap();
+        assert_eq!(p.rules().count(), 1, "duplicates are not added");
+    }
+}
+
+/// The egress policy of one store's plugin, decided in one place for the controller and the CLI:
+/// - a first-party (embedded) plugin gets the origins it declares in `info` (`default_egress`);
+///   a plugin loaded from a file gets none of its declared origins unless the operator grants
+///   them (`granted`), because a third party's own claim is not a grant;
+/// - every operator-configured endpoint setting (`endpoint`, `endpoint.<service>`) adds its
+///   origin, so pointing a plugin at LocalStack or a private endpoint needs no second step;
+/// - `granted` (operator rules for this plugin) is added as is.
+pub fn policy_for_store(
+    embedded: bool,
+    default_egress: &[String],
+    settings: &[(String, String)],
+    granted: &[String],
+) -> Result<EgressPolicy, EgressRuleError> {
+    let mut rules: Vec<&str> = granted.iter().map(String::as_str).collect();
+    if embedded {
+        rules.extend(default_egress.iter().map(String::as_str));
+    }
+    let mut policy = EgressPolicy::parse(rules)?;
+    for (key, value) in settings {
+        if key == "endpoint" || key.starts_with("endpoint.") {
+            policy.allow_origin_of(value)?;
+        }
+    }
+    Ok(policy)
+}
+
+#[cfg(test)]
+mod policy_tests {
+    use super::*;
+
+    #[test]
+    fn first_party_defaults_are_granted_third_party_claims_are_not() {
+        let declared = vec!["https://*.amazonaws.com".to_string()];
+        let first = policy_for_store(true, &declared, &[], &[]).unwrap();
+        assert!(first.rule_for("https", "sts.amazonaws.com", 443).is_some());
+        let third = policy_for_store(false, &declared, &[], &[]).unwrap();
+        assert!(third.rule_for("https", "sts.amazonaws.com", 443).is_none());
+        let granted = policy_for_store(false, &declared, &[], &["https://vault.internal:8200".into()]).unwrap();
+        assert!(granted.rule_for("https", "vault.internal", 8200).is_some());
+    }
+
+    #[test]
+    fn endpoint_settings_open_their_origin_and_nothing_else() {
+        let settings = vec![
+            ("endpoint.secretsmanager".to_string(), "http://127.0.0.1:4566".to_string()),
+            ("region".to_string(), "http://not-an-endpoint:1".to_string()),
+        ];
+        let p = policy_for_store(false, &[], &settings, &[]).unwrap();
+        assert!(p.rule_for("http", "127.0.0.1", 4566).is_some());
+        assert!(p.rule_for("http", "not-an-endpoint", 1).is_none());
+    }
+}

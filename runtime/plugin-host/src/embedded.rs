@@ -1,0 +1,13 @@
+//! The first-party plugins built into the esox binary.
+//!
+//! `build.rs` builds the `plugins/` workspace for wasm32-wasip2 during the normal `cargo
+//! build` and points `ESOX_WASM_DIR` at the output, so the components are compiled from this
+//! repository's source every time; no prebuilt binary is committed.
+
+/// (file name, component bytes) of each embedded plugin.
+pub static PLUGINS: &[(&str, &[u8])] = &[
+    ("esox_plugin_fake.wasm", include_bytes!(concat!(env!("ESOX_WASM_DIR"), "/esox_plugin_fake.wasm"))),
+];
+
+/// Where the build put the plugin components (first-party plugins and test fixtures).
+pub const WASM_DIR: &str = env!("ESOX_WASM_DIR");

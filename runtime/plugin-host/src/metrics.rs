@@ -1,0 +1,66 @@
+//! Counters the host keeps about plugins, registered into the controller's Prometheus registry.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+/// Labels of a plugin call.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CallLabels {
+    pub plugin: String,
+    pub call: String,
+    /// `ok`, or the error kind (`not_found`, `unavailable`, `trap`, `timeout`, ...).
+    pub status: String,
+}
+
+/// Labels naming a plugin.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PluginLabels {
+    pub plugin: String,
+}
+
+/// The host's metrics. Cheap to clone (shared handles).
+#[derive(Clone)]
+pub struct HostMetrics {
+    /// `esox_plugin_calls_total{plugin,call,status}`.
+    pub calls: Family<CallLabels, Counter>,
+    /// `esox_plugin_call_duration_seconds{plugin,call,status}`.
+    pub call_duration: Family<CallLabels, Histogram>,
+    /// `esox_plugin_egress_denied_total{plugin}`: requests refused by the egress policy.
+    pub egress_denied: Family<PluginLabels, Counter>,
+    /// `esox_plugin_instances_created_total{plugin}`.
+    pub instances_created: Family<PluginLabels, Counter>,
+    /// `esox_plugin_instances_discarded_total{plugin}`: after a trap, timeout or limit.
+    pub instances_discarded: Family<PluginLabels, Counter>,
+}
+
+impl Default for HostMetrics {
+    fn default() -> Self {
+        HostMetrics {
+            calls: Family::default(),
+            call_duration: Family::new_with_constructor(|| Histogram::new(exponential_buckets(0.0001, 3.0, 12))),
+            egress_denied: Family::default(),
+            instances_created: Family::default(),
+            instances_discarded: Family::default(),
+        }
+    }
+}
+
+impl HostMetrics {
+    /// Register under `esox_plugin_*`.
+    pub fn register(&self, registry: &mut Registry) {
+        let r = registry.sub_registry_with_prefix("esox_plugin");
+        r.register("calls", "Plugin calls by plugin, call and outcome", self.calls.clone());
+        r.register("call_duration_seconds", "Plugin call latency", self.call_duration.clone());
+        r.register("egress_denied", "Outgoing requests refused by the egress policy", self.egress_denied.clone());
+        r.register("instances_created", "Plugin instances created", self.instances_created.clone());
+        r.register("instances_discarded", "Plugin instances discarded after a trap, timeout or limit", self.instances_discarded.clone());
+    }
+
+    /// How many requests of `plugin` the egress policy refused.
+    pub fn egress_denied_count(&self, plugin: &str) -> u64 {
+        self.egress_denied.get_or_create(&PluginLabels { plugin: plugin.to_string() }).get()
+    }
+}

@@ -1,0 +1,47 @@
+//! Shared set-up for the plugin host's integration tests.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use esox_plugin_host::{EgressPolicy, HostConfig, Limits, NoServices, PluginHost, PluginOrigin, StoreClient, StoreSpec};
+
+/// A fixture or first-party plugin component built by build.rs.
+pub fn wasm(file: &str) -> PathBuf {
+    PathBuf::from(esox_plugin_host::embedded::WASM_DIR).join(file)
+}
+
+/// Tight limits so hostile fixtures are stopped quickly.
+pub fn test_limits() -> Limits {
+    Limits {
+        memory_bytes: 32 << 20,
+        cpu_time: Duration::from_millis(500),
+        call_timeout: Duration::from_secs(3),
+        instances_per_store: 2,
+        ..Limits::default()
+    }
+}
+
+/// A host with the fake plugin and the hostile fixture loaded, caching in a temp dir.
+pub async fn host_with(limits: Limits) -> (PluginHost, tempfile::TempDir) {
+    let cache = tempfile::tempdir().unwrap();
+    let host = PluginHost::new(HostConfig { limits, cache_dir: Some(cache.path().join("wasm")), max_instances: 64 }).unwrap();
+    host.load_embedded().await.unwrap();
+    host.load(PluginOrigin::File(wasm("esox_fixture_hostile.wasm")), &std::fs::read(wasm("esox_fixture_hostile.wasm")).unwrap())
+        .await
+        .unwrap();
+    (host, cache)
+}
+
+pub fn store(host: &PluginHost, plugin: &str, config: serde_json::Value, egress: EgressPolicy) -> StoreClient {
+    host.open_store(StoreSpec {
+        identity: format!("SecretStore/test/{plugin}"),
+        plugin: plugin.into(),
+        config,
+        settings: vec![],
+        egress,
+        services: Arc::new(NoServices),
+    })
+    .unwrap()
+}
