@@ -16,7 +16,7 @@ pub mod meta;
 pub mod provider;
 pub mod secret_store;
 
-pub use crd::{CRD_FILES, crds, crds_yaml, write_crds};
+pub use crd::{CRD_FILES, crd_files, crds, crds_yaml, write_crds};
 pub use external_secret::*;
 pub use meta::{SecretKeySelector, ServiceAccountSelector};
 pub use provider::*;
