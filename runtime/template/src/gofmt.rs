@@ -3,12 +3,17 @@
 
 use crate::value::Value;
 
+const MAX_SIG_DIGITS: usize = 800;
+const MAX_FRAC_DIGITS: usize = 1100;
+
 /// Decomposes a finite, non-negative float into decimal digits and Go's `dp` (decimal point
 /// position), either shortest (`sig = None`) or rounded to `sig` significant digits.
 fn digits(f: f64, sig: Option<usize>) -> (Vec<u8>, i32) {
     let s = match sig {
         None => format!("{f:e}"),
-        Some(n) => format!("{:.*e}", n.saturating_sub(1), f),
+        // An f64 has at most 767 significant decimal digits; beyond that Go pads with zeros,
+        // and Rust's formatter refuses precisions above 65535.
+        Some(n) => format!("{:.*e}", n.saturating_sub(1).min(MAX_SIG_DIGITS), f),
     };
     let (mant, exp) = s.split_once('e').unwrap_or((&s, "0"));
     let exp: i32 = exp.parse().unwrap_or(0);
@@ -133,7 +138,10 @@ pub fn format_float_f(f: f64, prec: i32) -> String {
         let nd = d.len() as i32;
         return fmt_f(neg, &d, dp, (nd - dp).max(0) as usize);
     }
-    let s = format!("{:.*}", prec as usize, f);
+    // An f64's exact expansion has at most 1074 fractional digits: format those, pad zeros.
+    let exact = (prec as usize).min(MAX_FRAC_DIGITS);
+    let mut s = format!("{:.*}", exact, f);
+    s.extend(std::iter::repeat_n('0', prec as usize - exact));
     if s.starts_with("-") && s[1..].bytes().all(|b| b == b'0' || b == b'.') && !f.is_sign_negative()
     {
         return s[1..].to_string();
@@ -438,6 +446,26 @@ fn hex_lower(s: &[u8]) -> String {
     s.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Go's fmt limit on widths and precisions (10^6; literal ones may reach about 10^7).
+const MAX_WIDTH: usize = 1_000_000;
+
+/// Go's `parsenum`: digits while the number is not "too large" (10^6) before the next digit;
+/// a crazy long number consumes the rest of the format (which then has no verb), like Go.
+fn parse_num(f: &[u8], i: &mut usize) -> Option<usize> {
+    let mut num = 0usize;
+    let mut any = false;
+    while *i < f.len() && f[*i].is_ascii_digit() {
+        if num > MAX_WIDTH {
+            *i = f.len();
+            return None;
+        }
+        num = num * 10 + usize::from(f[*i] - b'0');
+        any = true;
+        *i += 1;
+    }
+    any.then_some(num)
+}
+
 /// Go's `fmt.Sprintf`.
 pub fn sprintf(format: &[u8], args: &[Value]) -> Vec<u8> {
     let mut out = Vec::with_capacity(format.len());
@@ -474,43 +502,44 @@ pub fn sprintf(format: &[u8], args: &[Value]) -> Vec<u8> {
                 if *w < 0 {
                     sp.minus = true;
                 }
-                sp.width = Some(w.unsigned_abs() as usize);
+                if w.unsigned_abs() as usize > MAX_WIDTH {
+                    out.extend_from_slice(b"%!(BADWIDTH)");
+                    sp.minus = false;
+                } else {
+                    sp.width = Some(w.unsigned_abs() as usize);
+                }
             } else {
                 out.extend_from_slice(b"%!(BADWIDTH)");
             }
             argi += 1;
         } else {
-            let st = i;
-            while i < f.len() && f[i].is_ascii_digit() {
-                i += 1;
-            }
-            if i > st {
-                sp.width = std::str::from_utf8(&f[st..i])
-                    .ok()
-                    .and_then(|s| s.parse().ok());
+            if let Some(w) = parse_num(f, &mut i) {
+                sp.width = Some(w);
             }
         }
-        if i < f.len() && f[i] == b'.' {
+        // A trailing '.' is the verb itself, as in Go.
+        if i + 1 < f.len() && f[i] == b'.' {
             i += 1;
             if i < f.len() && f[i] == b'*' {
                 i += 1;
                 if let Some(Value::Int(p)) = args.get(argi) {
-                    sp.prec = if *p < 0 { None } else { Some(*p as usize) };
+                    // Negative or huge precision arguments are bad precisions in Go.
+                    if *p < 0 || p.unsigned_abs() as usize > MAX_WIDTH {
+                        out.extend_from_slice(b"%!(BADPREC)");
+                    } else {
+                        sp.prec = Some(*p as usize);
+                    }
                 } else {
                     out.extend_from_slice(b"%!(BADPREC)");
                 }
                 argi += 1;
             } else {
-                let st = i;
-                while i < f.len() && f[i].is_ascii_digit() {
-                    i += 1;
+                match parse_num(f, &mut i) {
+                    Some(p) => sp.prec = Some(p),
+                    // Go: a precision dot without digits means precision zero.
+                    None if i < f.len() => sp.prec = Some(0),
+                    None => {}
                 }
-                sp.prec = Some(
-                    std::str::from_utf8(&f[st..i])
-                        .ok()
-                        .and_then(|s| s.parse().ok())
-                        .unwrap_or(0),
-                );
             }
         }
         if sp.minus {

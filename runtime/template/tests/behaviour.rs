@@ -351,3 +351,29 @@ fn render_bytes_with_delims_uses_the_given_delimiters() {
     .unwrap();
     assert_eq!(out, b"BOB {{ .user }}");
 }
+
+/// Go formats any width and precision up to about 10^7; Rust's own formatter would panic above
+/// 65535, so esox must not hand them to it.
+#[test]
+fn huge_printf_widths_and_precisions_render_like_go_instead_of_panicking() {
+    let d = data(&[]);
+    let wide = render_bytes("t", r#"{{ printf "%2000000d" 1 }}"#, &d).unwrap();
+    assert_eq!(wide.len(), 2_000_000);
+    assert!(wide.ends_with(b" 1"));
+    let precise = render_bytes(
+        "t",
+        r#"{{ printf "%.70000f|%.70000e|%.70000g" 1.5 1.5 1.5 }}"#,
+        &d,
+    )
+    .unwrap();
+    let text = String::from_utf8(precise).unwrap();
+    let parts: Vec<&str> = text.split('|').collect();
+    assert_eq!(parts[0].len(), 2 + 70_000);
+    assert!(parts[0].starts_with("1.5000"));
+    assert!(parts[1].starts_with("1.5000") && parts[1].ends_with("e+00"));
+    assert_eq!(parts[2], "1.5");
+    assert_eq!(
+        render_bytes("t", r#"{{ printf "%99999999d|" 1 }}"#, &d).unwrap(),
+        b"%!(NOVERB)%!(EXTRA int=1)"
+    );
+}

@@ -233,6 +233,7 @@ const ENGINE: &[Case] = &[
     Case { src: "{{ $m := dict \"b\" 2 \"a\" 1 \"c\" (list 3 4) }}{{ range $k, $v := $m }}{{ $k }}{{ $v }}{{ end }}", data: SHARED, want: b"a1b2c[3 4]" },
     Case { src: "{{ range $k, $v := dict \"b\" 2 \"a\" 1 \"B\" 0 \"_\" 5 \"10\" 6 \"9\" 7 }}{{ $k }},{{ end }}", data: SHARED, want: b"10,9,B,_,a,b," },
     Case { src: "{{ len (dict \"a\" 1) }}", data: SHARED, want: b"1" },
+    Case { src: "{{ printf \"%99999999d|\" 1 }}|{{ printf \"%.*f|%*d|%-*d|%.f|%.\" -1 2.5 -3 1 1000001 5 2.5 }}|{{ printf \"%.*d\" 1000001 3 }}", data: SHARED, want: b"%!(NOVERB)%!(EXTRA int=1)|%!(BADPREC)2.500000|1  |%!(BADWIDTH)5|2|%!.(MISSING)|%!(BADPREC)3" },
 ];
 
 const SPRIG: &[Case] = &[

@@ -691,13 +691,17 @@ pub(crate) fn register(r: &mut Registry) {
             |a| {
                 let t = time_arg(&a[1])?;
                 let d = parse_duration(&st(&a[0])?).ok_or("time: invalid duration")?;
-                Ok(Value::Time(t + chrono::Duration::nanoseconds(d as i64)))
+                add_duration(t, d)
+                    .map(Value::Time)
+                    .ok_or_else(|| "time out of range".to_string())
             }
         } else {
             |a| {
                 let t = time_arg(&a[1])?;
                 match parse_duration(&st(&a[0])?) {
-                    Some(d) => Ok(Value::Time(t + chrono::Duration::nanoseconds(d as i64))),
+                    Some(d) => add_duration(t, d)
+                        .map(Value::Time)
+                        .ok_or_else(|| "time out of range".to_string()),
                     None => Ok(Value::Time(t)),
                 }
             }
@@ -728,6 +732,12 @@ pub(crate) fn register(r: &mut Registry) {
         )))
     });
     let _ = s;
+}
+
+/// `t + d` without panicking on overflow.
+fn add_duration(t: Time, nanos: i128) -> Option<Time> {
+    let d = chrono::Duration::nanoseconds(i64::try_from(nanos).ok()?);
+    t.checked_add_signed(d)
 }
 
 fn time_arg(v: &Value) -> Result<Time, String> {

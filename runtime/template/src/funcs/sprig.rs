@@ -287,9 +287,22 @@ fn dec_op(first: &Value, rest: &[Value], op: char) -> FnResult {
     Ok(Value::Float(dacc.map_or(acc, Dec::to_f64)))
 }
 
+/// Indentation widths are bounded so a template cannot exhaust the controller's memory.
+fn pad_width(n: i64) -> Result<usize, String> {
+    if n > 1 << 16 {
+        return Err(format!("indent width {n} is too large (limit 65536)"));
+    }
+    Ok(n.max(0) as usize)
+}
+
 fn rand_string(n: i64, charset: &[u8]) -> FnResult {
     if n < 0 {
         return Err(format!("Requested random length {n} is less than 0."));
+    }
+    if n > 1 << 20 {
+        return Err(format!(
+            "random string length {n} is too large (limit 1048576)"
+        ));
     }
     let mut out = Vec::with_capacity(n as usize);
     let mut buf = [0u8; 64];
@@ -914,12 +927,12 @@ pub(crate) fn register(r: &mut Registry) {
         vs(parts.join(&b' '))
     });
     reg(r, "indent", 2, |a| {
-        let pad = " ".repeat(int(&a[0])?.max(0) as usize);
+        let pad = " ".repeat(pad_width(int(&a[0])?)?);
         let body = replace_all(s(&a[1])?, b"\n", format!("\n{pad}").as_bytes());
         vs([pad.as_bytes(), &body].concat())
     });
     reg(r, "nindent", 2, |a| {
-        let pad = " ".repeat(int(&a[0])?.max(0) as usize);
+        let pad = " ".repeat(pad_width(int(&a[0])?)?);
         let body = replace_all(s(&a[1])?, b"\n", format!("\n{pad}").as_bytes());
         vs([b"\n", pad.as_bytes(), &body].concat())
     });
@@ -1646,7 +1659,7 @@ fn until_step(start: i64, stop: i64, step: i64) -> FnResult {
             if v.len() > LIMIT {
                 return Err("sequence too long".into());
             }
-            i += step;
+            i = i.saturating_add(step);
         }
         return Ok(Value::List(v));
     }
