@@ -22,6 +22,9 @@ const MUTATING: &[&str] = &[
 /// any template (a 2 MiB thread stack holds this comfortably, even in debug builds).
 const MAX_NESTING: usize = 150;
 
+/// `range N` over an integer is bounded so a template cannot stall or exhaust the controller.
+const MAX_RANGE_INT: i64 = 1 << 20;
+
 /// Maximum nesting of `{{template}}` calls (Go allows more, but Rust stacks are smaller).
 const MAX_TEMPLATE_DEPTH: usize = 100;
 
@@ -206,6 +209,15 @@ impl Exec<'_> {
                                 pipe.pos,
                                 "range",
                                 "can't use int to iterate over more than one variable",
+                            );
+                        }
+                        if n > MAX_RANGE_INT {
+                            return err(
+                                pipe.pos,
+                                "range",
+                                format!(
+                                    "range over {n} exceeds the limit of {MAX_RANGE_INT} iterations"
+                                ),
                             );
                         }
                         (0..n.max(0))

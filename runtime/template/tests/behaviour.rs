@@ -377,3 +377,18 @@ fn huge_printf_widths_and_precisions_render_like_go_instead_of_panicking() {
         b"%!(NOVERB)%!(EXTRA int=1)"
     );
 }
+
+#[test]
+fn resource_hungry_calls_fail_instead_of_exhausting_the_controller() {
+    let d = data(&[]);
+    for src in [
+        "{{ range 100000000000 }}{{ end }}",
+        "{{ until 100000000000 | len }}",
+        r#"{{ repeat 100000000 "xxxxxxxxxx" }}"#,
+        r#"{{ indent 100000000000 "x" }}"#,
+        "{{ randAlphaNum 100000000000 }}",
+        r#"{{ dateModify "2562047h" now }}{{ mustDateModify "99999999999h" now }}"#,
+    ] {
+        assert!(render_bytes("t", src, &d).is_err(), "{src} should fail");
+    }
+}
