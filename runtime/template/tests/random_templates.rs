@@ -83,6 +83,17 @@ const FRAGMENTS: &[&str] = &[
     "\0",
     "\\",
     "\"%d %s %v %q %x %05.2f\"",
+    // Extremes: huge counts, widths and precisions, boundary integers.
+    "99999",
+    "-99999",
+    "9223372036854775807",
+    "-9223372036854775808",
+    "1e308",
+    "-1e-308",
+    "\"%.70000f\"",
+    "\"%99999d\"",
+    "\"%*.*e\"",
+    "\"%!%\"",
 ];
 
 fn random_template(rng: &mut XorShift, funcs: &[&str]) -> String {
