@@ -156,6 +156,21 @@ impl Context {
         }
     }
 
+    /// Record the resourceVersion esox just wrote (or verified). It is also the newest version
+    /// known, so the watch's view is brought forward to it: a reconcile that runs before the
+    /// watch delivers esox's own write then needs no read.
+    pub fn remember_write(&self, namespace: &str, name: &str, resource_version: String) {
+        let key = (namespace.to_string(), name.to_string());
+        self.observed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key.clone(), resource_version.clone());
+        self.written
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, resource_version);
+    }
+
     /// Whether the Secret is, as far as the watch knows, at the version esox last wrote.
     pub fn secret_unchanged_since_write(&self, namespace: &str, name: &str) -> bool {
         let key = (namespace.to_string(), name.to_string());

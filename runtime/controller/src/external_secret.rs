@@ -347,10 +347,7 @@ async fn secret_intact(
         .map(|s| existing_secret(s, field_manager(es)));
     let valid = esox_sync::refresh::secret_is_valid(es, existing.as_ref());
     if valid && let Some(rv) = secret.and_then(|s| s.metadata.resource_version) {
-        ctx.written
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(key, rv);
+        ctx.remember_write(&key.0, &key.1, rv);
     }
     Ok(valid)
 }
@@ -461,10 +458,7 @@ async fn sync(
         SyncAction::Write(desired) => {
             let written = apply_secret(ctx, es, desired, &manager, current.as_ref()).await?;
             if let Some(rv) = written.metadata.resource_version {
-                ctx.written
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .insert((namespace.to_string(), target.to_string()), rv);
+                ctx.remember_write(namespace, target, rv);
             }
             match &existing {
                 None => {
