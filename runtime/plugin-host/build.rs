@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Packages built: first-party plugins and the hostile test fixtures.
-const PACKAGES: &[&str] = &["esox-plugin-fake", "esox-fixture-hostile", "esox-fixture-future-contract"];
+const PACKAGES: &[&str] = &["esox-plugin-fake", "esox-plugin-aws", "esox-fixture-hostile", "esox-fixture-future-contract"];
 
 fn main() {
     let manifest_dir = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));

@@ -82,7 +82,9 @@ fn write_trusted(dir: &Path, path: &Path, content: &[u8]) -> std::io::Result<()>
     std::fs::create_dir_all(dir)?;
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
     let write_atomically = |target: &Path, data: &[u8]| -> std::io::Result<()> {
-        let tmp = target.with_extension(format!("tmp{}", std::process::id()));
+        static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let tmp = target.with_extension(format!("tmp{}-{seq}", std::process::id()));
         let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode_0600().open(&tmp)?;
         f.write_all(data)?;
         f.sync_all()?;

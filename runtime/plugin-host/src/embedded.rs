@@ -6,6 +6,7 @@
 
 /// (file name, component bytes) of each embedded plugin.
 pub static PLUGINS: &[(&str, &[u8])] = &[
+    ("esox_plugin_aws.wasm", include_bytes!(concat!(env!("ESOX_WASM_DIR"), "/esox_plugin_aws.wasm"))),
     ("esox_plugin_fake.wasm", include_bytes!(concat!(env!("ESOX_WASM_DIR"), "/esox_plugin_fake.wasm"))),
 ];
 

@@ -23,10 +23,16 @@ pub fn test_limits() -> Limits {
     }
 }
 
-/// A host with the fake plugin and the hostile fixture loaded, caching in a temp dir.
-pub async fn host_with(limits: Limits) -> (PluginHost, tempfile::TempDir) {
-    let cache = tempfile::tempdir().unwrap();
-    let host = PluginHost::new(HostConfig { limits, cache_dir: Some(cache.path().join("wasm")), max_instances: 64 }).unwrap();
+/// One precompile cache per test binary: the first test compiles, the others deserialize.
+fn shared_cache() -> PathBuf {
+    static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| tempfile::tempdir().unwrap()).path().join("wasm")
+}
+
+/// A host with the embedded plugins and the hostile fixture loaded.
+pub async fn host_with(limits: Limits) -> (PluginHost, ()) {
+    let cache = ();
+    let host = PluginHost::new(HostConfig { limits, cache_dir: Some(shared_cache()), max_instances: 64 }).unwrap();
     host.load_embedded().await.unwrap();
     host.load(PluginOrigin::File(wasm("esox_fixture_hostile.wasm")), &std::fs::read(wasm("esox_fixture_hostile.wasm")).unwrap())
         .await

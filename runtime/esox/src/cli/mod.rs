@@ -36,6 +36,10 @@ pub enum Command {
     Plugin(plugin::PluginCommand),
     /// Run a SecretStore manifest's provider locally and print one value to stdout.
     Get(get::GetArgs),
+    /// Render an ExternalSecret offline and print the Secret it would produce.
+    Render(render::RenderArgs),
+    /// Print, write or check the CustomResourceDefinitions esox serves.
+    Crds(crds::CrdsArgs),
     /// Run the controller.
     Run(run::RunArgs),
 }
