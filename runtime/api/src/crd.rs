@@ -128,12 +128,11 @@ mod tests {
                 v1.additional_printer_columns,
                 beta.additional_printer_columns
             );
-            assert_eq!(
+            assert!(
                 v1.subresources
                     .as_ref()
                     .and_then(|s| s.status.as_ref())
-                    .is_some(),
-                true
+                    .is_some()
             );
             assert_eq!(
                 crd.spec.conversion.as_ref().map(|c| c.strategy.as_str()),

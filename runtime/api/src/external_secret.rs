@@ -6,6 +6,10 @@
 //! (`x-kubernetes-validations`) on the structs they concern, so the API server itself refuses a
 //! bad manifest with a message that says what to change.
 
+// kube's `printcolumn(...)` arguments repeat `type_ = "string"`, which clippy reads as a
+// duplicated attribute.
+#![allow(clippy::duplicated_attributes)]
+
 use std::collections::BTreeMap;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;

@@ -7,6 +7,10 @@
 //! `kubectl explain` and server-side validation work; any other key is preserved as it is,
 //! because a third-party plugin validates its own configuration.
 
+// kube's `printcolumn(...)` arguments repeat `type_ = "string"`, which clippy reads as a
+// duplicated attribute.
+#![allow(clippy::duplicated_attributes)]
+
 use std::collections::BTreeMap;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, Time};
