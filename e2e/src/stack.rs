@@ -366,7 +366,7 @@ fn client_from(config: &kube::Config) -> kube::Client {
     kube::Client::try_from(config.clone()).expect("a kube client from a config that worked before")
 }
 
-fn aws_http_client() -> aws_smithy_http_client::SharedHttpClient {
+fn aws_http_client() -> aws_sdk_secretsmanager::config::SharedHttpClient {
     use aws_smithy_http_client::tls;
     aws_smithy_http_client::Builder::new()
         .tls_provider(tls::Provider::Rustls(
@@ -400,11 +400,11 @@ async fn discover_issuer(admin: &kube::Client) -> anyhow::Result<String> {
 async fn controller_token(admin: &kube::Client) -> anyhow::Result<String> {
     let accounts: Api<ServiceAccount> = Api::namespaced(admin.clone(), CONTROLLER_NAMESPACE);
     let request = TokenRequest {
-        spec: TokenRequestSpec {
+        spec: Some(TokenRequestSpec {
             audiences: None,
             expiration_seconds: Some(CONTROLLER_TOKEN_SECONDS),
             ..Default::default()
-        },
+        }),
         ..Default::default()
     };
     let response = accounts

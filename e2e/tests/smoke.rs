@@ -139,11 +139,11 @@ async fn token_request_returns_a_jwt_from_the_harness_issuer_that_the_api_server
     assert!(created, "ServiceAccount default was not created within 30s");
 
     let request = TokenRequest {
-        spec: TokenRequestSpec {
+        spec: Some(TokenRequestSpec {
             audiences: Some(vec!["sts.amazonaws.com".into()]),
             expiration_seconds: Some(600),
             ..Default::default()
-        },
+        }),
         ..Default::default()
     };
     let token = accounts
