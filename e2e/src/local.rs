@@ -23,6 +23,7 @@ pub(crate) struct LocalBackend {
     /// In stop order.
     pub processes: Vec<ManagedProcess>,
     pub admin_kubeconfig_yaml: String,
+    #[allow(dead_code)] // kept for diagnostics; the Stack reads the URL from the kubeconfig
     pub server: String,
     pub ca_pem: String,
     pub issuer: String,

@@ -186,7 +186,7 @@ async fn token_request_returns_a_jwt_from_the_harness_issuer_that_the_api_server
             &PostParams::default(),
             &TokenReview {
                 spec: TokenReviewSpec {
-                    token: Some(token),
+                    token,
                     audiences: Some(vec!["sts.amazonaws.com".into()]),
                 },
                 ..Default::default()
