@@ -8,11 +8,21 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Packages built: first-party plugins and the hostile test fixtures.
-const PACKAGES: &[&str] = &["esox-plugin-fake", "esox-plugin-aws", "esox-fixture-hostile", "esox-fixture-future-contract"];
+const PACKAGES: &[&str] = &[
+    "esox-plugin-fake",
+    "esox-plugin-aws",
+    "esox-fixture-hostile",
+    "esox-fixture-future-contract",
+];
 
 fn main() {
-    let manifest_dir = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
-    let repo = manifest_dir.parent().and_then(Path::parent).expect("runtime/plugin-host is two levels below the repository root");
+    let manifest_dir = PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"),
+    );
+    let repo = manifest_dir
+        .parent()
+        .and_then(Path::parent)
+        .expect("runtime/plugin-host is two levels below the repository root");
     let plugins = repo.join("plugins");
     for watched in ["Cargo.toml", "Cargo.lock", "sdk", "fake", "aws", "fixtures"] {
         println!("cargo:rerun-if-changed={}", plugins.join(watched).display());
@@ -21,7 +31,11 @@ fn main() {
 
     let out_dir = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
     // The outer target directory is the ancestor holding cargo's CACHEDIR.TAG.
-    let target_root = out_dir.ancestors().find(|p| p.join("CACHEDIR.TAG").exists()).unwrap_or(&out_dir).to_path_buf();
+    let target_root = out_dir
+        .ancestors()
+        .find(|p| p.join("CACHEDIR.TAG").exists())
+        .unwrap_or(&out_dir)
+        .to_path_buf();
     let wasm_target = target_root.join("wasm-plugins");
 
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
@@ -38,14 +52,33 @@ fn main() {
     }
     // Settings of the outer build that must not leak into a build for another target.
     for var in [
-        "CARGO_TARGET_DIR", "CARGO_BUILD_TARGET", "CARGO_ENCODED_RUSTFLAGS", "RUSTFLAGS", "CARGO_BUILD_RUSTFLAGS",
-        "RUSTC_WORKSPACE_WRAPPER", "RUSTC_WRAPPER", "CARGO_PRIMARY_PACKAGE", "CARGO_MANIFEST_DIR", "CARGO_MANIFEST_PATH",
-        "CARGO_PKG_NAME", "OUT_DIR", "TARGET", "HOST", "PROFILE", "OPT_LEVEL", "DEBUG", "NUM_JOBS", "CARGO_LLVM_COV",
-        "LLVM_PROFILE_FILE", "CARGO_INCREMENTAL",
+        "CARGO_TARGET_DIR",
+        "CARGO_BUILD_TARGET",
+        "CARGO_ENCODED_RUSTFLAGS",
+        "RUSTFLAGS",
+        "CARGO_BUILD_RUSTFLAGS",
+        "RUSTC_WORKSPACE_WRAPPER",
+        "RUSTC_WRAPPER",
+        "CARGO_PRIMARY_PACKAGE",
+        "CARGO_MANIFEST_DIR",
+        "CARGO_MANIFEST_PATH",
+        "CARGO_PKG_NAME",
+        "OUT_DIR",
+        "TARGET",
+        "HOST",
+        "PROFILE",
+        "OPT_LEVEL",
+        "DEBUG",
+        "NUM_JOBS",
+        "CARGO_LLVM_COV",
+        "LLVM_PROFILE_FILE",
+        "CARGO_INCREMENTAL",
     ] {
         cmd.env_remove(var);
     }
-    let status = cmd.status().unwrap_or_else(|e| panic!("cannot run cargo to build the plugins: {e}"));
+    let status = cmd
+        .status()
+        .unwrap_or_else(|e| panic!("cannot run cargo to build the plugins: {e}"));
     if !status.success() {
         panic!(
             "building the plugins in {} for wasm32-wasip2 failed (see above).\n\
@@ -54,5 +87,8 @@ fn main() {
             plugins.display()
         );
     }
-    println!("cargo:rustc-env=ESOX_WASM_DIR={}", wasm_target.join("wasm32-wasip2").join("release").display());
+    println!(
+        "cargo:rustc-env=ESOX_WASM_DIR={}",
+        wasm_target.join("wasm32-wasip2").join("release").display()
+    );
 }

@@ -24,8 +24,11 @@ fn main() -> ExitCode {
         "test" => test(&mut phases),
         "demo" => demo::run(&mut phases),
         "prepare" => prepare(&mut phases),
+        "e2e" => e2e(&mut phases),
         _ => {
-            eprintln!("usage: cargo xtask <test|demo|prepare>\n  test     run the whole suite (installs what it needs)\n  demo     the quick start, end to end\n  prepare  only install the prerequisites");
+            eprintln!(
+                "usage: cargo xtask <test|e2e|demo|prepare>\n  test     the suite CI runs: format, lint, build, unit and plugin-host tests\n  e2e      the end-to-end suites on the real stack (installs the control plane and LocalStack)\n  demo     the quick start, end to end\n  prepare  only install the prerequisites"
+            );
             return ExitCode::from(2);
         }
     };
@@ -45,11 +48,16 @@ pub struct Phases(Vec<(String, Duration, bool)>);
 
 impl Phases {
     /// Run one phase, printing its start and recording its duration.
-    pub fn run(&mut self, name: &str, f: impl FnOnce() -> Result<(), String>) -> Result<(), String> {
+    pub fn run(
+        &mut self,
+        name: &str,
+        f: impl FnOnce() -> Result<(), String>,
+    ) -> Result<(), String> {
         eprintln!("\n==> {name}");
         let started = Instant::now();
         let result = f();
-        self.0.push((name.to_string(), started.elapsed(), result.is_ok()));
+        self.0
+            .push((name.to_string(), started.elapsed(), result.is_ok()));
         result
     }
 
@@ -61,7 +69,11 @@ impl Phases {
         let mut total = Duration::ZERO;
         for (name, d, ok) in &self.0 {
             total += *d;
-            eprintln!("| {name} | {:.1} | {} |", d.as_secs_f64(), if *ok { "ok" } else { "FAILED" });
+            eprintln!(
+                "| {name} | {:.1} | {} |",
+                d.as_secs_f64(),
+                if *ok { "ok" } else { "FAILED" }
+            );
         }
         eprintln!("| total | {:.1} | |", total.as_secs_f64());
     }
@@ -69,7 +81,10 @@ impl Phases {
 
 /// The repository root (xtask lives one level below it).
 pub fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."))
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
 }
 
 /// Run a command in the repository, inheriting output; an error names the command.
@@ -79,7 +94,11 @@ pub fn sh(program: &str, args: &[&str]) -> Result<(), String> {
         .current_dir(repo())
         .status()
         .map_err(|e| format!("cannot run {program}: {e}"))?;
-    if status.success() { Ok(()) } else { Err(format!("`{program} {}` failed ({status})", args.join(" "))) }
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("`{program} {}` failed ({status})", args.join(" ")))
+    }
 }
 
 fn cargo() -> String {
@@ -88,40 +107,140 @@ fn cargo() -> String {
 
 /// Install everything the suite and the demo need; each step is cached and skipped when done.
 pub fn prepare(phases: &mut Phases) -> Result<(), String> {
+    wasm_target(phases)?;
+    phases.run(
+        "control plane + LocalStack (esox-stack prepare; cached under ~/.cache/esox)",
+        || {
+            sh(
+                &cargo(),
+                &[
+                    "run",
+                    "--quiet",
+                    "-p",
+                    "esox-e2e",
+                    "--bin",
+                    "esox-stack",
+                    "--",
+                    "prepare",
+                ],
+            )
+        },
+    )
+}
+
+fn wasm_target(phases: &mut Phases) -> Result<(), String> {
     phases.run("wasm32-wasip2 target (rustup)", || {
-        let installed = Command::new("rustup").args(["target", "list", "--installed"]).output().map_err(|e| format!("rustup: {e}"))?;
-        if String::from_utf8_lossy(&installed.stdout).lines().any(|l| l.trim() == "wasm32-wasip2") {
+        let installed = Command::new("rustup")
+            .args(["target", "list", "--installed"])
+            .output()
+            .map_err(|e| format!("rustup: {e}"))?;
+        if String::from_utf8_lossy(&installed.stdout)
+            .lines()
+            .any(|l| l.trim() == "wasm32-wasip2")
+        {
             eprintln!("already installed");
             Ok(())
         } else {
             sh("rustup", &["target", "add", "wasm32-wasip2"])
         }
-    })?;
-    phases.run("control plane + LocalStack (esox-stack prepare; cached under ~/.cache/esox)", || {
-        sh(&cargo(), &["run", "--quiet", "-p", "esox-e2e", "--bin", "esox-stack", "--", "prepare"])
     })
 }
 
-fn test(phases: &mut Phases) -> Result<(), String> {
+/// The end-to-end suites: real kube-apiserver + etcd + kube-controller-manager + LocalStack.
+/// Their tests are `#[ignore]`d in the default run because they need this stack; this runs them.
+fn e2e(phases: &mut Phases) -> Result<(), String> {
     prepare(phases)?;
+    phases.run(
+        "end-to-end suites (harness smoke, controller, AWS quick start, scale)",
+        || {
+            sh(
+                &cargo(),
+                &[
+                    "test",
+                    "-p",
+                    "esox-e2e",
+                    "-p",
+                    "esox",
+                    "--",
+                    "--ignored",
+                    "--test-threads",
+                    "4",
+                ],
+            )
+        },
+    )
+}
+
+fn test(phases: &mut Phases) -> Result<(), String> {
+    wasm_target(phases)?;
     let cargo = cargo();
     let plugins = "plugins/Cargo.toml";
     phases.run("format (cargo fmt --check)", || {
         sh(&cargo, &["fmt", "--all", "--check"])?;
-        sh(&cargo, &["fmt", "--manifest-path", plugins, "--all", "--check"])
+        sh(
+            &cargo,
+            &["fmt", "--manifest-path", plugins, "--all", "--check"],
+        )
     })?;
-    phases.run("build (host workspace + plugins for wasm32-wasip2)", || sh(&cargo, &["build", "--workspace", "--all-targets"]))?;
+    phases.run("build (host workspace + plugins for wasm32-wasip2)", || {
+        sh(&cargo, &["build", "--workspace", "--all-targets"])
+    })?;
     phases.run("lint (clippy -D warnings, host and plugins)", || {
-        sh(&cargo, &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])?;
-        sh(&cargo, &["clippy", "--manifest-path", plugins, "--target", "wasm32-wasip2", "--workspace", "--", "-D", "warnings"])
+        sh(
+            &cargo,
+            &[
+                "clippy",
+                "--workspace",
+                "--all-targets",
+                "--",
+                "-D",
+                "warnings",
+            ],
+        )?;
+        sh(
+            &cargo,
+            &[
+                "clippy",
+                "--manifest-path",
+                plugins,
+                "--target",
+                "wasm32-wasip2",
+                "--workspace",
+                "--",
+                "-D",
+                "warnings",
+            ],
+        )
     })?;
     phases.run("plugin SDK unit tests (native)", || {
-        sh(&cargo, &["test", "--manifest-path", plugins, "-p", "esox-plugin-sdk", "--lib", "--target", host_triple().as_str()])
+        sh(
+            &cargo,
+            &[
+                "test",
+                "--manifest-path",
+                plugins,
+                "-p",
+                "esox-plugin-sdk",
+                "--lib",
+                "--target",
+                host_triple().as_str(),
+            ],
+        )
     })?;
-    phases.run("tests (unit, plugin host, harness smoke, end-to-end)", || sh(&cargo, &["test", "--workspace"]))
+    phases.run(
+        "tests (unit, sync pipeline, templates, plugin host + sandbox)",
+        || sh(&cargo, &["test", "--workspace"]),
+    )
 }
 
 fn host_triple() -> String {
-    let out = Command::new("rustc").arg("-vV").output().map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap_or_default();
-    out.lines().find_map(|l| l.strip_prefix("host: ")).unwrap_or("x86_64-unknown-linux-gnu").to_string()
+    let out = Command::new("rustc")
+        .arg("-vV")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    out.lines()
+        .find_map(|l| l.strip_prefix("host: "))
+        .unwrap_or("x86_64-unknown-linux-gnu")
+        .to_string()
 }

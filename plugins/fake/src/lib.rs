@@ -76,7 +76,9 @@ impl Provider for Fake {
         let config = parse(config)?;
         for (pos, entry) in config.data.iter().enumerate() {
             if entry.key.is_empty() {
-                return Err(Error::invalid_config(format!("data[{pos}].key must be set")));
+                return Err(Error::invalid_config(format!(
+                    "data[{pos}].key must be set"
+                )));
             }
             if entry.value.is_empty() && entry.value_map.is_none() {
                 return Err(Error::invalid_config(format!(
@@ -88,7 +90,9 @@ impl Provider for Fake {
     }
 
     fn open(config: serde_json::Value, _settings: Settings) -> Result<FakeClient, Error> {
-        Ok(FakeClient { config: parse(&config)? })
+        Ok(FakeClient {
+            config: parse(&config)?,
+        })
     }
 }
 
@@ -100,9 +104,7 @@ fn parse(config: &serde_json::Value) -> Result<FakeConfig, Error> {
 impl FakeEntry {
     fn value(&self) -> Vec<u8> {
         match &self.value_map {
-            Some(map) if self.value.is_empty() => {
-                serde_json::to_vec(map).unwrap_or_default()
-            }
+            Some(map) if self.value.is_empty() => serde_json::to_vec(map).unwrap_or_default(),
             _ => self.value.clone().into_bytes(),
         }
     }
@@ -111,7 +113,10 @@ impl FakeEntry {
 impl FakeClient {
     fn entry(&self, remote: &RemoteRef) -> Option<&FakeEntry> {
         let version = remote.version.as_deref().unwrap_or("");
-        self.config.data.iter().find(|e| e.key == remote.key && e.version == version)
+        self.config
+            .data
+            .iter()
+            .find(|e| e.key == remote.key && e.version == version)
     }
 }
 
@@ -139,7 +144,9 @@ impl SecretClient for FakeClient {
 
     fn get_all_secrets(&self, query: &FindQuery) -> Result<SecretMap, Error> {
         let Some(pattern) = &query.name_regexp else {
-            return Err(Error::unsupported("the fake provider can only find by name"));
+            return Err(Error::unsupported(
+                "the fake provider can only find by name",
+            ));
         };
         let matcher = regex::Regex::new(pattern)
             .map_err(|e| Error::invalid_config(format!("find.name.regexp: {e}")))?;
@@ -153,7 +160,10 @@ impl SecretClient for FakeClient {
                 }
             }
         }
-        Ok(latest.into_iter().map(|(k, e)| (k.to_string(), e.value())).collect())
+        Ok(latest
+            .into_iter()
+            .map(|(k, e)| (k.to_string(), e.value()))
+            .collect())
     }
 }
 

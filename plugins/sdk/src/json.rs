@@ -81,10 +81,12 @@ fn child<'a>(node: &'a RawValue, component: &str) -> Option<&'a RawValue> {
     let text = node.get().trim_start();
     if text.starts_with('{') {
         // gjson returns the first match when a key repeats; so do we.
-        let entries: Vec<(String, &RawValue)> = serde_json::from_str::<Entries<'a>>(node.get())
-            .ok()?
-            .0;
-        entries.into_iter().find(|(k, _)| k == component).map(|(_, v)| v)
+        let entries: Vec<(String, &RawValue)> =
+            serde_json::from_str::<Entries<'a>>(node.get()).ok()?.0;
+        entries
+            .into_iter()
+            .find(|(k, _)| k == component)
+            .map(|(_, v)| v)
     } else if text.starts_with('[') {
         let index: usize = component.parse().ok()?;
         let items: Vec<&RawValue> = serde_json::from_str(node.get()).ok()?;
@@ -105,7 +107,10 @@ impl<'de: 'a, 'a> serde::Deserialize<'de> for Entries<'a> {
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
                 f.write_str("a JSON object")
             }
-            fn visit_map<M: serde::de::MapAccess<'de>>(self, mut m: M) -> Result<Self::Value, M::Error> {
+            fn visit_map<M: serde::de::MapAccess<'de>>(
+                self,
+                mut m: M,
+            ) -> Result<Self::Value, M::Error> {
                 let mut out = Vec::new();
                 while let Some((k, v)) = m.next_entry::<String, &'de RawValue>()? {
                     out.push((k, v));
@@ -171,7 +176,10 @@ mod tests {
 
     #[test]
     fn objects_and_arrays_come_back_as_raw_json_text() {
-        assert_eq!(get("name").unwrap(), r#"{"first": "Tom", "last": "Anderson"}"#);
+        assert_eq!(
+            get("name").unwrap(),
+            r#"{"first": "Tom", "last": "Anderson"}"#
+        );
         assert_eq!(get("friends.0.nets").unwrap(), r#"["ig", "fb"]"#);
     }
 
@@ -205,9 +213,12 @@ mod tests {
 
     #[test]
     fn object_entries_unquote_strings_and_keep_other_values_raw() {
-        let m = object_entries(br#"{"user":"admin","port":5432,"tls":{"on": true},"pw":"p\"w"}"#).unwrap();
-        let m: Vec<(String, String)> =
-            m.into_iter().map(|(k, v)| (k, String::from_utf8(v).unwrap())).collect();
+        let m = object_entries(br#"{"user":"admin","port":5432,"tls":{"on": true},"pw":"p\"w"}"#)
+            .unwrap();
+        let m: Vec<(String, String)> = m
+            .into_iter()
+            .map(|(k, v)| (k, String::from_utf8(v).unwrap()))
+            .collect();
         assert_eq!(
             m,
             vec![

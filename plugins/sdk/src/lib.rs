@@ -53,17 +53,17 @@ pub mod bindings {
 
 use std::collections::HashMap;
 
-use bindings::exports::esox::provider::provider as exports;
 pub use bindings::esox::provider::types::{
     Capabilities, Error, FindQuery, MetadataPolicy, PluginInfo, PushRef, RemoteRef, Validation,
 };
+use bindings::exports::esox::provider::provider as exports;
 
+pub use serde_json;
 /// HTTP over wasi:http. Requests go through the host's egress allow-list; a denied request
 /// fails and must not be retried (see [`http_error_is_denial`]).
 pub use wstd::http;
 /// Run a future to completion inside a plugin call (exports are synchronous in WASI 0.2).
 pub use wstd::runtime::block_on;
-pub use serde_json;
 
 /// Keys mapped to raw values, as `get-secret-map` and `get-all-secrets` return them.
 pub type SecretMap = Vec<(String, Vec<u8>)>;
@@ -93,7 +93,6 @@ impl Error {
         Error::Unsupported(op.into())
     }
 }
-
 
 impl PluginInfo {
     /// Info with no capabilities, an empty config schema and no default egress.
@@ -127,7 +126,10 @@ impl PluginInfo {
 impl RemoteRef {
     /// The same reference without its property: what a backend call actually fetches.
     pub fn without_property(&self) -> RemoteRef {
-        RemoteRef { property: None, ..self.clone() }
+        RemoteRef {
+            property: None,
+            ..self.clone()
+        }
     }
 }
 
@@ -142,9 +144,15 @@ impl Settings {
     }
     /// The value of a setting, if set.
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 }
+
+/// What one backend call fetches: key, version, and whether metadata rather than the value.
+type FetchIdentity = (String, Option<String>, bool);
 
 /// A provider: the plugin-wide entry points.
 pub trait Provider: 'static {
@@ -182,8 +190,7 @@ pub trait SecretClient: 'static {
     /// Read many values. Default: fetch each distinct key/version/metadata once (property-less)
     /// and pick every requested property from it, so two properties of one key cost one call.
     fn get_secrets(&self, remotes: &[RemoteRef]) -> Vec<Result<Vec<u8>, Error>> {
-        let mut fetched: HashMap<(String, Option<String>, bool), Result<Vec<u8>, Error>> =
-            HashMap::new();
+        let mut fetched: HashMap<FetchIdentity, Result<Vec<u8>, Error>> = HashMap::new();
         remotes
             .iter()
             .map(|remote| {

@@ -14,13 +14,17 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use esox_plugin_host::{EgressPolicy, HostConfig, Limits, NoServices, PluginHost, PluginOrigin, StoreSpec};
+use esox_plugin_host::{
+    EgressPolicy, HostConfig, Limits, NoServices, PluginHost, PluginOrigin, StoreSpec,
+};
 use esox_provider::RemoteRef;
 
 const VALUE: &str = r#"{"username":"app","password":"s3cr3t"}"#;
 
 fn config() -> serde_json::Value {
-    let mut data: Vec<serde_json::Value> = (0..20).map(|i| serde_json::json!({"key": format!("/filler/{i}"), "value": "x"})).collect();
+    let mut data: Vec<serde_json::Value> = (0..20)
+        .map(|i| serde_json::json!({"key": format!("/filler/{i}"), "value": "x"}))
+        .collect();
     data.push(serde_json::json!({"key": "/db/credentials", "value": VALUE}));
     serde_json::json!({ "data": data })
 }
@@ -39,12 +43,21 @@ struct Series {
 fn summarize(name: &'static str, mut samples: Vec<Duration>) -> Series {
     samples.sort();
     let mean = samples.iter().sum::<Duration>() / samples.len() as u32;
-    Series { name, p50: percentile(&samples, 0.5), p99: percentile(&samples, 0.99), mean }
+    Series {
+        name,
+        p50: percentile(&samples, 0.5),
+        p99: percentile(&samples, 0.99),
+        mean,
+    }
 }
 
 /// The same lookup the fake plugin does, natively: find the entry by key and version, then
 /// read the property from its JSON value.
-fn native_lookup(entries: &[(String, String, String)], key: &str, property: &str) -> Option<Vec<u8>> {
+fn native_lookup(
+    entries: &[(String, String, String)],
+    key: &str,
+    property: &str,
+) -> Option<Vec<u8>> {
     let (_, _, value) = entries.iter().find(|(k, v, _)| k == key && v.is_empty())?;
     let doc: serde_json::Value = serde_json::from_str(value).ok()?;
     match &doc[property] {
@@ -56,24 +69,52 @@ fn native_lookup(entries: &[(String, String, String)], key: &str, property: &str
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
-    let iters: usize = std::env::var("ESOX_BENCH_ITERS").ok().and_then(|v| v.parse().ok()).unwrap_or(5000);
+    let iters: usize = std::env::var("ESOX_BENCH_ITERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5000);
     let bytes = esox_plugin_host::embedded::PLUGINS
         .iter()
         .find(|(f, _)| f.contains("fake"))
         .map(|(_, b)| *b)
         .ok_or_else(|| anyhow::anyhow!("the fake plugin is not embedded"))?;
     let cache = tempfile::tempdir()?;
-    let host_config = |limits: Limits| HostConfig { limits, cache_dir: Some(cache.path().join("wasm")), max_instances: 64 };
+    let host_config = |limits: Limits| HostConfig {
+        limits,
+        cache_dir: Some(cache.path().join("wasm")),
+        max_instances: 64,
+    };
 
     // Load: cold compile, then precompiled (same cache dir, new engine).
-    let cold = PluginHost::new(host_config(Limits::default()))?.load(PluginOrigin::Embedded, bytes).await?;
-    let warm_load = PluginHost::new(host_config(Limits::default()))?.load(PluginOrigin::Embedded, bytes).await?;
-    assert!(cold.compiled && !warm_load.compiled, "expected a compile then a cache hit");
+    let cold = PluginHost::new(host_config(Limits::default()))?
+        .load(PluginOrigin::Embedded, bytes)
+        .await?;
+    let warm_load = PluginHost::new(host_config(Limits::default()))?
+        .load(PluginOrigin::Embedded, bytes)
+        .await?;
+    assert!(
+        cold.compiled && !warm_load.compiled,
+        "expected a compile then a cache hit"
+    );
 
-    let remote = RemoteRef { key: "/db/credentials".into(), property: Some("password".into()), ..Default::default() };
+    let remote = RemoteRef {
+        key: "/db/credentials".into(),
+        property: Some("password".into()),
+        ..Default::default()
+    };
     let mut results = Vec::new();
-    for (name, calls_per_instance) in [("fresh instance per call (instantiate + open + get-secret)", 1u32), ("warm instance reused by the store (get-secret)", u32::MAX)] {
-        let host = PluginHost::new(host_config(Limits { calls_per_instance, instances_per_store: 1, ..Limits::default() }))?;
+    for (name, calls_per_instance) in [
+        (
+            "fresh instance per call (instantiate + open + get-secret)",
+            1u32,
+        ),
+        ("warm instance reused by the store (get-secret)", u32::MAX),
+    ] {
+        let host = PluginHost::new(host_config(Limits {
+            calls_per_instance,
+            instances_per_store: 1,
+            ..Limits::default()
+        }))?;
         host.load(PluginOrigin::Embedded, bytes).await?;
         let store = host.open_store(StoreSpec {
             identity: "bench".into(),
@@ -100,22 +141,44 @@ async fn main() -> anyhow::Result<()> {
         .as_array()
         .into_iter()
         .flatten()
-        .map(|e| (e["key"].as_str().unwrap_or("").to_string(), String::new(), e["value"].as_str().unwrap_or("").to_string()))
+        .map(|e| {
+            (
+                e["key"].as_str().unwrap_or("").to_string(),
+                String::new(),
+                e["value"].as_str().unwrap_or("").to_string(),
+            )
+        })
         .collect();
     let mut samples = Vec::with_capacity(iters);
     for _ in 0..iters {
         let t = Instant::now();
-        let v = std::hint::black_box(native_lookup(std::hint::black_box(&entries), "/db/credentials", "password"));
+        let v = std::hint::black_box(native_lookup(
+            std::hint::black_box(&entries),
+            "/db/credentials",
+            "password",
+        ));
         samples.push(t.elapsed());
         assert_eq!(v.as_deref(), Some(&b"s3cr3t"[..]));
     }
     let native = summarize("native Rust lookup (baseline)", samples);
 
-    println!("## Plugin call overhead (fake plugin, {iters} calls per series, wasmtime 48, pooling allocator)\n");
+    println!(
+        "## Plugin call overhead (fake plugin, {iters} calls per series, wasmtime 48, pooling allocator)\n"
+    );
     println!("| load | time |\n|---|---|");
-    println!("| cold: compile {:.1} MB component | {:.1} ms |", bytes.len() as f64 / 1e6, cold.load_time.as_secs_f64() * 1e3);
-    println!("| precompiled: deserialize from cache | {:.2} ms |", warm_load.load_time.as_secs_f64() * 1e3);
-    println!("| ratio cold / precompiled | {:.0}x |\n", cold.load_time.as_secs_f64() / warm_load.load_time.as_secs_f64());
+    println!(
+        "| cold: compile {:.1} MB component | {:.1} ms |",
+        bytes.len() as f64 / 1e6,
+        cold.load_time.as_secs_f64() * 1e3
+    );
+    println!(
+        "| precompiled: deserialize from cache | {:.2} ms |",
+        warm_load.load_time.as_secs_f64() * 1e3
+    );
+    println!(
+        "| ratio cold / precompiled | {:.0}x |\n",
+        cold.load_time.as_secs_f64() / warm_load.load_time.as_secs_f64()
+    );
     println!("| call | p50 µs | p99 µs | mean µs | p50 vs native |\n|---|---|---|---|---|");
     for s in results.iter().chain(std::iter::once(&native)) {
         println!(

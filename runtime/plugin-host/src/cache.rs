@@ -35,7 +35,12 @@ fn engine_key(engine: &Engine) -> String {
 }
 
 /// The component, and whether it had to be compiled (false: loaded from the cache).
-pub fn load_or_compile(engine: &Engine, dir: Option<&Path>, sha256: &str, bytes: &[u8]) -> anyhow::Result<(Component, bool)> {
+pub fn load_or_compile(
+    engine: &Engine,
+    dir: Option<&Path>,
+    sha256: &str,
+    bytes: &[u8],
+) -> anyhow::Result<(Component, bool)> {
     let Some(dir) = dir else {
         return Ok((Component::new(engine, bytes)?, true));
     };
@@ -85,13 +90,20 @@ fn write_trusted(dir: &Path, path: &Path, content: &[u8]) -> std::io::Result<()>
         static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let tmp = target.with_extension(format!("tmp{}-{seq}", std::process::id()));
-        let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode_0600().open(&tmp)?;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode_0600()
+            .open(&tmp)?;
         f.write_all(data)?;
         f.sync_all()?;
         std::fs::rename(&tmp, target)
     };
     write_atomically(path, content)?;
-    write_atomically(&sidecar(path), hex::encode(Sha256::digest(content)).as_bytes())
+    write_atomically(
+        &sidecar(path),
+        hex::encode(Sha256::digest(content)).as_bytes(),
+    )
 }
 
 trait Mode0600 {

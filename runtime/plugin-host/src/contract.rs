@@ -44,7 +44,9 @@ pub enum ContractError {
     NotAComponent(String),
     #[error("not an esox provider plugin: it exports no `esox:provider/provider` interface")]
     NoProviderExport,
-    #[error("plugin is built against contract esox:provider@{found}; this esox supports {SUPPORTED}. Rebuild the plugin with a matching esox-plugin-sdk, or upgrade esox")]
+    #[error(
+        "plugin is built against contract esox:provider@{found}; this esox supports {SUPPORTED}. Rebuild the plugin with a matching esox-plugin-sdk, or upgrade esox"
+    )]
     Unsupported { found: String },
 }
 
@@ -83,7 +85,9 @@ pub fn declared_version(bytes: &[u8]) -> Result<(Contract, Version), ContractErr
         return Err(ContractError::NotAComponent("empty input".into()));
     }
     let found = found.ok_or(ContractError::NoProviderExport)?;
-    let version = Version::parse(&found).map_err(|_| ContractError::Unsupported { found: found.clone() })?;
+    let version = Version::parse(&found).map_err(|_| ContractError::Unsupported {
+        found: found.clone(),
+    })?;
     match (version.major, version.minor) {
         (0, 1) => Ok((Contract::V0_1, version)),
         _ => Err(ContractError::Unsupported { found }),
@@ -97,13 +101,22 @@ mod tests {
     #[test]
     fn core_modules_and_garbage_are_refused_as_not_components() {
         let core_module = b"\0asm\x01\0\0\0";
-        assert!(matches!(declared_version(core_module), Err(ContractError::NotAComponent(_))));
-        assert!(matches!(declared_version(b"hello"), Err(ContractError::NotAComponent(_))));
+        assert!(matches!(
+            declared_version(core_module),
+            Err(ContractError::NotAComponent(_))
+        ));
+        assert!(matches!(
+            declared_version(b"hello"),
+            Err(ContractError::NotAComponent(_))
+        ));
     }
 
     #[test]
     fn unsupported_versions_name_the_supported_range() {
-        let msg = ContractError::Unsupported { found: "9.0.0".into() }.to_string();
+        let msg = ContractError::Unsupported {
+            found: "9.0.0".into(),
+        }
+        .to_string();
         assert!(msg.contains("9.0.0") && msg.contains(SUPPORTED), "{msg}");
     }
 }

@@ -27,7 +27,9 @@ use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody};
 /// A rule could not be parsed.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum EgressRuleError {
-    #[error("egress rule {0:?} must look like scheme://host[:port] (scheme http or https, host may start with \"*.\")")]
+    #[error(
+        "egress rule {0:?} must look like scheme://host[:port] (scheme http or https, host may start with \"*.\")"
+    )]
     Malformed(String),
 }
 
@@ -94,7 +96,11 @@ impl EgressRule {
     fn names_address(&self, addr: IpAddr) -> bool {
         match &self.host {
             HostPattern::Exact(h) => {
-                h.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>().ok() == Some(addr)
+                h.trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .parse::<IpAddr>()
+                    .ok()
+                    == Some(addr)
                     || (h == "localhost" && addr.is_loopback())
             }
             HostPattern::Subdomains(_) => false,
@@ -134,7 +140,9 @@ fn split_host_port(s: &str) -> Option<(&str, Option<u16>)> {
 pub enum Denial {
     #[error("{origin} is not on the store's egress allow-list")]
     NotAllowed { origin: String },
-    #[error("{origin} resolved to {addr}, a loopback/link-local/metadata address that no rule names")]
+    #[error(
+        "{origin} resolved to {addr}, a loopback/link-local/metadata address that no rule names"
+    )]
     SpecialAddress { origin: String, addr: IpAddr },
     #[error("{origin} did not resolve to any address")]
     Unresolved { origin: String },
@@ -153,7 +161,9 @@ impl EgressPolicy {
     }
 
     /// Parse a list of rules.
-    pub fn parse<S: AsRef<str>>(rules: impl IntoIterator<Item = S>) -> Result<Self, EgressRuleError> {
+    pub fn parse<S: AsRef<str>>(
+        rules: impl IntoIterator<Item = S>,
+    ) -> Result<Self, EgressRuleError> {
         let rules = rules
             .into_iter()
             .map(|r| EgressRule::parse(r.as_ref()))
@@ -163,7 +173,9 @@ impl EgressPolicy {
 
     /// Add the origin of a URL (an operator-configured endpoint) as a rule.
     pub fn allow_origin_of(&mut self, url: &str) -> Result<(), EgressRuleError> {
-        let uri: http::Uri = url.parse().map_err(|_| EgressRuleError::Malformed(url.to_string()))?;
+        let uri: http::Uri = url
+            .parse()
+            .map_err(|_| EgressRuleError::Malformed(url.to_string()))?;
         let (Some(scheme), Some(authority)) = (uri.scheme_str(), uri.authority()) else {
             return Err(EgressRuleError::Malformed(url.to_string()));
         };
@@ -199,7 +211,10 @@ impl EgressPolicy {
 pub fn is_special(addr: IpAddr) -> bool {
     match addr {
         IpAddr::V4(v4) => {
-            v4.is_loopback() || v4.is_link_local() || v4.is_unspecified() || v4.is_multicast()
+            v4.is_loopback()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_multicast()
                 || v4.is_broadcast()
         }
         IpAddr::V6(v6) => {
@@ -253,7 +268,10 @@ pub(crate) async fn send_request(
     let uri = request.uri().clone();
     let scheme = uri.scheme().cloned().unwrap_or(Scheme::HTTPS);
     let use_tls = scheme == Scheme::HTTPS;
-    let host = uri.host().ok_or(HttpError::HttpRequestUriInvalid)?.to_ascii_lowercase();
+    let host = uri
+        .host()
+        .ok_or(HttpError::HttpRequestUriInvalid)?
+        .to_ascii_lowercase();
     let port = uri.port_u16().unwrap_or(if use_tls { 443 } else { 80 });
     let origin = format!("{}://{}:{}", scheme.as_str(), host, port);
     let deny = |d: Denial| {
@@ -264,15 +282,32 @@ pub(crate) async fn send_request(
         return Err(deny(Denial::NotAllowed { origin }));
     }
 
-    let connect_timeout = options.and_then(|o| o.connect_timeout).map_or(limits.connect_timeout, |t| t.min(limits.connect_timeout));
-    let first_byte_timeout = options.and_then(|o| o.first_byte_timeout).map_or(limits.first_byte_timeout, |t| t.min(limits.first_byte_timeout));
+    let connect_timeout = options
+        .and_then(|o| o.connect_timeout)
+        .map_or(limits.connect_timeout, |t| t.min(limits.connect_timeout));
+    let first_byte_timeout = options
+        .and_then(|o| o.first_byte_timeout)
+        .map_or(limits.first_byte_timeout, |t| {
+            t.min(limits.first_byte_timeout)
+        });
 
     // Resolve here and check every address; connect only to checked ones.
-    let bare_host = host.trim_start_matches('[').trim_end_matches(']').to_string();
-    let addrs: Vec<SocketAddr> = match tokio::time::timeout(connect_timeout, tokio::net::lookup_host((bare_host.as_str(), port))).await {
+    let bare_host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
+    let addrs: Vec<SocketAddr> = match tokio::time::timeout(
+        connect_timeout,
+        tokio::net::lookup_host((bare_host.as_str(), port)),
+    )
+    .await
+    {
         Ok(Ok(addrs)) => addrs.collect(),
         Ok(Err(_)) => {
-            return Err(HttpError::DnsError { rcode: Some("lookup failed".into()), info_code: None })
+            return Err(HttpError::DnsError {
+                rcode: Some("lookup failed".into()),
+                info_code: None,
+            });
         }
         Err(_) => return Err(HttpError::DnsTimeout),
     };
@@ -292,10 +327,13 @@ pub(crate) async fn send_request(
         }));
     }
 
-    let tcp = tokio::time::timeout(connect_timeout, tokio::net::TcpStream::connect(&allowed[..]))
-        .await
-        .map_err(|_| HttpError::ConnectionTimeout)?
-        .map_err(|_| HttpError::ConnectionRefused)?;
+    let tcp = tokio::time::timeout(
+        connect_timeout,
+        tokio::net::TcpStream::connect(&allowed[..]),
+    )
+    .await
+    .map_err(|_| HttpError::ConnectionTimeout)?
+    .map_err(|_| HttpError::ConnectionRefused)?;
 
     *request.uri_mut() = http::Uri::builder()
         .path_and_query(uri.path_and_query().map_or("/", |p| p.as_str()))
@@ -306,12 +344,30 @@ pub(crate) async fn send_request(
         let tls = tokio::time::timeout(connect_timeout, tls_connect(&bare_host, tcp))
             .await
             .map_err(|_| HttpError::ConnectionTimeout)??;
-        handshake_and_send(TokioIo::new(tls), request, connect_timeout, first_byte_timeout).await?
+        handshake_and_send(
+            TokioIo::new(tls),
+            request,
+            connect_timeout,
+            first_byte_timeout,
+        )
+        .await?
     } else {
-        handshake_and_send(TokioIo::new(tcp), request, connect_timeout, first_byte_timeout).await?
+        handshake_and_send(
+            TokioIo::new(tcp),
+            request,
+            connect_timeout,
+            first_byte_timeout,
+        )
+        .await?
     };
     let limit = limits.max_response_bytes;
-    let response = response.map(|incoming| LimitedBody { inner: incoming, remaining: limit }.boxed_unsync());
+    let response = response.map(|incoming| {
+        LimitedBody {
+            inner: incoming,
+            remaining: limit,
+        }
+        .boxed_unsync()
+    });
     Ok((response, io))
 }
 
@@ -321,21 +377,34 @@ async fn tls_connect(
 ) -> Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>, HttpError> {
     static CONFIG: std::sync::OnceLock<Arc<rustls::ClientConfig>> = std::sync::OnceLock::new();
     let config = CONFIG.get_or_init(|| {
-        let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.into() };
-        let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()
-            .map(|b| b.with_root_certificates(roots).with_no_client_auth());
+        let roots = rustls::RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.into(),
+        };
+        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .map(|b| b.with_root_certificates(roots).with_no_client_auth());
         Arc::new(match config {
             Ok(c) => c,
             // The ring provider supports the default versions; this cannot fail in practice.
-            Err(_) => rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-                .with_protocol_versions(&[&rustls::version::TLS13])
-                .map(|b| b.with_root_certificates(rustls::RootCertStore::empty()).with_no_client_auth())
-                .unwrap_or_else(|_| unreachable_config()),
+            Err(_) => rustls::ClientConfig::builder_with_provider(Arc::new(
+                rustls::crypto::ring::default_provider(),
+            ))
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .map(|b| {
+                b.with_root_certificates(rustls::RootCertStore::empty())
+                    .with_no_client_auth()
+            })
+            .unwrap_or_else(|_| unreachable_config()),
         })
     });
-    let name = rustls::pki_types::ServerName::try_from(host.to_string())
-        .map_err(|_| HttpError::DnsError { rcode: Some("invalid DNS name".into()), info_code: None })?;
+    let name = rustls::pki_types::ServerName::try_from(host.to_string()).map_err(|_| {
+        HttpError::DnsError {
+            rcode: Some("invalid DNS name".into()),
+            info_code: None,
+        }
+    })?;
     tokio_rustls::TlsConnector::from(config.clone())
         .connect(name, tcp)
         .await
@@ -358,9 +427,10 @@ async fn handshake_and_send<I>(
 where
     I: hyper::rt::Read + hyper::rt::Write + Send + Unpin + 'static,
 {
-    let (mut sender, conn) = tokio::time::timeout(connect_timeout, hyper::client::conn::http1::handshake(io))
-        .await
-        .map_err(|_| HttpError::ConnectionTimeout)??;
+    let (mut sender, conn) =
+        tokio::time::timeout(connect_timeout, hyper::client::conn::http1::handshake(io))
+            .await
+            .map_err(|_| HttpError::ConnectionTimeout)??;
     // Drive the connection while waiting for the response head.
     let conn = tokio::spawn(conn);
     let response = tokio::time::timeout(first_byte_timeout, sender.send_request(request))
@@ -385,7 +455,10 @@ impl Body for LimitedBody {
     type Data = Bytes;
     type Error = HttpError;
 
-    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, HttpError>>> {
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, HttpError>>> {
         match Pin::new(&mut self.inner).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
                 if let Some(data) = frame.data_ref() {
@@ -423,9 +496,18 @@ mod tests {
     #[test]
     fn rules_match_scheme_host_and_port_exactly() {
         let p = policy(&["https://secretsmanager.eu-central-1.amazonaws.com"]);
-        assert!(p.rule_for("https", "secretsmanager.eu-central-1.amazonaws.com", 443).is_some());
-        assert!(p.rule_for("http", "secretsmanager.eu-central-1.amazonaws.com", 80).is_none());
-        assert!(p.rule_for("https", "secretsmanager.eu-central-1.amazonaws.com", 8443).is_none());
+        assert!(
+            p.rule_for("https", "secretsmanager.eu-central-1.amazonaws.com", 443)
+                .is_some()
+        );
+        assert!(
+            p.rule_for("http", "secretsmanager.eu-central-1.amazonaws.com", 80)
+                .is_none()
+        );
+        assert!(
+            p.rule_for("https", "secretsmanager.eu-central-1.amazonaws.com", 8443)
+                .is_none()
+        );
         assert!(p.rule_for("https", "evil.example.com", 443).is_none());
     }
 
@@ -440,9 +522,20 @@ mod tests {
 
     #[test]
     fn malformed_rules_are_refused_with_the_expected_shape() {
-        for bad in ["amazonaws.com", "ftp://x", "https://", "https://a/b", "https://*", "https://a*.b", "https://h:notaport"] {
+        for bad in [
+            "amazonaws.com",
+            "ftp://x",
+            "https://",
+            "https://a/b",
+            "https://*",
+            "https://a*.b",
+            "https://h:notaport",
+        ] {
             let err = EgressRule::parse(bad).unwrap_err();
-            assert!(err.to_string().contains("scheme://host[:port]"), "{bad}: {err}");
+            assert!(
+                err.to_string().contains("scheme://host[:port]"),
+                "{bad}: {err}"
+            );
         }
     }
 
@@ -462,7 +555,15 @@ mod tests {
 
     #[test]
     fn special_address_classification_covers_mapped_and_v6_forms() {
-        for a in ["127.0.0.1", "169.254.169.254", "0.0.0.0", "::1", "fe80::1", "::ffff:169.254.169.254", "fd00:ec2::254"] {
+        for a in [
+            "127.0.0.1",
+            "169.254.169.254",
+            "0.0.0.0",
+            "::1",
+            "fe80::1",
+            "::ffff:169.254.169.254",
+            "fd00:ec2::254",
+        ] {
             assert!(is_special(a.parse().unwrap()), "{a}");
         }
         for a in ["10.0.0.1", "52.94.1.1", "2600:1f18::1"] {
@@ -473,7 +574,8 @@ mod tests {
     #[test]
     fn endpoint_origins_become_rules() {
         let mut p = EgressPolicy::deny_all();
-        p.allow_origin_of("http://127.0.0.1:4566/some/path").unwrap();
+        p.allow_origin_of("http://127.0.0.1:4566/some/path")
+            .unwrap();
         assert!(p.rule_for("http", "127.0.0.1", 4566).is_some());
         assert_eq!(p.rules().count(), 1);
         p.allow_origin_of("http://127.0.0.1:4566").unwrap();
@@ -518,14 +620,23 @@ mod policy_tests {
         assert!(first.rule_for("https", "sts.amazonaws.com", 443).is_some());
         let third = policy_for_store(false, &declared, &[], &[]).unwrap();
         assert!(third.rule_for("https", "sts.amazonaws.com", 443).is_none());
-        let granted = policy_for_store(false, &declared, &[], &["https://vault.internal:8200".into()]).unwrap();
+        let granted = policy_for_store(
+            false,
+            &declared,
+            &[],
+            &["https://vault.internal:8200".into()],
+        )
+        .unwrap();
         assert!(granted.rule_for("https", "vault.internal", 8200).is_some());
     }
 
     #[test]
     fn endpoint_settings_open_their_origin_and_nothing_else() {
         let settings = vec![
-            ("endpoint.secretsmanager".to_string(), "http://127.0.0.1:4566".to_string()),
+            (
+                "endpoint.secretsmanager".to_string(),
+                "http://127.0.0.1:4566".to_string(),
+            ),
             ("region".to_string(), "http://not-an-endpoint:1".to_string()),
         ];
         let p = policy_for_store(false, &[], &settings, &[]).unwrap();

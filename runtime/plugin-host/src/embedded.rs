@@ -6,8 +6,14 @@
 
 /// (file name, component bytes) of each embedded plugin.
 pub static PLUGINS: &[(&str, &[u8])] = &[
-    ("esox_plugin_aws.wasm", include_bytes!(concat!(env!("ESOX_WASM_DIR"), "/esox_plugin_aws.wasm"))),
-    ("esox_plugin_fake.wasm", include_bytes!(concat!(env!("ESOX_WASM_DIR"), "/esox_plugin_fake.wasm"))),
+    (
+        "esox_plugin_aws.wasm",
+        include_bytes!(concat!(env!("ESOX_WASM_DIR"), "/esox_plugin_aws.wasm")),
+    ),
+    (
+        "esox_plugin_fake.wasm",
+        include_bytes!(concat!(env!("ESOX_WASM_DIR"), "/esox_plugin_fake.wasm")),
+    ),
 ];
 
 /// Where the build put the plugin components (first-party plugins and test fixtures).

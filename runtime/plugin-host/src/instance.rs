@@ -32,7 +32,12 @@ pub(crate) struct MemoryCap {
 }
 
 impl ResourceLimiter for MemoryCap {
-    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         if desired > self.max_bytes {
             self.hit = true;
             return Ok(false);
@@ -40,7 +45,12 @@ impl ResourceLimiter for MemoryCap {
         Ok(true)
     }
 
-    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         Ok(desired <= 100_000)
     }
 }
@@ -85,14 +95,26 @@ impl InstanceState {
         memory_bytes: usize,
     ) -> Self {
         // The builder's defaults are what we want: no args, no env, no preopens, null stdio.
-        let wasi = wasmtime_wasi::WasiCtxBuilder::new().allow_blocking_current_thread(false).build();
+        let wasi = wasmtime_wasi::WasiCtxBuilder::new()
+            .allow_blocking_current_thread(false)
+            .build();
         InstanceState {
             wasi,
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
-            hooks: EgressHooks { policy, limits: http_limits, on_denial },
-            memory: MemoryCap { max_bytes: memory_bytes, hit: false },
-            cpu: CpuBudget { ticks: 0, budget: 0 },
+            hooks: EgressHooks {
+                policy,
+                limits: http_limits,
+                on_denial,
+            },
+            memory: MemoryCap {
+                max_bytes: memory_bytes,
+                hit: false,
+            },
+            cpu: CpuBudget {
+                ticks: 0,
+                budget: 0,
+            },
             services,
             plugin,
             store_id,
@@ -102,13 +124,20 @@ impl InstanceState {
 
 impl WasiView for InstanceState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
 
 impl WasiHttpView for InstanceState {
     fn http(&mut self) -> WasiHttpCtxView<'_> {
-        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.hooks }
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.hooks,
+        }
     }
 }
 
@@ -134,12 +163,16 @@ impl WasiHttpHooks for EgressHooks {
         let policy = self.policy.clone();
         let limits = self.limits.clone();
         let on_denial = self.on_denial.clone();
-        Box::new(egress::send_request(policy, limits, on_denial, request, options))
+        Box::new(egress::send_request(
+            policy, limits, on_denial, request, options,
+        ))
     }
 }
 
 /// The epoch callback implementing [`CpuBudget`].
-pub(crate) fn on_epoch(mut ctx: StoreContextMut<'_, InstanceState>) -> wasmtime::Result<UpdateDeadline> {
+pub(crate) fn on_epoch(
+    mut ctx: StoreContextMut<'_, InstanceState>,
+) -> wasmtime::Result<UpdateDeadline> {
     let cpu = &mut ctx.data_mut().cpu;
     cpu.ticks += 1;
     if cpu.exhausted() {
@@ -162,7 +195,9 @@ pub(crate) fn linker(engine: &wasmtime::Engine) -> wasmtime::Result<Linker<Insta
     wasmtime_wasi::p2::add_to_linker_proxy_interfaces_async(&mut l)?;
     // What Rust's std imports on wasm32-wasip2; harmless with an empty environment and no preopens.
     random::insecure::add_to_linker::<InstanceState, WasiRandom>(&mut l, |t| t.ctx().ctx.random())?;
-    random::insecure_seed::add_to_linker::<InstanceState, WasiRandom>(&mut l, |t| t.ctx().ctx.random())?;
+    random::insecure_seed::add_to_linker::<InstanceState, WasiRandom>(&mut l, |t| {
+        t.ctx().ctx.random()
+    })?;
     cli::exit::add_to_linker::<InstanceState, WasiCli>(&mut l, InstanceState::cli)?;
     cli::environment::add_to_linker::<InstanceState, WasiCli>(&mut l, InstanceState::cli)?;
     cli::terminal_input::add_to_linker::<InstanceState, WasiCli>(&mut l, InstanceState::cli)?;
@@ -170,11 +205,20 @@ pub(crate) fn linker(engine: &wasmtime::Engine) -> wasmtime::Result<Linker<Insta
     cli::terminal_stdin::add_to_linker::<InstanceState, WasiCli>(&mut l, InstanceState::cli)?;
     cli::terminal_stdout::add_to_linker::<InstanceState, WasiCli>(&mut l, InstanceState::cli)?;
     cli::terminal_stderr::add_to_linker::<InstanceState, WasiCli>(&mut l, InstanceState::cli)?;
-    filesystem::preopens::add_to_linker::<InstanceState, WasiFilesystem>(&mut l, InstanceState::filesystem)?;
-    filesystem::types::add_to_linker::<InstanceState, WasiFilesystem>(&mut l, InstanceState::filesystem)?;
+    filesystem::preopens::add_to_linker::<InstanceState, WasiFilesystem>(
+        &mut l,
+        InstanceState::filesystem,
+    )?;
+    filesystem::types::add_to_linker::<InstanceState, WasiFilesystem>(
+        &mut l,
+        InstanceState::filesystem,
+    )?;
     // Outgoing HTTP (through EgressHooks) and the auth broker.
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut l)?;
-    v0_1::esox::provider::host::add_to_linker::<InstanceState, HasSelf<InstanceState>>(&mut l, |s| s)?;
+    v0_1::esox::provider::host::add_to_linker::<InstanceState, HasSelf<InstanceState>>(
+        &mut l,
+        |s| s,
+    )?;
     Ok(l)
 }
 
@@ -197,7 +241,11 @@ fn to_wit(e: ProviderError) -> v0_1::esox::provider::types::Error {
 const MAX_LOG_LINE: usize = 2048;
 
 impl v0_1::esox::provider::host::Host for InstanceState {
-    async fn log(&mut self, level: v0_1::esox::provider::host::LogLevel, message: String) -> wasmtime::Result<()> {
+    async fn log(
+        &mut self,
+        level: v0_1::esox::provider::host::LogLevel,
+        message: String,
+    ) -> wasmtime::Result<()> {
         use v0_1::esox::provider::host::LogLevel as L;
         let mut message = message;
         if message.len() > MAX_LOG_LINE {
@@ -225,7 +273,11 @@ impl v0_1::esox::provider::host::Host for InstanceState {
         key: String,
         namespace: Option<String>,
     ) -> wasmtime::Result<Result<Vec<u8>, v0_1::esox::provider::types::Error>> {
-        Ok(self.services.secret_key(&name, &key, namespace.as_deref()).await.map_err(to_wit))
+        Ok(self
+            .services
+            .secret_key(&name, &key, namespace.as_deref())
+            .await
+            .map_err(to_wit))
     }
 
     async fn config_map_key(
@@ -234,7 +286,11 @@ impl v0_1::esox::provider::host::Host for InstanceState {
         key: String,
         namespace: Option<String>,
     ) -> wasmtime::Result<Result<String, v0_1::esox::provider::types::Error>> {
-        Ok(self.services.config_map_key(&name, &key, namespace.as_deref()).await.map_err(to_wit))
+        Ok(self
+            .services
+            .config_map_key(&name, &key, namespace.as_deref())
+            .await
+            .map_err(to_wit))
     }
 
     async fn service_account_token(
@@ -243,8 +299,15 @@ impl v0_1::esox::provider::host::Host for InstanceState {
         namespace: Option<String>,
         audiences: Vec<String>,
         expiration_seconds: Option<u32>,
-    ) -> wasmtime::Result<Result<v0_1::esox::provider::host::SaToken, v0_1::esox::provider::types::Error>> {
-        let request = TokenRequest { name, namespace, audiences, expiration_seconds };
+    ) -> wasmtime::Result<
+        Result<v0_1::esox::provider::host::SaToken, v0_1::esox::provider::types::Error>,
+    > {
+        let request = TokenRequest {
+            name,
+            namespace,
+            audiences,
+            expiration_seconds,
+        };
         Ok(self
             .services
             .service_account_token(request)

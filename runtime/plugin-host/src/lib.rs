@@ -45,7 +45,9 @@ use contract::{Contract, v0_1};
 pub use egress::{EgressPolicy, EgressRule, HttpLimits};
 use instance::{CpuBudget, InstanceState};
 pub use metrics::HostMetrics;
-pub use services::{HostServices, LocalServices, NamespaceRules, NoServices, ServiceAccountToken, TokenRequest};
+pub use services::{
+    HostServices, LocalServices, NamespaceRules, NoServices, ServiceAccountToken, TokenRequest,
+};
 
 /// How often the engine's epoch advances: the granularity of the CPU budget.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
@@ -96,7 +98,11 @@ pub struct HostConfig {
 
 impl Default for HostConfig {
     fn default() -> Self {
-        HostConfig { limits: Limits::default(), cache_dir: cache::default_dir(), max_instances: 512 }
+        HostConfig {
+            limits: Limits::default(),
+            cache_dir: cache::default_dir(),
+            max_instances: 512,
+        }
     }
 }
 
@@ -104,15 +110,23 @@ impl Default for HostConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
     #[error("{origin}: {source}")]
-    Contract { origin: String, source: contract::ContractError },
+    Contract {
+        origin: String,
+        source: contract::ContractError,
+    },
     #[error("{origin}: cannot compile the component: {message}")]
     Compile { origin: String, message: String },
-    #[error("{origin}: the component cannot be linked (it imports something esox does not grant, such as wasi:sockets): {message}")]
+    #[error(
+        "{origin}: the component cannot be linked (it imports something esox does not grant, such as wasi:sockets): {message}"
+    )]
     Link { origin: String, message: String },
     #[error("{origin}: `info` failed: {message}")]
     Info { origin: String, message: String },
     #[error("cannot read plugin {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// Where a plugin came from.
@@ -169,7 +183,8 @@ struct HostInner {
 
 impl Drop for HostInner {
     fn drop(&mut self) {
-        self.ticker_stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.ticker_stop
+            .store(true, std::sync::atomic::Ordering::Relaxed);
     }
 }
 
@@ -206,15 +221,17 @@ impl PluginHost {
         {
             let engine = engine.weak();
             let stop = ticker_stop.clone();
-            std::thread::Builder::new().name("esox-epoch".into()).spawn(move || {
-                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                    std::thread::sleep(EPOCH_TICK);
-                    match engine.upgrade() {
-                        Some(e) => e.increment_epoch(),
-                        None => break,
+            std::thread::Builder::new()
+                .name("esox-epoch".into())
+                .spawn(move || {
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        std::thread::sleep(EPOCH_TICK);
+                        match engine.upgrade() {
+                            Some(e) => e.increment_epoch(),
+                            None => break,
+                        }
                     }
-                }
-            })?;
+                })?;
         }
         Ok(PluginHost {
             inner: Arc::new(HostInner {
@@ -250,7 +267,10 @@ impl PluginHost {
     /// Load every `*.wasm` in a directory (sorted by name). A plugin with the name of an
     /// embedded one replaces it.
     pub async fn load_dir(&self, dir: &Path) -> Result<Vec<PluginMeta>, LoadError> {
-        let read = |e| LoadError::Read { path: dir.to_path_buf(), source: e };
+        let read = |e| LoadError::Read {
+            path: dir.to_path_buf(),
+            source: e,
+        };
         let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
             .map_err(read)?
             .filter_map(|e| e.ok().map(|e| e.path()))
@@ -266,12 +286,20 @@ impl PluginHost {
 
     /// Load one plugin file.
     pub async fn load_file(&self, path: &Path) -> Result<PluginMeta, LoadError> {
-        let bytes = std::fs::read(path).map_err(|e| LoadError::Read { path: path.to_path_buf(), source: e })?;
-        self.load(PluginOrigin::File(path.to_path_buf()), &bytes).await
+        let bytes = std::fs::read(path).map_err(|e| LoadError::Read {
+            path: path.to_path_buf(),
+            source: e,
+        })?;
+        self.load(PluginOrigin::File(path.to_path_buf()), &bytes)
+            .await
     }
 
     /// Read a plugin's metadata without registering it (`esox plugin inspect`).
-    pub async fn inspect(&self, origin: PluginOrigin, bytes: &[u8]) -> Result<PluginMeta, LoadError> {
+    pub async fn inspect(
+        &self,
+        origin: PluginOrigin,
+        bytes: &[u8],
+    ) -> Result<PluginMeta, LoadError> {
         Ok(self.prepare(origin, bytes).await?.meta.clone())
     }
 
@@ -279,7 +307,11 @@ impl PluginHost {
     pub async fn load(&self, origin: PluginOrigin, bytes: &[u8]) -> Result<PluginMeta, LoadError> {
         let plugin = self.prepare(origin, bytes).await?;
         let meta = plugin.meta.clone();
-        let mut plugins = self.inner.plugins.write().unwrap_or_else(|e| e.into_inner());
+        let mut plugins = self
+            .inner
+            .plugins
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
         if let Some(old) = plugins.get(&meta.name) {
             tracing::warn!(plugin = %meta.name, old = %old.meta.origin, new = %meta.origin, "plugin replaces one with the same name");
         }
@@ -291,18 +323,32 @@ impl PluginHost {
         let origin_s = origin.to_string();
         // Refuse unsupported contracts before spending a second compiling.
         let (contract, version) =
-            contract::declared_version(bytes).map_err(|source| LoadError::Contract { origin: origin_s.clone(), source })?;
+            contract::declared_version(bytes).map_err(|source| LoadError::Contract {
+                origin: origin_s.clone(),
+                source,
+            })?;
         let sha256 = hex::encode(Sha256::digest(bytes));
         let started = Instant::now();
-        let (component, compiled) = cache::load_or_compile(&self.inner.engine, self.inner.config.cache_dir.as_deref(), &sha256, bytes)
-            .map_err(|e| LoadError::Compile { origin: origin_s.clone(), message: format!("{e:#}") })?;
+        let (component, compiled) = cache::load_or_compile(
+            &self.inner.engine,
+            self.inner.config.cache_dir.as_deref(),
+            &sha256,
+            bytes,
+        )
+        .map_err(|e| LoadError::Compile {
+            origin: origin_s.clone(),
+            message: format!("{e:#}"),
+        })?;
         let load_time = started.elapsed();
         let pre = self
             .inner
             .linker
             .instantiate_pre(&component)
             .and_then(v0_1::ProviderPluginPre::new)
-            .map_err(|e| LoadError::Link { origin: origin_s.clone(), message: format!("{e:#}") })?;
+            .map_err(|e| LoadError::Link {
+                origin: origin_s.clone(),
+                message: format!("{e:#}"),
+            })?;
         let mut plugin = Plugin {
             meta: PluginMeta {
                 name: String::new(),
@@ -323,7 +369,10 @@ impl PluginHost {
         let info = self
             .plugin_info(&plugin)
             .await
-            .map_err(|e| LoadError::Info { origin: origin_s, message: e.to_string() })?;
+            .map_err(|e| LoadError::Info {
+                origin: origin_s,
+                message: e.to_string(),
+            })?;
         plugin.meta.name = info.name;
         plugin.meta.version = info.version;
         plugin.meta.description = info.description;
@@ -339,8 +388,16 @@ impl PluginHost {
         Ok(Arc::new(plugin))
     }
 
-    async fn plugin_info(&self, plugin: &Plugin) -> Result<v0_1::esox::provider::types::PluginInfo, ProviderError> {
-        let mut inst = self.new_store(plugin, "(load)", Arc::new(NoServices), EgressPolicy::deny_all());
+    async fn plugin_info(
+        &self,
+        plugin: &Plugin,
+    ) -> Result<v0_1::esox::provider::types::PluginInfo, ProviderError> {
+        let mut inst = self.new_store(
+            plugin,
+            "(load)",
+            Arc::new(NoServices),
+            EgressPolicy::deny_all(),
+        );
         let limits = &self.inner.config.limits;
         reset_budget(&mut inst, limits);
         let fut = async {
@@ -350,21 +407,41 @@ impl PluginHost {
         match tokio::time::timeout(limits.call_timeout, fut).await {
             Ok(Ok(info)) => Ok(info),
             Ok(Err(e)) => Err(classify_trap(&e, &inst, limits)),
-            Err(_) => Err(ProviderError::Unavailable(format!("timed out after {:?}", limits.call_timeout))),
+            Err(_) => Err(ProviderError::Unavailable(format!(
+                "timed out after {:?}",
+                limits.call_timeout
+            ))),
         }
     }
 
     /// The loaded plugins, by name.
     pub fn plugins(&self) -> Vec<PluginMeta> {
-        self.inner.plugins.read().unwrap_or_else(|e| e.into_inner()).values().map(|p| p.meta.clone()).collect()
+        self.inner
+            .plugins
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .map(|p| p.meta.clone())
+            .collect()
     }
 
     /// A loaded plugin by provider name.
     pub fn plugin(&self, name: &str) -> Option<Arc<Plugin>> {
-        self.inner.plugins.read().unwrap_or_else(|e| e.into_inner()).get(name).cloned()
+        self.inner
+            .plugins
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+            .cloned()
     }
 
-    fn new_store(&self, plugin: &Plugin, store_id: &str, services: Arc<dyn HostServices>, policy: EgressPolicy) -> Store<InstanceState> {
+    fn new_store(
+        &self,
+        plugin: &Plugin,
+        store_id: &str,
+        services: Arc<dyn HostServices>,
+        policy: EgressPolicy,
+    ) -> Store<InstanceState> {
         let limits = &self.inner.config.limits;
         let metrics = self.inner.metrics.clone();
         let plugin_name: Arc<str> = Arc::from(plugin.meta.name.as_str());
@@ -373,7 +450,12 @@ impl PluginHost {
             let plugin_name = plugin_name.clone();
             let store_name = store_name.clone();
             Arc::new(move |d| {
-                metrics.egress_denied.get_or_create(&metrics::PluginLabels { plugin: plugin_name.to_string() }).inc();
+                metrics
+                    .egress_denied
+                    .get_or_create(&metrics::PluginLabels {
+                        plugin: plugin_name.to_string(),
+                    })
+                    .inc();
                 tracing::warn!(plugin = %plugin_name, store = %store_name, denial = %d, "egress denied");
             })
         };
@@ -393,26 +475,45 @@ impl PluginHost {
     }
 
     /// Check a store config with the plugin, without contacting the backend.
-    pub async fn validate_config(&self, plugin: &str, config: &serde_json::Value) -> Result<(), ProviderError> {
-        let p = self.plugin(plugin).ok_or_else(|| unknown_plugin(plugin, &self.plugins()))?;
-        let mut store = self.new_store(&p, "(validate-config)", Arc::new(NoServices), EgressPolicy::deny_all());
+    pub async fn validate_config(
+        &self,
+        plugin: &str,
+        config: &serde_json::Value,
+    ) -> Result<(), ProviderError> {
+        let p = self
+            .plugin(plugin)
+            .ok_or_else(|| unknown_plugin(plugin, &self.plugins()))?;
+        let mut store = self.new_store(
+            &p,
+            "(validate-config)",
+            Arc::new(NoServices),
+            EgressPolicy::deny_all(),
+        );
         let limits = &self.inner.config.limits;
         reset_budget(&mut store, limits);
         let config = config.to_string();
         let fut = async {
             let bindings = p.pre.instantiate_async(&mut store).await?;
-            bindings.esox_provider_provider().call_validate_config(&mut store, &config).await
+            bindings
+                .esox_provider_provider()
+                .call_validate_config(&mut store, &config)
+                .await
         };
         match tokio::time::timeout(limits.call_timeout, fut).await {
             Ok(Ok(r)) => r.map_err(from_wit),
             Ok(Err(e)) => Err(classify_trap(&e, &store, limits)),
-            Err(_) => Err(ProviderError::Unavailable(format!("validate-config timed out after {:?}", limits.call_timeout))),
+            Err(_) => Err(ProviderError::Unavailable(format!(
+                "validate-config timed out after {:?}",
+                limits.call_timeout
+            ))),
         }
     }
 
     /// Open a client for one store. Nothing is instantiated until the first call.
     pub fn open_store(&self, spec: StoreSpec) -> Result<StoreClient, ProviderError> {
-        let plugin = self.plugin(&spec.plugin).ok_or_else(|| unknown_plugin(&spec.plugin, &self.plugins()))?;
+        let plugin = self
+            .plugin(&spec.plugin)
+            .ok_or_else(|| unknown_plugin(&spec.plugin, &self.plugins()))?;
         let permits = self.inner.config.limits.instances_per_store.max(1);
         Ok(StoreClient {
             host: self.clone(),
@@ -434,19 +535,35 @@ fn unknown_plugin(name: &str, loaded: &[PluginMeta]) -> ProviderError {
 
 fn reset_budget(store: &mut Store<InstanceState>, limits: &Limits) {
     let ticks = (limits.cpu_time.as_millis() / EPOCH_TICK.as_millis().max(1)).max(1) as u64;
-    store.data_mut().cpu = CpuBudget { ticks: 0, budget: ticks };
+    store.data_mut().cpu = CpuBudget {
+        ticks: 0,
+        budget: ticks,
+    };
     store.set_epoch_deadline(1);
 }
 
 /// Turn a trap into the error users see, naming the limit that was hit.
-fn classify_trap(err: &wasmtime::Error, store: &Store<InstanceState>, limits: &Limits) -> ProviderError {
+fn classify_trap(
+    err: &wasmtime::Error,
+    store: &Store<InstanceState>,
+    limits: &Limits,
+) -> ProviderError {
     let state = store.data();
     if state.memory.hit {
-        ProviderError::Internal(format!("plugin exceeded its memory limit of {} MiB", limits.memory_bytes >> 20))
+        ProviderError::Internal(format!(
+            "plugin exceeded its memory limit of {} MiB",
+            limits.memory_bytes >> 20
+        ))
     } else if state.cpu.exhausted() {
-        ProviderError::Internal(format!("plugin exceeded its CPU budget of {:?} per call", limits.cpu_time))
+        ProviderError::Internal(format!(
+            "plugin exceeded its CPU budget of {:?} per call",
+            limits.cpu_time
+        ))
     } else {
-        let trap = err.downcast_ref::<wasmtime::Trap>().map(|t| t.to_string()).unwrap_or_else(|| format!("{}", err.root_cause()));
+        let trap = err
+            .downcast_ref::<wasmtime::Trap>()
+            .map(|t| t.to_string())
+            .unwrap_or_else(|| format!("{}", err.root_cause()));
         ProviderError::Internal(format!("plugin crashed: {trap}"))
     }
 }
@@ -549,7 +666,9 @@ impl Reply {
             Reply::Validation(_) => 0,
             Reply::Value(v) => v.as_ref().map_or(0, Vec::len),
             Reply::Values(vs) => vs.iter().map(|v| v.as_ref().map_or(0, Vec::len)).sum(),
-            Reply::Map(m) => m.as_ref().map_or(0, |m| m.iter().map(|(k, v)| k.len() + v.len()).sum()),
+            Reply::Map(m) => m
+                .as_ref()
+                .map_or(0, |m| m.iter().map(|(k, v)| k.len() + v.len()).sum()),
         }
     }
 }
@@ -575,23 +694,53 @@ async fn invoke(inst: &mut WarmInstance, call: &Call<'_>) -> wasmtime::Result<Re
     let client = inst.bindings.esox_provider_provider().client();
     let (store, this) = (&mut inst.store, inst.client);
     Ok(match call {
-        Call::Validate => Reply::Validation(client.call_validate(store, this).await?.map(|v| match v {
-            v0_1::esox::provider::types::Validation::Ready => Validation::Ready,
-            v0_1::esox::provider::types::Validation::Unknown => Validation::Unknown,
-        }).map_err(from_wit)),
-        Call::GetSecret(r) => Reply::Value(client.call_get_secret(store, this, &to_wit_ref(r)).await?.map_err(from_wit)),
+        Call::Validate => Reply::Validation(
+            client
+                .call_validate(store, this)
+                .await?
+                .map(|v| match v {
+                    v0_1::esox::provider::types::Validation::Ready => Validation::Ready,
+                    v0_1::esox::provider::types::Validation::Unknown => Validation::Unknown,
+                })
+                .map_err(from_wit),
+        ),
+        Call::GetSecret(r) => Reply::Value(
+            client
+                .call_get_secret(store, this, &to_wit_ref(r))
+                .await?
+                .map_err(from_wit),
+        ),
         Call::GetSecrets(rs) => {
             let refs: Vec<_> = rs.iter().map(to_wit_ref).collect();
-            Reply::Values(client.call_get_secrets(store, this, &refs).await?.into_iter().map(|r| r.map_err(from_wit)).collect())
+            Reply::Values(
+                client
+                    .call_get_secrets(store, this, &refs)
+                    .await?
+                    .into_iter()
+                    .map(|r| r.map_err(from_wit))
+                    .collect(),
+            )
         }
-        Call::GetSecretMap(r) => Reply::Map(client.call_get_secret_map(store, this, &to_wit_ref(r)).await?.map(map_from_wit).map_err(from_wit)),
+        Call::GetSecretMap(r) => Reply::Map(
+            client
+                .call_get_secret_map(store, this, &to_wit_ref(r))
+                .await?
+                .map(map_from_wit)
+                .map_err(from_wit),
+        ),
         Call::GetAllSecrets(q) => {
             let query = v0_1::esox::provider::types::FindQuery {
                 name_regexp: q.name_regexp.clone(),
                 path: q.path.clone(),
                 tags: q.tags.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
             };
-            Reply::Map(client.call_get_all_secrets(store, this, &query).await?.map(map_from_wit).map_err(from_wit))
+            Reply::Map(
+                client
+                    .call_get_all_secrets(store, this, &query)
+                    .await?
+                    .map(map_from_wit)
+                    .map_err(from_wit),
+            )
         }
     })
 }
@@ -631,7 +780,12 @@ impl StoreClient {
     pub async fn get_secrets(&self, remotes: &[RemoteRef]) -> Vec<Result<Vec<u8>, ProviderError>> {
         match self.call(Call::GetSecrets(remotes)).await {
             Ok(Reply::Values(vs)) if vs.len() == remotes.len() => vs,
-            Ok(_) => vec![Err(ProviderError::Internal("plugin answered get-secrets with the wrong number of results".into())); remotes.len()],
+            Ok(_) => vec![
+                Err(ProviderError::Internal(
+                    "plugin answered get-secrets with the wrong number of results".into()
+                ));
+                remotes.len()
+            ],
             Err(e) => vec![Err(e); remotes.len()],
         }
     }
@@ -655,7 +809,12 @@ impl StoreClient {
     async fn instantiate(&self) -> Result<WarmInstance, ProviderError> {
         let host = &self.host;
         let limits = &host.inner.config.limits;
-        let mut store = host.new_store(&self.plugin, &self.spec.identity, self.spec.services.clone(), self.spec.egress.clone());
+        let mut store = host.new_store(
+            &self.plugin,
+            &self.spec.identity,
+            self.spec.services.clone(),
+            self.spec.egress.clone(),
+        );
         reset_budget(&mut store, limits);
         let config = self.spec.config.to_string();
         let settings = self.spec.settings.clone();
@@ -664,25 +823,47 @@ impl StoreClient {
             match contract {
                 Contract::V0_1 => {
                     let bindings = self.plugin.pre.instantiate_async(&mut store).await?;
-                    let opened = bindings.esox_provider_provider().client().call_open(&mut store, &config, &settings).await?;
+                    let opened = bindings
+                        .esox_provider_provider()
+                        .client()
+                        .call_open(&mut store, &config, &settings)
+                        .await?;
                     Ok::<_, wasmtime::Error>((bindings, opened))
                 }
             }
         };
         let result = tokio::time::timeout(limits.call_timeout, fut).await;
-        host.inner.metrics.instances_created.get_or_create(&metrics::PluginLabels { plugin: self.plugin.meta.name.clone() }).inc();
+        host.inner
+            .metrics
+            .instances_created
+            .get_or_create(&metrics::PluginLabels {
+                plugin: self.plugin.meta.name.clone(),
+            })
+            .inc();
         match result {
-            Ok(Ok((bindings, Ok(client)))) => Ok(WarmInstance { store, bindings, client, calls: 0 }),
+            Ok(Ok((bindings, Ok(client)))) => Ok(WarmInstance {
+                store,
+                bindings,
+                client,
+                calls: 0,
+            }),
             Ok(Ok((_, Err(e)))) => Err(from_wit(e)),
             Ok(Err(trap)) => Err(classify_trap(&trap, &store, limits)),
-            Err(_) => Err(ProviderError::Unavailable(format!("opening the plugin client timed out after {:?}", limits.call_timeout))),
+            Err(_) => Err(ProviderError::Unavailable(format!(
+                "opening the plugin client timed out after {:?}",
+                limits.call_timeout
+            ))),
         }
     }
 
     async fn call(&self, call: Call<'_>) -> Result<Reply, ProviderError> {
         let limits = &self.host.inner.config.limits;
         let metrics = &self.host.inner.metrics;
-        let _permit = self.permits.acquire().await.map_err(|_| ProviderError::Unavailable("store client closed".into()))?;
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| ProviderError::Unavailable("store client closed".into()))?;
         let started = Instant::now();
         let pooled = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
         let mut inst = match pooled {
@@ -698,13 +879,22 @@ impl StoreClient {
         reset_budget(&mut inst.store, limits);
         let outcome = tokio::time::timeout(limits.call_timeout, invoke(&mut inst, &call)).await;
         let discard = |status: &str| {
-            metrics.instances_discarded.get_or_create(&metrics::PluginLabels { plugin: self.plugin.meta.name.clone() }).inc();
+            metrics
+                .instances_discarded
+                .get_or_create(&metrics::PluginLabels {
+                    plugin: self.plugin.meta.name.clone(),
+                })
+                .inc();
             self.record(call.name(), status, started);
         };
         match outcome {
             Err(_) => {
                 discard("timeout");
-                Err(ProviderError::Unavailable(format!("plugin call {} timed out after {:?}", call.name(), limits.call_timeout)))
+                Err(ProviderError::Unavailable(format!(
+                    "plugin call {} timed out after {:?}",
+                    call.name(),
+                    limits.call_timeout
+                )))
             }
             Ok(Err(trap)) => {
                 let err = classify_trap(&trap, &inst.store, limits);
@@ -715,7 +905,10 @@ impl StoreClient {
             Ok(Ok(reply)) => {
                 inst.calls += 1;
                 if inst.calls < limits.calls_per_instance {
-                    self.idle.lock().unwrap_or_else(|e| e.into_inner()).push(inst);
+                    self.idle
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push(inst);
                 }
                 let size = reply.bytes();
                 if size > limits.max_response_bytes {
@@ -726,7 +919,9 @@ impl StoreClient {
                     )));
                 }
                 let status = match &reply {
-                    Reply::Validation(Err(e)) | Reply::Value(Err(e)) | Reply::Map(Err(e)) => error_status(e),
+                    Reply::Validation(Err(e)) | Reply::Value(Err(e)) | Reply::Map(Err(e)) => {
+                        error_status(e)
+                    }
                     _ => "ok",
                 };
                 self.record(call.name(), status, started);
@@ -736,9 +931,15 @@ impl StoreClient {
     }
 
     fn record(&self, call: &str, status: &str, started: Instant) {
-        let labels = metrics::CallLabels { plugin: self.plugin.meta.name.clone(), call: call.to_string(), status: status.to_string() };
+        let labels = metrics::CallLabels {
+            plugin: self.plugin.meta.name.clone(),
+            call: call.to_string(),
+            status: status.to_string(),
+        };
         let m = &self.host.inner.metrics;
         m.calls.get_or_create(&labels).inc();
-        m.call_duration.get_or_create(&labels).observe(started.elapsed().as_secs_f64());
+        m.call_duration
+            .get_or_create(&labels)
+            .observe(started.elapsed().as_secs_f64());
     }
 }

@@ -40,7 +40,9 @@ impl Default for HostMetrics {
     fn default() -> Self {
         HostMetrics {
             calls: Family::default(),
-            call_duration: Family::new_with_constructor(|| Histogram::new(exponential_buckets(0.0001, 3.0, 12))),
+            call_duration: Family::new_with_constructor(|| {
+                Histogram::new(exponential_buckets(0.0001, 3.0, 12))
+            }),
             egress_denied: Family::default(),
             instances_created: Family::default(),
             instances_discarded: Family::default(),
@@ -52,15 +54,39 @@ impl HostMetrics {
     /// Register under `esox_plugin_*`.
     pub fn register(&self, registry: &mut Registry) {
         let r = registry.sub_registry_with_prefix("esox_plugin");
-        r.register("calls", "Plugin calls by plugin, call and outcome", self.calls.clone());
-        r.register("call_duration_seconds", "Plugin call latency", self.call_duration.clone());
-        r.register("egress_denied", "Outgoing requests refused by the egress policy", self.egress_denied.clone());
-        r.register("instances_created", "Plugin instances created", self.instances_created.clone());
-        r.register("instances_discarded", "Plugin instances discarded after a trap, timeout or limit", self.instances_discarded.clone());
+        r.register(
+            "calls",
+            "Plugin calls by plugin, call and outcome",
+            self.calls.clone(),
+        );
+        r.register(
+            "call_duration_seconds",
+            "Plugin call latency",
+            self.call_duration.clone(),
+        );
+        r.register(
+            "egress_denied",
+            "Outgoing requests refused by the egress policy",
+            self.egress_denied.clone(),
+        );
+        r.register(
+            "instances_created",
+            "Plugin instances created",
+            self.instances_created.clone(),
+        );
+        r.register(
+            "instances_discarded",
+            "Plugin instances discarded after a trap, timeout or limit",
+            self.instances_discarded.clone(),
+        );
     }
 
     /// How many requests of `plugin` the egress policy refused.
     pub fn egress_denied_count(&self, plugin: &str) -> u64 {
-        self.egress_denied.get_or_create(&PluginLabels { plugin: plugin.to_string() }).get()
+        self.egress_denied
+            .get_or_create(&PluginLabels {
+                plugin: plugin.to_string(),
+            })
+            .get()
     }
 }

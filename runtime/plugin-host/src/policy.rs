@@ -31,20 +31,34 @@ impl PluginPolicy {
             if let Ok(value) = std::env::var(var)
                 && !value.is_empty()
             {
-                policy.settings.entry("aws".into()).or_default().push((key.to_string(), value));
+                policy
+                    .settings
+                    .entry("aws".into())
+                    .or_default()
+                    .push((key.to_string(), value));
             }
         }
         for s in plugin_settings {
-            let (plugin, kv) = s.split_once(':').with_context(|| format!("--plugin-setting {s:?}: expected PLUGIN:KEY=VALUE"))?;
-            let (k, v) = kv.split_once('=').with_context(|| format!("--plugin-setting {s:?}: expected PLUGIN:KEY=VALUE"))?;
+            let (plugin, kv) = s
+                .split_once(':')
+                .with_context(|| format!("--plugin-setting {s:?}: expected PLUGIN:KEY=VALUE"))?;
+            let (k, v) = kv
+                .split_once('=')
+                .with_context(|| format!("--plugin-setting {s:?}: expected PLUGIN:KEY=VALUE"))?;
             let entry = policy.settings.entry(plugin.to_string()).or_default();
             entry.retain(|(existing, _)| existing != k); // flags override the environment
             entry.push((k.to_string(), v.to_string()));
         }
         for g in plugin_egress {
-            let (plugin, origin) = g.split_once('=').with_context(|| format!("--plugin-egress {g:?}: expected PLUGIN=ORIGIN"))?;
+            let (plugin, origin) = g
+                .split_once('=')
+                .with_context(|| format!("--plugin-egress {g:?}: expected PLUGIN=ORIGIN"))?;
             crate::EgressRule::parse(origin).with_context(|| format!("--plugin-egress {g:?}"))?;
-            policy.egress.entry(plugin.to_string()).or_default().push(origin.to_string());
+            policy
+                .egress
+                .entry(plugin.to_string())
+                .or_default()
+                .push(origin.to_string());
         }
         Ok(policy)
     }
@@ -65,4 +79,3 @@ impl PluginPolicy {
         )?)
     }
 }
-

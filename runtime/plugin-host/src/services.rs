@@ -46,11 +46,24 @@ pub struct TokenRequest {
 #[async_trait]
 pub trait HostServices: Send + Sync {
     /// One key of a Secret.
-    async fn secret_key(&self, name: &str, key: &str, namespace: Option<&str>) -> Result<Vec<u8>, ProviderError>;
+    async fn secret_key(
+        &self,
+        name: &str,
+        key: &str,
+        namespace: Option<&str>,
+    ) -> Result<Vec<u8>, ProviderError>;
     /// One key of a ConfigMap.
-    async fn config_map_key(&self, name: &str, key: &str, namespace: Option<&str>) -> Result<String, ProviderError>;
+    async fn config_map_key(
+        &self,
+        name: &str,
+        key: &str,
+        namespace: Option<&str>,
+    ) -> Result<String, ProviderError>;
     /// A ServiceAccount token and the ServiceAccount's annotations.
-    async fn service_account_token(&self, request: TokenRequest) -> Result<ServiceAccountToken, ProviderError>;
+    async fn service_account_token(
+        &self,
+        request: TokenRequest,
+    ) -> Result<ServiceAccountToken, ProviderError>;
 }
 
 /// Where a store may read referenced objects: ESO's rules.
@@ -93,19 +106,32 @@ pub struct NoServices;
 
 #[async_trait]
 impl HostServices for NoServices {
-    async fn secret_key(&self, name: &str, key: &str, _: Option<&str>) -> Result<Vec<u8>, ProviderError> {
+    async fn secret_key(
+        &self,
+        name: &str,
+        key: &str,
+        _: Option<&str>,
+    ) -> Result<Vec<u8>, ProviderError> {
         Err(ProviderError::InvalidConfig(format!(
             "the store references Secret {name:?} key {key:?}, but esox is running without a cluster; \
              pass --secrets-file FILE with the referenced values"
         )))
     }
-    async fn config_map_key(&self, name: &str, key: &str, _: Option<&str>) -> Result<String, ProviderError> {
+    async fn config_map_key(
+        &self,
+        name: &str,
+        key: &str,
+        _: Option<&str>,
+    ) -> Result<String, ProviderError> {
         Err(ProviderError::InvalidConfig(format!(
             "the store references ConfigMap {name:?} key {key:?}, but esox is running without a cluster; \
              pass --secrets-file FILE with the referenced values"
         )))
     }
-    async fn service_account_token(&self, r: TokenRequest) -> Result<ServiceAccountToken, ProviderError> {
+    async fn service_account_token(
+        &self,
+        r: TokenRequest,
+    ) -> Result<ServiceAccountToken, ProviderError> {
         Err(ProviderError::InvalidConfig(format!(
             "the store authenticates as ServiceAccount {:?}, which needs a cluster (TokenRequest); \
              use secretRef credentials with --secrets-file to run it locally",
@@ -156,7 +182,10 @@ fn yaml_to_json(text: &str) -> Result<LocalServices, String> {
             continue;
         }
         let indent = line.len() - line.trim_start().len();
-        let (k, v) = line.trim().split_once(':').ok_or_else(|| format!("line {}: expected `key: value`", n + 1))?;
+        let (k, v) = line
+            .trim()
+            .split_once(':')
+            .ok_or_else(|| format!("line {}: expected `key: value`", n + 1))?;
         let k = k.trim().trim_matches('"').to_string();
         let v = v.trim().trim_matches('"').to_string();
         match indent {
@@ -173,7 +202,11 @@ fn yaml_to_json(text: &str) -> Result<LocalServices, String> {
                 let (Some(section), Some(object)) = (section, object.clone()) else {
                     return Err(format!("line {}: value outside of an object", n + 1));
                 };
-                let target = if section == "secrets" { &mut out.secrets } else { &mut out.config_maps };
+                let target = if section == "secrets" {
+                    &mut out.secrets
+                } else {
+                    &mut out.config_maps
+                };
                 target.entry(object).or_default().insert(k, v);
             }
         }
@@ -183,17 +216,34 @@ fn yaml_to_json(text: &str) -> Result<LocalServices, String> {
 
 #[async_trait]
 impl HostServices for LocalServices {
-    async fn secret_key(&self, name: &str, key: &str, _: Option<&str>) -> Result<Vec<u8>, ProviderError> {
+    async fn secret_key(
+        &self,
+        name: &str,
+        key: &str,
+        _: Option<&str>,
+    ) -> Result<Vec<u8>, ProviderError> {
         self.secrets
             .get(name)
             .and_then(|s| s.get(key))
             .map(|v| v.clone().into_bytes())
             .ok_or(ProviderError::NotFound)
     }
-    async fn config_map_key(&self, name: &str, key: &str, _: Option<&str>) -> Result<String, ProviderError> {
-        self.config_maps.get(name).and_then(|s| s.get(key)).cloned().ok_or(ProviderError::NotFound)
+    async fn config_map_key(
+        &self,
+        name: &str,
+        key: &str,
+        _: Option<&str>,
+    ) -> Result<String, ProviderError> {
+        self.config_maps
+            .get(name)
+            .and_then(|s| s.get(key))
+            .cloned()
+            .ok_or(ProviderError::NotFound)
     }
-    async fn service_account_token(&self, r: TokenRequest) -> Result<ServiceAccountToken, ProviderError> {
+    async fn service_account_token(
+        &self,
+        r: TokenRequest,
+    ) -> Result<ServiceAccountToken, ProviderError> {
         NoServices.service_account_token(r).await
     }
 }
@@ -204,20 +254,32 @@ mod tests {
 
     #[test]
     fn a_secret_store_reads_only_its_own_namespace() {
-        let rules = NamespaceRules::Namespaced { store_namespace: "team-a".into() };
+        let rules = NamespaceRules::Namespaced {
+            store_namespace: "team-a".into(),
+        };
         assert_eq!(rules.resolve(None).unwrap(), "team-a");
         assert_eq!(rules.resolve(Some("team-a")).unwrap(), "team-a");
         let err = rules.resolve(Some("kube-system")).unwrap_err();
-        assert!(matches!(err, ProviderError::PermissionDenied(ref m) if m.contains("kube-system")), "{err:?}");
+        assert!(
+            matches!(err, ProviderError::PermissionDenied(ref m) if m.contains("kube-system")),
+            "{err:?}"
+        );
     }
 
     #[test]
     fn a_cluster_store_reference_is_explicit_or_referent() {
-        let rules = NamespaceRules::Cluster { referent_namespace: Some("app".into()) };
+        let rules = NamespaceRules::Cluster {
+            referent_namespace: Some("app".into()),
+        };
         assert_eq!(rules.resolve(Some("esox-system")).unwrap(), "esox-system");
         assert_eq!(rules.resolve(None).unwrap(), "app");
-        let unbound = NamespaceRules::Cluster { referent_namespace: None };
-        assert!(matches!(unbound.resolve(None), Err(ProviderError::InvalidConfig(_))));
+        let unbound = NamespaceRules::Cluster {
+            referent_namespace: None,
+        };
+        assert!(matches!(
+            unbound.resolve(None),
+            Err(ProviderError::InvalidConfig(_))
+        ));
     }
 
     #[test]
@@ -230,7 +292,10 @@ mod tests {
         assert_eq!(s.config_maps["ca"]["ca.crt"], "PEM");
         let json = dir.path().join("s.json");
         std::fs::write(&json, r#"{"secrets":{"aws":{"id":"AKIA2"}}}"#).unwrap();
-        assert_eq!(LocalServices::from_file(&json).unwrap().secrets["aws"]["id"], "AKIA2");
+        assert_eq!(
+            LocalServices::from_file(&json).unwrap().secrets["aws"]["id"],
+            "AKIA2"
+        );
         let bad = dir.path().join("bad.yaml");
         std::fs::write(&bad, "nonsense: [\n").unwrap();
         let err = LocalServices::from_file(&bad).err().unwrap().to_string();

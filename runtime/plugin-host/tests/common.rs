@@ -5,7 +5,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use esox_plugin_host::{EgressPolicy, HostConfig, Limits, NoServices, PluginHost, PluginOrigin, StoreClient, StoreSpec};
+use esox_plugin_host::{
+    EgressPolicy, HostConfig, Limits, NoServices, PluginHost, PluginOrigin, StoreClient, StoreSpec,
+};
 
 /// A fixture or first-party plugin component built by build.rs.
 pub fn wasm(file: &str) -> PathBuf {
@@ -26,21 +28,36 @@ pub fn test_limits() -> Limits {
 /// One precompile cache per test binary: the first test compiles, the others deserialize.
 fn shared_cache() -> PathBuf {
     static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
-    DIR.get_or_init(|| tempfile::tempdir().unwrap()).path().join("wasm")
+    DIR.get_or_init(|| tempfile::tempdir().unwrap())
+        .path()
+        .join("wasm")
 }
 
 /// A host with the embedded plugins and the hostile fixture loaded.
 pub async fn host_with(limits: Limits) -> (PluginHost, ()) {
     let cache = ();
-    let host = PluginHost::new(HostConfig { limits, cache_dir: Some(shared_cache()), max_instances: 64 }).unwrap();
+    let host = PluginHost::new(HostConfig {
+        limits,
+        cache_dir: Some(shared_cache()),
+        max_instances: 64,
+    })
+    .unwrap();
     host.load_embedded().await.unwrap();
-    host.load(PluginOrigin::File(wasm("esox_fixture_hostile.wasm")), &std::fs::read(wasm("esox_fixture_hostile.wasm")).unwrap())
-        .await
-        .unwrap();
+    host.load(
+        PluginOrigin::File(wasm("esox_fixture_hostile.wasm")),
+        &std::fs::read(wasm("esox_fixture_hostile.wasm")).unwrap(),
+    )
+    .await
+    .unwrap();
     (host, cache)
 }
 
-pub fn store(host: &PluginHost, plugin: &str, config: serde_json::Value, egress: EgressPolicy) -> StoreClient {
+pub fn store(
+    host: &PluginHost,
+    plugin: &str,
+    config: serde_json::Value,
+    egress: EgressPolicy,
+) -> StoreClient {
     host.open_store(StoreSpec {
         identity: format!("SecretStore/test/{plugin}"),
         plugin: plugin.into(),

@@ -7,7 +7,10 @@ use common::*;
 use esox_plugin_host::{EgressPolicy, Validation};
 use esox_provider::{FindQuery, ProviderError, RemoteRef};
 
-fn fake_store(host: &esox_plugin_host::PluginHost, validation_result: Option<i64>) -> esox_plugin_host::StoreClient {
+fn fake_store(
+    host: &esox_plugin_host::PluginHost,
+    validation_result: Option<i64>,
+) -> esox_plugin_host::StoreClient {
     let mut config = serde_json::json!({
         "data": [
             {"key": "/db/credentials", "value": r#"{"username":"app","password":"s3cr3t","tls":{"ca":"x"}}"#},
@@ -24,28 +27,69 @@ fn fake_store(host: &esox_plugin_host::PluginHost, validation_result: Option<i64
 }
 
 fn r(key: &str, property: Option<&str>, version: Option<&str>) -> RemoteRef {
-    RemoteRef { key: key.into(), property: property.map(Into::into), version: version.map(Into::into), ..Default::default() }
+    RemoteRef {
+        key: key.into(),
+        property: property.map(Into::into),
+        version: version.map(Into::into),
+        ..Default::default()
+    }
 }
 
 #[tokio::test]
 async fn values_are_read_by_key_and_exact_version() {
     let (host, _c) = host_with(test_limits()).await;
     let s = fake_store(&host, None);
-    assert_eq!(s.get_secret(&r("/app/token", None, None)).await.unwrap(), b"plain-token");
-    assert_eq!(s.get_secret(&r("/db/credentials", Some("password"), Some("v1"))).await.unwrap(), b"old");
-    assert_eq!(s.get_secret(&r("/db/credentials", Some("password"), None)).await.unwrap(), b"s3cr3t");
-    assert_eq!(s.get_secret(&r("/db/credentials", None, Some("v9"))).await, Err(ProviderError::NotFound));
-    assert_eq!(s.get_secret(&r("/app/token", None, Some("v1"))).await, Err(ProviderError::NotFound));
+    assert_eq!(
+        s.get_secret(&r("/app/token", None, None)).await.unwrap(),
+        b"plain-token"
+    );
+    assert_eq!(
+        s.get_secret(&r("/db/credentials", Some("password"), Some("v1")))
+            .await
+            .unwrap(),
+        b"old"
+    );
+    assert_eq!(
+        s.get_secret(&r("/db/credentials", Some("password"), None))
+            .await
+            .unwrap(),
+        b"s3cr3t"
+    );
+    assert_eq!(
+        s.get_secret(&r("/db/credentials", None, Some("v9"))).await,
+        Err(ProviderError::NotFound)
+    );
+    assert_eq!(
+        s.get_secret(&r("/app/token", None, Some("v1"))).await,
+        Err(ProviderError::NotFound)
+    );
 }
 
 #[tokio::test]
 async fn properties_follow_eso_and_a_missing_one_is_not_found() {
     let (host, _c) = host_with(test_limits()).await;
     let s = fake_store(&host, None);
-    assert_eq!(s.get_secret(&r("/db/credentials", Some("tls"), None)).await.unwrap(), br#"{"ca":"x"}"#);
-    assert_eq!(s.get_secret(&r("/db/credentials", Some("tls.ca"), None)).await.unwrap(), b"x");
-    assert_eq!(s.get_secret(&r("/db/credentials", Some("nope"), None)).await, Err(ProviderError::NotFound));
-    assert_eq!(s.get_secret(&r("/missing", None, None)).await, Err(ProviderError::NotFound));
+    assert_eq!(
+        s.get_secret(&r("/db/credentials", Some("tls"), None))
+            .await
+            .unwrap(),
+        br#"{"ca":"x"}"#
+    );
+    assert_eq!(
+        s.get_secret(&r("/db/credentials", Some("tls.ca"), None))
+            .await
+            .unwrap(),
+        b"x"
+    );
+    assert_eq!(
+        s.get_secret(&r("/db/credentials", Some("nope"), None))
+            .await,
+        Err(ProviderError::NotFound)
+    );
+    assert_eq!(
+        s.get_secret(&r("/missing", None, None)).await,
+        Err(ProviderError::NotFound)
+    );
 }
 
 #[tokio::test]
@@ -70,43 +114,98 @@ async fn a_batch_answers_each_request_in_order() {
 async fn a_json_value_reads_as_a_map() {
     let (host, _c) = host_with(test_limits()).await;
     let s = fake_store(&host, None);
-    let map = s.get_secret_map(&r("/db/credentials", None, None)).await.unwrap();
+    let map = s
+        .get_secret_map(&r("/db/credentials", None, None))
+        .await
+        .unwrap();
     assert_eq!(map["username"], b"app");
     assert_eq!(map["tls"], br#"{"ca":"x"}"#);
     assert_eq!(map.len(), 3);
-    let err = s.get_secret_map(&r("/app/token", None, None)).await.unwrap_err();
-    assert!(matches!(&err, ProviderError::Internal(m) if m.contains("not a JSON object")), "{err:?}");
+    let err = s
+        .get_secret_map(&r("/app/token", None, None))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, ProviderError::Internal(m) if m.contains("not a JSON object")),
+        "{err:?}"
+    );
 }
 
 #[tokio::test]
 async fn find_by_name_returns_the_highest_version_of_each_match() {
     let (host, _c) = host_with(test_limits()).await;
     let s = fake_store(&host, None);
-    let found = s.get_all_secrets(&FindQuery { name_regexp: Some("^/db/".into()), ..Default::default() }).await.unwrap();
+    let found = s
+        .get_all_secrets(&FindQuery {
+            name_regexp: Some("^/db/".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
     assert_eq!(found.keys().collect::<Vec<_>>(), vec!["/db/credentials"]);
-    assert_eq!(found["/db/credentials"], br#"{"username":"app","password":"old"}"#, "v1 is the highest version");
-    let err = s.get_all_secrets(&FindQuery { path: Some("/db".into()), ..Default::default() }).await.unwrap_err();
+    assert_eq!(
+        found["/db/credentials"], br#"{"username":"app","password":"old"}"#,
+        "v1 is the highest version"
+    );
+    let err = s
+        .get_all_secrets(&FindQuery {
+            path: Some("/db".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
     assert!(matches!(err, ProviderError::Unsupported(_)), "{err:?}");
 }
 
 #[tokio::test]
 async fn validation_result_drives_validate() {
     let (host, _c) = host_with(test_limits()).await;
-    assert_eq!(fake_store(&host, None).validate().await, Ok(Validation::Ready));
-    assert_eq!(fake_store(&host, Some(1)).validate().await, Ok(Validation::Unknown));
+    assert_eq!(
+        fake_store(&host, None).validate().await,
+        Ok(Validation::Ready)
+    );
+    assert_eq!(
+        fake_store(&host, Some(1)).validate().await,
+        Ok(Validation::Unknown)
+    );
     assert!(fake_store(&host, Some(2)).validate().await.is_err());
 }
 
 #[tokio::test]
 async fn bad_configs_are_refused_with_the_field_named() {
     let (host, _c) = host_with(test_limits()).await;
-    let err = host.validate_config("fake", &serde_json::json!({"data": [{"key": "", "value": "x"}]})).await.unwrap_err();
-    assert!(matches!(&err, ProviderError::InvalidConfig(m) if m.contains("data[0].key")), "{err:?}");
-    let err = host.validate_config("fake", &serde_json::json!({"data": "nope"})).await.unwrap_err();
-    assert!(matches!(&err, ProviderError::InvalidConfig(m) if m.contains("spec.provider.fake")), "{err:?}");
-    assert_eq!(host.validate_config("fake", &serde_json::json!({"data": []})).await, Ok(()));
-    let err = host.validate_config("vault", &serde_json::json!({})).await.unwrap_err();
-    assert!(matches!(&err, ProviderError::InvalidConfig(m) if m.contains("spec.provider.vault") && m.contains("fake")), "{err:?}");
+    let err = host
+        .validate_config(
+            "fake",
+            &serde_json::json!({"data": [{"key": "", "value": "x"}]}),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, ProviderError::InvalidConfig(m) if m.contains("data[0].key")),
+        "{err:?}"
+    );
+    let err = host
+        .validate_config("fake", &serde_json::json!({"data": "nope"}))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, ProviderError::InvalidConfig(m) if m.contains("spec.provider.fake")),
+        "{err:?}"
+    );
+    assert_eq!(
+        host.validate_config("fake", &serde_json::json!({"data": []}))
+            .await,
+        Ok(())
+    );
+    let err = host
+        .validate_config("vault", &serde_json::json!({}))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, ProviderError::InvalidConfig(m) if m.contains("spec.provider.vault") && m.contains("fake")),
+        "{err:?}"
+    );
 }
 
 #[tokio::test]

@@ -13,54 +13,106 @@ async fn get(store: &esox_plugin_host::StoreClient, key: &str) -> Result<Vec<u8>
 }
 
 async fn assert_still_serves(store: &esox_plugin_host::StoreClient) {
-    assert_eq!(get(store, "ok").await.unwrap(), b"fine", "the call after the hostile one must succeed");
+    assert_eq!(
+        get(store, "ok").await.unwrap(),
+        b"fine",
+        "the call after the hostile one must succeed"
+    );
 }
 
 #[tokio::test]
 async fn an_endless_loop_is_stopped_by_the_cpu_budget() {
     let (host, _cache) = host_with(test_limits()).await;
-    let store = store(&host, "hostile", serde_json::json!({}), EgressPolicy::deny_all());
+    let store = store(
+        &host,
+        "hostile",
+        serde_json::json!({}),
+        EgressPolicy::deny_all(),
+    );
     let err = get(&store, "spin").await.unwrap_err();
-    assert!(matches!(&err, ProviderError::Internal(m) if m.contains("CPU budget")), "{err:?}");
+    assert!(
+        matches!(&err, ProviderError::Internal(m) if m.contains("CPU budget")),
+        "{err:?}"
+    );
     assert_still_serves(&store).await;
 }
 
 #[tokio::test]
 async fn unbounded_memory_growth_is_stopped_by_the_memory_cap() {
     let (host, _cache) = host_with(test_limits()).await;
-    let store = store(&host, "hostile", serde_json::json!({}), EgressPolicy::deny_all());
+    let store = store(
+        &host,
+        "hostile",
+        serde_json::json!({}),
+        EgressPolicy::deny_all(),
+    );
     let err = get(&store, "hog").await.unwrap_err();
-    assert!(matches!(&err, ProviderError::Internal(m) if m.contains("memory limit of 32 MiB")), "{err:?}");
+    assert!(
+        matches!(&err, ProviderError::Internal(m) if m.contains("memory limit of 32 MiB")),
+        "{err:?}"
+    );
     assert_still_serves(&store).await;
 }
 
 #[tokio::test]
 async fn a_panic_is_a_trap_that_discards_the_instance_and_nothing_else() {
     let (host, _cache) = host_with(test_limits()).await;
-    let store = store(&host, "hostile", serde_json::json!({}), EgressPolicy::deny_all());
+    let store = store(
+        &host,
+        "hostile",
+        serde_json::json!({}),
+        EgressPolicy::deny_all(),
+    );
     assert_eq!(get(&store, "calls").await.unwrap(), b"1");
-    assert_eq!(get(&store, "calls").await.unwrap(), b"2", "instances are reused between calls");
+    assert_eq!(
+        get(&store, "calls").await.unwrap(),
+        b"2",
+        "instances are reused between calls"
+    );
     let err = get(&store, "panic").await.unwrap_err();
-    assert!(matches!(&err, ProviderError::Internal(m) if m.contains("plugin crashed")), "{err:?}");
-    assert_eq!(get(&store, "calls").await.unwrap(), b"1", "the trapped instance was replaced by a fresh one");
+    assert!(
+        matches!(&err, ProviderError::Internal(m) if m.contains("plugin crashed")),
+        "{err:?}"
+    );
+    assert_eq!(
+        get(&store, "calls").await.unwrap(),
+        b"1",
+        "the trapped instance was replaced by a fresh one"
+    );
     assert_still_serves(&store).await;
 }
 
 #[tokio::test]
 async fn an_oversized_response_is_refused() {
     let (host, _cache) = host_with(test_limits()).await;
-    let store = store(&host, "hostile", serde_json::json!({}), EgressPolicy::deny_all());
+    let store = store(
+        &host,
+        "hostile",
+        serde_json::json!({}),
+        EgressPolicy::deny_all(),
+    );
     let err = get(&store, "huge").await.unwrap_err();
-    assert!(matches!(&err, ProviderError::Internal(m) if m.contains("4194304 bytes")), "{err:?}");
+    assert!(
+        matches!(&err, ProviderError::Internal(m) if m.contains("4194304 bytes")),
+        "{err:?}"
+    );
     assert_still_serves(&store).await;
 }
 
 #[tokio::test]
 async fn waiting_on_host_io_forever_is_stopped_by_the_call_timeout() {
     let (host, _cache) = host_with(test_limits()).await;
-    let store = store(&host, "hostile", serde_json::json!({}), EgressPolicy::deny_all());
+    let store = store(
+        &host,
+        "hostile",
+        serde_json::json!({}),
+        EgressPolicy::deny_all(),
+    );
     let err = get(&store, "sleep").await.unwrap_err();
-    assert!(matches!(&err, ProviderError::Unavailable(m) if m.contains("timed out")), "{err:?}");
+    assert!(
+        matches!(&err, ProviderError::Unavailable(m) if m.contains("timed out")),
+        "{err:?}"
+    );
     assert_still_serves(&store).await;
 }
 
@@ -73,7 +125,9 @@ async fn tiny_server() -> u16 {
         while let Ok((mut sock, _)) = listener.accept().await {
             let mut buf = [0u8; 4096];
             let _ = sock.read(&mut buf).await;
-            let _ = sock.write_all(b"HTTP/1.1 204 No Content\r\nconnection: close\r\n\r\n").await;
+            let _ = sock
+                .write_all(b"HTTP/1.1 204 No Content\r\nconnection: close\r\n\r\n")
+                .await;
         }
     });
     port
@@ -84,10 +138,18 @@ async fn egress_reaches_only_the_allow_list_and_denials_are_counted() {
     let (host, _cache) = host_with(test_limits()).await;
     let port = tiny_server().await;
     let allowed = format!("http://127.0.0.1:{port}");
-    let store = store(&host, "hostile", serde_json::json!({}), EgressPolicy::parse([allowed.as_str()]).unwrap());
+    let store = store(
+        &host,
+        "hostile",
+        serde_json::json!({}),
+        EgressPolicy::parse([allowed.as_str()]).unwrap(),
+    );
 
     // Positive control: the allowed origin is reachable through the policy.
-    assert_eq!(get(&store, &format!("get:{allowed}/x")).await.unwrap(), b"status:204");
+    assert_eq!(
+        get(&store, &format!("get:{allowed}/x")).await.unwrap(),
+        b"status:204"
+    );
     assert_eq!(host.metrics().egress_denied_count("hostile"), 0);
 
     // Another port on the same host, another host, and the cloud metadata endpoint: denied.
@@ -96,7 +158,11 @@ async fn egress_reaches_only_the_allow_list_and_denials_are_counted() {
         "https://example.com/".to_string(),
         "http://169.254.169.254/latest/meta-data/iam/security-credentials/".to_string(),
     ] {
-        assert_eq!(get(&store, &format!("get:{url}")).await.unwrap(), b"error:denied", "{url}");
+        assert_eq!(
+            get(&store, &format!("get:{url}")).await.unwrap(),
+            b"error:denied",
+            "{url}"
+        );
     }
     assert_eq!(host.metrics().egress_denied_count("hostile"), 3);
     assert_still_serves(&store).await;
@@ -106,39 +172,86 @@ async fn egress_reaches_only_the_allow_list_and_denials_are_counted() {
 async fn a_store_without_egress_reaches_nothing() {
     let (host, _cache) = host_with(test_limits()).await;
     let port = tiny_server().await;
-    let store = store(&host, "hostile", serde_json::json!({}), EgressPolicy::deny_all());
-    assert_eq!(get(&store, &format!("get:http://127.0.0.1:{port}/")).await.unwrap(), b"error:denied");
+    let store = store(
+        &host,
+        "hostile",
+        serde_json::json!({}),
+        EgressPolicy::deny_all(),
+    );
+    assert_eq!(
+        get(&store, &format!("get:http://127.0.0.1:{port}/"))
+            .await
+            .unwrap(),
+        b"error:denied"
+    );
     assert_eq!(host.metrics().egress_denied_count("hostile"), 1);
 }
 
 #[tokio::test]
 async fn stores_never_share_instances() {
     let (host, _cache) = host_with(test_limits()).await;
-    let a = store(&host, "hostile", serde_json::json!({}), EgressPolicy::deny_all());
-    let b = store(&host, "hostile", serde_json::json!({}), EgressPolicy::deny_all());
+    let a = store(
+        &host,
+        "hostile",
+        serde_json::json!({}),
+        EgressPolicy::deny_all(),
+    );
+    let b = store(
+        &host,
+        "hostile",
+        serde_json::json!({}),
+        EgressPolicy::deny_all(),
+    );
     assert_eq!(get(&a, "calls").await.unwrap(), b"1");
     assert_eq!(get(&a, "calls").await.unwrap(), b"2");
-    assert_eq!(get(&b, "calls").await.unwrap(), b"1", "store b has its own instance");
-    assert!(matches!(get(&a, "spin").await, Err(ProviderError::Internal(_))));
-    assert_eq!(get(&b, "calls").await.unwrap(), b"2", "a trap in store a does not touch store b");
+    assert_eq!(
+        get(&b, "calls").await.unwrap(),
+        b"1",
+        "store b has its own instance"
+    );
+    assert!(matches!(
+        get(&a, "spin").await,
+        Err(ProviderError::Internal(_))
+    ));
+    assert_eq!(
+        get(&b, "calls").await.unwrap(),
+        b"2",
+        "a trap in store a does not touch store b"
+    );
 }
 
 #[tokio::test]
 async fn a_plugin_built_for_an_unsupported_contract_is_refused_before_instantiation() {
     let (host, _cache) = host_with(test_limits()).await;
     let bytes = std::fs::read(wasm("esox_fixture_future_contract.wasm")).unwrap();
-    let err = host.load(PluginOrigin::File("future.wasm".into()), &bytes).await.unwrap_err().to_string();
-    assert!(err.contains("esox:provider@9.0.0") && err.contains("0.1.x"), "{err}");
+    let err = host
+        .load(PluginOrigin::File("future.wasm".into()), &bytes)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("esox:provider@9.0.0") && err.contains("0.1.x"),
+        "{err}"
+    );
     assert!(host.plugin("from the future").is_none());
     // The host still loads and runs good plugins afterwards.
-    let store = store(&host, "hostile", serde_json::json!({}), EgressPolicy::deny_all());
+    let store = store(
+        &host,
+        "hostile",
+        serde_json::json!({}),
+        EgressPolicy::deny_all(),
+    );
     assert_still_serves(&store).await;
 }
 
 #[tokio::test]
 async fn a_core_module_is_not_a_plugin() {
     let (host, _cache) = host_with(test_limits()).await;
-    let err = host.load(PluginOrigin::File("core.wasm".into()), b"\0asm\x01\0\0\0").await.unwrap_err().to_string();
+    let err = host
+        .load(PluginOrigin::File("core.wasm".into()), b"\0asm\x01\0\0\0")
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("not a WebAssembly component"), "{err}");
 }
 
@@ -146,20 +259,43 @@ async fn a_core_module_is_not_a_plugin() {
 async fn precompiled_artefacts_are_reused_and_tampered_ones_are_not_trusted() {
     let cache = tempfile::tempdir().unwrap();
     let dir = cache.path().join("wasm");
-    let config = || esox_plugin_host::HostConfig { limits: test_limits(), cache_dir: Some(dir.clone()), max_instances: 8 };
+    let config = || esox_plugin_host::HostConfig {
+        limits: test_limits(),
+        cache_dir: Some(dir.clone()),
+        max_instances: 8,
+    };
     let bytes = std::fs::read(wasm("esox_plugin_fake.wasm")).unwrap();
 
-    let first = esox_plugin_host::PluginHost::new(config()).unwrap().load(PluginOrigin::Embedded, &bytes).await.unwrap();
+    let first = esox_plugin_host::PluginHost::new(config())
+        .unwrap()
+        .load(PluginOrigin::Embedded, &bytes)
+        .await
+        .unwrap();
     assert!(first.compiled, "the first load compiles");
-    let second = esox_plugin_host::PluginHost::new(config()).unwrap().load(PluginOrigin::Embedded, &bytes).await.unwrap();
-    assert!(!second.compiled, "the second load uses the precompiled artefact");
+    let second = esox_plugin_host::PluginHost::new(config())
+        .unwrap()
+        .load(PluginOrigin::Embedded, &bytes)
+        .await
+        .unwrap();
+    assert!(
+        !second.compiled,
+        "the second load uses the precompiled artefact"
+    );
 
     // Corrupt the artefact: it must be recompiled, not deserialized.
-    let artefact = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).find(|p| p.extension().is_some_and(|x| x == "cwasm")).unwrap();
+    let artefact = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "cwasm"))
+        .unwrap();
     let mut content = std::fs::read(&artefact).unwrap();
     let mid = content.len() / 2;
     content[mid] ^= 0xff;
     std::fs::write(&artefact, content).unwrap();
-    let third = esox_plugin_host::PluginHost::new(config()).unwrap().load(PluginOrigin::Embedded, &bytes).await.unwrap();
+    let third = esox_plugin_host::PluginHost::new(config())
+        .unwrap()
+        .load(PluginOrigin::Embedded, &bytes)
+        .await
+        .unwrap();
     assert!(third.compiled, "a tampered artefact is recompiled");
 }

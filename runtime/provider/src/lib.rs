@@ -14,7 +14,9 @@ use serde::{Deserialize, Serialize};
 pub type SecretMap = BTreeMap<String, Vec<u8>>;
 
 /// Whether to return the secret's value or its metadata (tags/labels) as a JSON object.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
 pub enum MetadataPolicy {
     /// Return the value (ESO's `None`, the default).
     #[default]
@@ -40,13 +42,19 @@ pub struct RemoteRef {
 impl RemoteRef {
     /// A reference to a whole value at its default version.
     pub fn key(key: impl Into<String>) -> Self {
-        RemoteRef { key: key.into(), ..Default::default() }
+        RemoteRef {
+            key: key.into(),
+            ..Default::default()
+        }
     }
 
     /// The identity used to coalesce backend calls: the same key, version and metadata policy
     /// need one backend call however many properties are read from it.
     pub fn without_property(&self) -> RemoteRef {
-        RemoteRef { property: None, ..self.clone() }
+        RemoteRef {
+            property: None,
+            ..self.clone()
+        }
     }
 }
 
@@ -92,7 +100,10 @@ pub enum ProviderError {
 impl ProviderError {
     /// Whether retrying the same call later can succeed without a change to the configuration.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, ProviderError::Unavailable(_) | ProviderError::Internal(_))
+        matches!(
+            self,
+            ProviderError::Unavailable(_) | ProviderError::Internal(_)
+        )
     }
 }
 
@@ -108,9 +119,15 @@ mod tests {
             version: Some("AWSPREVIOUS".into()),
             metadata_policy: MetadataPolicy::None,
         };
-        let b = RemoteRef { property: Some("password".into()), ..a.clone() };
+        let b = RemoteRef {
+            property: Some("password".into()),
+            ..a.clone()
+        };
         assert_eq!(a.without_property(), b.without_property());
-        let c = RemoteRef { version: None, ..a.clone() };
+        let c = RemoteRef {
+            version: None,
+            ..a.clone()
+        };
         assert_ne!(a.without_property(), c.without_property());
     }
 

@@ -16,7 +16,11 @@ pub struct CrdsArgs {
 pub fn run(args: CrdsArgs) -> anyhow::Result<ExitCode> {
     if let Some(dir) = args.write {
         esox_api::write_crds(&dir)?;
-        eprintln!("wrote {} CRDs to {}", esox_api::crd_files().len(), dir.display());
+        eprintln!(
+            "wrote {} CRDs to {}",
+            esox_api::crd_files().len(),
+            dir.display()
+        );
         return Ok(ExitCode::SUCCESS);
     }
     if let Some(dir) = args.check {
@@ -33,7 +37,11 @@ pub fn run(args: CrdsArgs) -> anyhow::Result<ExitCode> {
             eprintln!("CRDs in {} are up to date", dir.display());
             return Ok(ExitCode::SUCCESS);
         }
-        eprintln!("CRD drift:\n  {}\nregenerate with: cargo run -p esox -- crds --write {}", drift.join("\n  "), dir.display());
+        eprintln!(
+            "CRD drift:\n  {}\nregenerate with: cargo run -p esox -- crds --write {}",
+            drift.join("\n  "),
+            dir.display()
+        );
         return Ok(ExitCode::FAILURE);
     }
     print!("{}", esox_api::crds_yaml());

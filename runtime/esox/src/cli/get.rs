@@ -41,17 +41,27 @@ pub struct GetArgs {
 
 /// The provider name and config of a store manifest: `spec.provider` has exactly one key.
 pub fn provider_of_manifest(text: &str) -> anyhow::Result<(String, serde_json::Value, String)> {
-    let doc: serde_json::Value = serde_yaml::from_str(text).context("the store manifest is not valid YAML")?;
+    let doc: serde_json::Value =
+        serde_yaml::from_str(text).context("the store manifest is not valid YAML")?;
     let kind = doc["kind"].as_str().unwrap_or_default();
     if kind != "SecretStore" && kind != "ClusterSecretStore" {
         anyhow::bail!("the manifest is a {kind:?}, expected a SecretStore or ClusterSecretStore");
     }
-    let name = doc["metadata"]["name"].as_str().unwrap_or("unnamed").to_string();
-    let provider = doc["spec"]["provider"].as_object().context("the store has no spec.provider")?;
+    let name = doc["metadata"]["name"]
+        .as_str()
+        .unwrap_or("unnamed")
+        .to_string();
+    let provider = doc["spec"]["provider"]
+        .as_object()
+        .context("the store has no spec.provider")?;
     let mut entries = provider.iter();
     match (entries.next(), entries.next()) {
-        (Some((plugin, config)), None) => Ok((plugin.clone(), config.clone(), format!("{kind}/{name}"))),
-        (None, _) => anyhow::bail!("spec.provider is empty: name one provider, e.g. `fake:` or `aws:`"),
+        (Some((plugin, config)), None) => {
+            Ok((plugin.clone(), config.clone(), format!("{kind}/{name}")))
+        }
+        (None, _) => {
+            anyhow::bail!("spec.provider is empty: name one provider, e.g. `fake:` or `aws:`")
+        }
         (Some(_), Some(_)) => anyhow::bail!(
             "spec.provider names several providers ({}); a store uses exactly one",
             provider.keys().cloned().collect::<Vec<_>>().join(", ")
@@ -60,14 +70,18 @@ pub fn provider_of_manifest(text: &str) -> anyhow::Result<(String, serde_json::V
 }
 
 pub async fn run(args: GetArgs) -> anyhow::Result<ExitCode> {
-    let text = std::fs::read_to_string(&args.store).with_context(|| format!("cannot read {}", args.store.display()))?;
-    let (plugin, config, identity) = provider_of_manifest(&text).with_context(|| args.store.display().to_string())?;
+    let text = std::fs::read_to_string(&args.store)
+        .with_context(|| format!("cannot read {}", args.store.display()))?;
+    let (plugin, config, identity) =
+        provider_of_manifest(&text).with_context(|| args.store.display().to_string())?;
     let host = plugins::host(&args.plugins).await?;
     let policy = args.plugins.policy()?;
     let meta = host
         .plugin(&plugin)
         .map(|p| p.meta.clone())
-        .with_context(|| format!("no plugin provides spec.provider.{plugin} (see `esox plugin list`)"))?;
+        .with_context(|| {
+            format!("no plugin provides spec.provider.{plugin} (see `esox plugin list`)")
+        })?;
     let services: Arc<dyn HostServices> = match &args.secrets_file {
         Some(path) => Arc::new(LocalServices::from_file(path)?),
         None => Arc::new(NoServices),
@@ -84,7 +98,11 @@ pub async fn run(args: GetArgs) -> anyhow::Result<ExitCode> {
         key: args.key.clone(),
         property: args.property.clone(),
         version: args.version.clone(),
-        metadata_policy: if args.metadata { MetadataPolicy::Fetch } else { MetadataPolicy::None },
+        metadata_policy: if args.metadata {
+            MetadataPolicy::Fetch
+        } else {
+            MetadataPolicy::None
+        },
     };
     match store.get_secret(&remote).await {
         Ok(value) => {
@@ -110,14 +128,32 @@ mod tests {
     fn a_store_manifest_names_exactly_one_provider() {
         let ok = "apiVersion: external-secrets.io/v1\nkind: SecretStore\nmetadata: {name: s}\nspec:\n  provider:\n    fake:\n      data: []\n";
         let (plugin, config, identity) = provider_of_manifest(ok).unwrap();
-        assert_eq!((plugin.as_str(), identity.as_str()), ("fake", "SecretStore/s"));
+        assert_eq!(
+            (plugin.as_str(), identity.as_str()),
+            ("fake", "SecretStore/s")
+        );
         assert_eq!(config, serde_json::json!({"data": []}));
 
         let two = ok.replace("      data: []\n", "      data: []\n    aws: {}\n");
-        assert!(provider_of_manifest(&two).unwrap_err().to_string().contains("several providers"));
+        assert!(
+            provider_of_manifest(&two)
+                .unwrap_err()
+                .to_string()
+                .contains("several providers")
+        );
         let none = "kind: SecretStore\nspec:\n  provider: {}\n";
-        assert!(provider_of_manifest(none).unwrap_err().to_string().contains("is empty"));
+        assert!(
+            provider_of_manifest(none)
+                .unwrap_err()
+                .to_string()
+                .contains("is empty")
+        );
         let es = "kind: ExternalSecret\nspec: {}\n";
-        assert!(provider_of_manifest(es).unwrap_err().to_string().contains("expected a SecretStore"));
+        assert!(
+            provider_of_manifest(es)
+                .unwrap_err()
+                .to_string()
+                .contains("expected a SecretStore")
+        );
     }
 }

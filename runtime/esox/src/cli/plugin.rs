@@ -30,13 +30,22 @@ pub enum PluginCommand {
 
 pub async fn run(cmd: PluginCommand) -> anyhow::Result<ExitCode> {
     match cmd {
-        PluginCommand::List { plugins: opts, json } => {
+        PluginCommand::List {
+            plugins: opts,
+            json,
+        } => {
             let host = plugins::host(&opts).await?;
             let all = host.plugins();
             if json {
-                println!("{}", serde_json::to_string_pretty(&all.iter().map(to_json).collect::<Vec<_>>())?);
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&all.iter().map(to_json).collect::<Vec<_>>())?
+                );
             } else {
-                println!("{:<10} {:<9} {:<9} {:<16} {:<10} SHA256", "NAME", "VERSION", "CONTRACT", "CAPABILITIES", "ORIGIN");
+                println!(
+                    "{:<10} {:<9} {:<9} {:<16} {:<10} SHA256",
+                    "NAME", "VERSION", "CONTRACT", "CAPABILITIES", "ORIGIN"
+                );
                 for m in &all {
                     let origin = match &m.origin {
                         PluginOrigin::Embedded => "embedded".to_string(),
@@ -55,10 +64,20 @@ pub async fn run(cmd: PluginCommand) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        PluginCommand::Inspect { file, plugins: opts } => {
-            let bytes = std::fs::read(&file).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
-            let host = plugins::host(&PluginOptions { plugin_dir: None, ..opts }).await?;
-            let meta = host.inspect(PluginOrigin::File(file.clone()), &bytes).await?;
+        PluginCommand::Inspect {
+            file,
+            plugins: opts,
+        } => {
+            let bytes = std::fs::read(&file)
+                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
+            let host = plugins::host(&PluginOptions {
+                plugin_dir: None,
+                ..opts
+            })
+            .await?;
+            let meta = host
+                .inspect(PluginOrigin::File(file.clone()), &bytes)
+                .await?;
             println!("{}", serde_json::to_string_pretty(&to_json(&meta))?);
             Ok(ExitCode::SUCCESS)
         }

@@ -46,15 +46,30 @@ struct Inputs {
 }
 
 pub async fn run(args: RenderArgs) -> anyhow::Result<ExitCode> {
-    let text = std::fs::read_to_string(&args.file).with_context(|| format!("cannot read {}", args.file.display()))?;
-    let es: ExternalSecret = serde_yaml::from_str(&text).with_context(|| format!("{} is not a valid ExternalSecret", args.file.display()))?;
+    let text = std::fs::read_to_string(&args.file)
+        .with_context(|| format!("cannot read {}", args.file.display()))?;
+    let es: ExternalSecret = serde_yaml::from_str(&text)
+        .with_context(|| format!("{} is not a valid ExternalSecret", args.file.display()))?;
     let values: BTreeMap<String, serde_json::Value> = serde_json::from_str(
-        &std::fs::read_to_string(&args.values).with_context(|| format!("cannot read {}", args.values.display()))?,
+        &std::fs::read_to_string(&args.values)
+            .with_context(|| format!("cannot read {}", args.values.display()))?,
     )
-    .with_context(|| format!("{}: expected a JSON object of remote key -> value", args.values.display()))?;
+    .with_context(|| {
+        format!(
+            "{}: expected a JSON object of remote key -> value",
+            args.values.display()
+        )
+    })?;
     let inputs: Inputs = match &args.inputs {
-        Some(p) => serde_json::from_str(&std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?)
-            .with_context(|| format!("{}: expected {{\"configMaps\": ..., \"secrets\": ...}}", p.display()))?,
+        Some(p) => serde_json::from_str(
+            &std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?,
+        )
+        .with_context(|| {
+            format!(
+                "{}: expected {{\"configMaps\": ..., \"secrets\": ...}}",
+                p.display()
+            )
+        })?,
         None => Inputs::default(),
     };
 
@@ -92,23 +107,34 @@ pub async fn run(args: RenderArgs) -> anyhow::Result<ExitCode> {
         secrets: inputs
             .secrets
             .into_iter()
-            .map(|(name, data)| (name, data.into_iter().map(|(k, v)| (k, v.into_bytes())).collect()))
+            .map(|(name, data)| {
+                (
+                    name,
+                    data.into_iter().map(|(k, v)| (k, v.into_bytes())).collect(),
+                )
+            })
             .collect(),
     };
     for source in &plan.template_sources {
         let (kind, name, present) = match source {
-            esox_sync::TemplateSource::ConfigMap(n) => ("ConfigMap", n, template_inputs.config_maps.contains_key(n)),
-            esox_sync::TemplateSource::Secret(n) => ("Secret", n, template_inputs.secrets.contains_key(n)),
+            esox_sync::TemplateSource::ConfigMap(n) => {
+                ("ConfigMap", n, template_inputs.config_maps.contains_key(n))
+            }
+            esox_sync::TemplateSource::Secret(n) => {
+                ("Secret", n, template_inputs.secrets.contains_key(n))
+            }
         };
         if !present {
             anyhow::bail!("templateFrom reads {kind} {name:?}: give its data with --inputs");
         }
     }
-    let outcome = esox_sync::build(&es, &answers, &template_inputs, None).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let outcome = esox_sync::build(&es, &answers, &template_inputs, None)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     match outcome.action {
         Action::Write(secret) => {
             let b64 = base64::engine::general_purpose::STANDARD;
-            let mut metadata = serde_json::json!({"name": secret.name, "namespace": secret.namespace});
+            let mut metadata =
+                serde_json::json!({"name": secret.name, "namespace": secret.namespace});
             if !secret.labels.is_empty() {
                 metadata["labels"] = serde_json::to_value(&secret.labels)?;
             }
