@@ -27,7 +27,7 @@ fn main() -> ExitCode {
         "e2e" => e2e(&mut phases),
         _ => {
             eprintln!(
-                "usage: cargo xtask <test|e2e|demo|prepare>\n  test     the suite CI runs: format, lint, build, unit and plugin-host tests\n  e2e      the end-to-end suites on the real stack (installs the control plane and LocalStack)\n  demo     the quick start, end to end\n  prepare  only install the prerequisites"
+                "usage: cargo xtask <test|e2e|demo|prepare>\n  test     the suite CI runs: format, full build, lint and tests of the gated packages\n  e2e      the end-to-end suites on the real stack (installs the control plane and LocalStack)\n  demo     the quick start, end to end\n  prepare  only install the prerequisites"
             );
             return ExitCode::from(2);
         }
