@@ -175,6 +175,9 @@ fn e2e(phases: &mut Phases) -> Result<(), String> {
 /// workspace is the goal; a package joins once its clippy run and tests have passed here.
 const GATED: &[&str] = &["esox-provider", "esox-api", "esox-sync", "esox-template"];
 
+/// Packages whose tests are gated but whose clippy run has not been seen clean yet.
+const TESTED_ONLY: &[&str] = &["esox-plugin-host"];
+
 fn test(phases: &mut Phases) -> Result<(), String> {
     wasm_target(phases)?;
     let cargo = cargo();
