@@ -234,8 +234,14 @@ fn test(phases: &mut Phases) -> Result<(), String> {
         },
     )?;
     phases.run(
-        "tests of the gated packages (API + CEL, sync pipeline, templates)",
-        || run(with_packages(&["test"], &[])),
+        "tests of the gated packages (API + CEL, sync pipeline, templates, plugin host + sandbox)",
+        || {
+            let mut args = with_packages(&["test"], &[]);
+            for p in TESTED_ONLY {
+                args.insert(1, format!("--package={p}"));
+            }
+            run(args)
+        },
     )
 }
 
