@@ -23,7 +23,7 @@
 //! impl SecretClient for VaultishClient {
 //!     fn get_secret(&self, remote: &RemoteRef) -> Result<Vec<u8>, Error> {
 //!         // fetch with `esox_plugin_sdk::http` (wasi:http through the host's egress policy)
-//!         # unimplemented!()
+//!         # Err(Error::unsupported("example"))
 //!     }
 //! }
 //!
