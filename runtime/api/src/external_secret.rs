@@ -589,7 +589,7 @@ pub enum NullBytePolicy {
 #[serde(rename_all = "camelCase")]
 #[schemars(extend("x-kubernetes-validations" = [
     {
-        "rule": "[has(self.extract), has(self.find), has(self.sourceRef) && has(self.sourceRef.generatorRef)].filter(x, x).size() <= 1",
+        "rule": "!(has(self.extract) && has(self.find)) && !((has(self.extract) || has(self.find)) && has(self.sourceRef) && has(self.sourceRef.generatorRef))",
         "message": "extract, find, or generatorRef cannot be set at the same time"
     },
     {

@@ -4,7 +4,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use esox_api::{ClusterSecretStore, ExternalSecret, SecretStore};
 use esox_plugin_host::PluginHost;
@@ -16,7 +16,8 @@ use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::Recorder;
 use kube::runtime::reflector::ObjectRef;
-use kube::runtime::watcher;
+use kube::runtime::reflector::{self, reflector};
+use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Resource, ResourceExt};
 use tokio::sync::Semaphore;
 
@@ -56,6 +57,65 @@ fn error_policy<K: Resource<DynamicType = ()>>(
     Action::requeue(failure_delay(ctx.failed(&id), random_unit()))
 }
 
+/// Counts the watch caches whose first full list is in; when all are, marks the controller
+/// ready and logs it once.
+///
+/// Readiness is taken from the watch streams themselves, not from `Store::wait_until_ready`:
+/// kube-runtime's store readiness keeps one waker, so a second task waiting on it can steal the
+/// wake-up from the controller's own runner (or be left waiting forever itself).
+struct CachesSynced {
+    pending: AtomicUsize,
+    ready: Arc<AtomicBool>,
+}
+
+impl CachesSynced {
+    fn new(caches: usize, ready: Arc<AtomicBool>) -> Self {
+        Self {
+            pending: AtomicUsize::new(caches),
+            ready,
+        }
+    }
+
+    fn one_synced(&self) {
+        if self.pending.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.ready.store(true, Ordering::Release);
+            tracing::info!("watch caches synced; ready");
+        }
+    }
+}
+
+/// A watch of `api` through a reflector cache: the trigger stream for `Controller::for_stream`
+/// and the cache it fills. Reports to `synced` once, at the end of the first full list.
+fn cached<K>(
+    api: Api<K>,
+    synced: Arc<CachesSynced>,
+) -> (
+    impl futures::Stream<Item = Result<K, watcher::Error>> + Send + 'static,
+    reflector::Store<K>,
+)
+where
+    K: Resource<DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+{
+    let (reader, writer) = reflector::store();
+    let first_list = AtomicBool::new(true);
+    let trigger = reflector(writer, watcher(api, watcher::Config::default()))
+        .inspect(move |event| {
+            if matches!(event, Ok(watcher::Event::InitDone))
+                && first_list.swap(false, Ordering::AcqRel)
+            {
+                synced.one_synced();
+            }
+        })
+        .applied_objects();
+    (trigger, reader)
+}
+
 /// Run the controller until SIGTERM or Ctrl-C.
 pub async fn run(
     client: kube::Client,
@@ -66,13 +126,21 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let ns = config.namespace.clone();
     let wc = watcher::Config::default;
+    let ready = Arc::new(AtomicBool::new(false));
+    let synced = Arc::new(CachesSynced::new(3, ready.clone()));
 
-    let ss_controller = Controller::new(api::<SecretStore>(&client, ns.as_deref()), wc());
-    let css_controller = Controller::new(Api::<ClusterSecretStore>::all(client.clone()), wc());
+    let (trigger, reader) = cached(api::<SecretStore>(&client, ns.as_deref()), synced.clone());
+    let ss_controller = Controller::for_stream(trigger, reader);
+    let (trigger, reader) = cached(
+        Api::<ClusterSecretStore>::all(client.clone()),
+        synced.clone(),
+    );
+    let css_controller = Controller::for_stream(trigger, reader);
 
     // Every ExternalSecret event triggers a reconcile, including esox's own status writes; those
     // end in the cheap "not due, Secret intact" path without API calls or writes.
-    let es_controller = Controller::new(api::<ExternalSecret>(&client, ns.as_deref()), wc());
+    let (trigger, reader) = cached(api::<ExternalSecret>(&client, ns.as_deref()), synced);
+    let es_controller = Controller::for_stream(trigger, reader);
 
     let metrics = Metrics::default();
     let registry = metrics.registry(host.metrics());
@@ -95,30 +163,9 @@ pub async fn run(
         config,
     });
 
-    let ready = Arc::new(AtomicBool::new(false));
     let (metrics_addr, live_addr) =
         crate::http::serve(http.metrics_addr, http.live_addr, registry, ready.clone()).await?;
     tracing::info!(%metrics_addr, %live_addr, namespace = ns.as_deref().unwrap_or("(all)"), class = %ctx.config.controller_class, concurrency = permits, "esox controller starting");
-
-    {
-        let (es, ss, css) = (
-            es_controller.store(),
-            ctx.secret_stores.clone(),
-            ctx.cluster_secret_stores.clone(),
-        );
-        let ready = ready.clone();
-        tokio::spawn(async move {
-            let synced = async {
-                es.wait_until_ready().await?;
-                ss.wait_until_ready().await?;
-                css.wait_until_ready().await
-            };
-            if synced.await.is_ok() {
-                ready.store(true, Ordering::Relaxed);
-                tracing::info!("watch caches synced; ready");
-            }
-        });
-    }
 
     let (c1, c2, c3) = (ctx.clone(), ctx.clone(), ctx.clone());
     // Managed Secrets: metadata only (no values held in memory), filtered by the managed label.
