@@ -278,10 +278,16 @@ impl Stack {
 
     /// A Secrets Manager client for LocalStack (credentials test/test), to seed and rotate values.
     pub fn secretsmanager_client(&self) -> aws_sdk_secretsmanager::Client {
+        self.secretsmanager_client_in(AWS_REGION)
+    }
+
+    /// A Secrets Manager client for LocalStack in `region`. LocalStack keeps each region's
+    /// secrets apart, as AWS does: seed in the region the SecretStore names.
+    pub fn secretsmanager_client_in(&self, region: &str) -> aws_sdk_secretsmanager::Client {
         use aws_sdk_secretsmanager::config::{BehaviorVersion, Credentials, Region};
         let config = aws_sdk_secretsmanager::Config::builder()
             .behavior_version(BehaviorVersion::latest())
-            .region(Region::new(AWS_REGION))
+            .region(Region::new(region.to_string()))
             .endpoint_url(&self.localstack_endpoint)
             .credentials_provider(Credentials::new("test", "test", None, None, "esox-e2e"))
             .http_client(aws_http_client())
@@ -291,10 +297,15 @@ impl Stack {
 
     /// An SSM Parameter Store client for LocalStack (credentials test/test).
     pub fn ssm_client(&self) -> aws_sdk_ssm::Client {
+        self.ssm_client_in(AWS_REGION)
+    }
+
+    /// An SSM Parameter Store client for LocalStack in `region`.
+    pub fn ssm_client_in(&self, region: &str) -> aws_sdk_ssm::Client {
         use aws_sdk_ssm::config::{BehaviorVersion, Credentials, Region};
         let config = aws_sdk_ssm::Config::builder()
             .behavior_version(BehaviorVersion::latest())
-            .region(Region::new(AWS_REGION))
+            .region(Region::new(region.to_string()))
             .endpoint_url(&self.localstack_endpoint)
             .credentials_provider(Credentials::new("test", "test", None, None, "esox-e2e"))
             .http_client(aws_http_client())

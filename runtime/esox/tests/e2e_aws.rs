@@ -16,13 +16,18 @@ use serde_json::json;
 
 const WAIT: Duration = Duration::from_secs(120);
 const REMOTE_KEY: &str = "my-application/database";
+/// The region `examples/quickstart/cluster-secret-store.yaml` names; LocalStack keeps regions apart.
+const REGION: &str = "eu-central-1";
 
 fn examples() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/quickstart")
 }
 
+/// Polls `check` until it gives a value; on timeout, fails with the ExternalSecret's status and
+/// the end of the controller's log (which holds no secret values: the test scans it for them).
 async fn eventually<T, Fut: Future<Output = Option<T>>>(
     what: &str,
+    diagnostics: (&kube::Client, &ManagedProcess),
     mut check: impl FnMut() -> Fut,
 ) -> T {
     let started = Instant::now();
@@ -30,16 +35,36 @@ async fn eventually<T, Fut: Future<Output = Option<T>>>(
         if let Some(v) = check().await {
             return v;
         }
-        assert!(
-            started.elapsed() < WAIT,
-            "timed out after {WAIT:?} waiting for {what}"
-        );
+        if started.elapsed() > WAIT {
+            let (admin, controller) = diagnostics;
+            let status = external_secrets(admin)
+                .get_opt("database-credentials")
+                .await
+                .map(|es| es.map(|es| es.data["status"].to_string()));
+            panic!(
+                "timed out after {WAIT:?} waiting for {what}\nExternalSecret status: {status:?}\n\
+                 controller log ends with:\n{}",
+                controller.log_tail(4000)
+            );
+        }
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
 }
 
+fn external_secrets(admin: &kube::Client) -> Api<kube::api::DynamicObject> {
+    Api::namespaced_with(
+        admin.clone(),
+        "my-application",
+        &kube::core::ApiResource::from_gvk(&kube::core::GroupVersionKind::gvk(
+            "external-secrets.io",
+            "v1",
+            "ExternalSecret",
+        )),
+    )
+}
+
 async fn put_remote(stack: &Stack, username: &str, password: &str) {
-    let sm = stack.secretsmanager_client();
+    let sm = stack.secretsmanager_client_in(REGION);
     let value = json!({"username": username, "password": password}).to_string();
     if sm
         .create_secret()
@@ -102,6 +127,12 @@ async fn the_quick_start_manifests_sync_rotate_and_clean_up_as_written() {
     .await
     .expect("ServiceAccount");
 
+    let store_manifest =
+        std::fs::read_to_string(examples().join("cluster-secret-store.yaml")).unwrap();
+    assert!(
+        store_manifest.contains(&format!("region: {REGION}")),
+        "the quick start's store names another region than {REGION}; seed there"
+    );
     let first_password = format!("pw-first-{}", std::process::id());
     let rotated_password = format!("pw-rotated-{}", std::process::id());
     put_remote(stack, "app", &first_password).await;
@@ -138,7 +169,7 @@ async fn the_quick_start_manifests_sync_rotate_and_clean_up_as_written() {
             .unwrap_or_else(|e| panic!("{file}: {e:#}"));
     }
 
-    let synced = eventually("the Secret with LocalStack's password", || async {
+    let synced = eventually("the Secret with LocalStack's password", (&admin, &controller), || async {
         secret_password(&admin)
             .await
             .filter(|p| p == first_password.as_bytes())
@@ -164,15 +195,7 @@ async fn the_quick_start_manifests_sync_rotate_and_clean_up_as_written() {
 
     // Rotation: change the value upstream, force a refresh; the ExternalSecret's spec is untouched.
     put_remote(stack, "app", &rotated_password).await;
-    let es = kube::Api::<kube::api::DynamicObject>::namespaced_with(
-        admin.clone(),
-        "my-application",
-        &kube::core::ApiResource::from_gvk(&kube::core::GroupVersionKind::gvk(
-            "external-secrets.io",
-            "v1",
-            "ExternalSecret",
-        )),
-    );
+    let es = external_secrets(&admin);
     es.patch(
         "database-credentials",
         &PatchParams::default(),
@@ -182,7 +205,7 @@ async fn the_quick_start_manifests_sync_rotate_and_clean_up_as_written() {
     )
     .await
     .expect("force-sync annotation");
-    eventually("the Secret to follow the rotation", || async {
+    eventually("the Secret to follow the rotation", (&admin, &controller), || async {
         secret_password(&admin)
             .await
             .filter(|p| p == rotated_password.as_bytes())
@@ -194,7 +217,7 @@ async fn the_quick_start_manifests_sync_rotate_and_clean_up_as_written() {
     es.delete("database-credentials", &DeleteParams::default())
         .await
         .expect("delete ES");
-    eventually("the Secret to be garbage-collected", || async {
+    eventually("the Secret to be garbage-collected", (&admin, &controller), || async {
         match secrets.get_opt("database-credentials").await {
             Ok(None) => Some(()),
             _ => None,
