@@ -129,7 +129,7 @@ extern "C" fn kill_registered_at_exit() {
     }
     if let Ok(hooks) = exit_hooks().lock() {
         for hook in hooks.iter() {
-            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| hook()));
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(hook));
         }
     }
     let keep = KEEP_LOGS.load(Ordering::SeqCst) || std::env::var_os("ESOX_E2E_KEEP").is_some();

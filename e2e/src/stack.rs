@@ -84,7 +84,7 @@ impl Backend {
 
 enum Running {
     Local(LocalBackend),
-    Containers(ContainersBackend),
+    Containers(Box<ContainersBackend>),
 }
 
 /// A running Kubernetes API + LocalStack with the project's RBAC installed.
@@ -167,7 +167,13 @@ impl Stack {
                 let containers = containers::start(&dir).await?;
                 let yaml = containers.admin_kubeconfig_yaml.clone();
                 let endpoint = containers.localstack_endpoint.clone();
-                (Running::Containers(containers), yaml, endpoint, None, None)
+                (
+                    Running::Containers(Box::new(containers)),
+                    yaml,
+                    endpoint,
+                    None,
+                    None,
+                )
             }
         };
         let admin_kubeconfig = dir.join("kubeconfig");

@@ -9,7 +9,7 @@ use kube::Api;
 use kube::api::{ObjectMeta, PostParams};
 
 #[tokio::test]
-#[ignore = "needs the real stack (kube-apiserver, etcd, kube-controller-manager, LocalStack) and has not passed in CI yet: runs with `cargo xtask e2e`"]
+#[ignore = "needs the real stack (kube-apiserver, etcd, kube-controller-manager, LocalStack): runs in `cargo xtask test` (e2e phase)"]
 async fn containers_backend_serves_a_secret_round_trip_and_localstack_or_says_why_it_skipped() {
     if let Err(why) = esox_e2e::containers::docker_answers() {
         eprintln!("SKIPPED containers backend: {why}");

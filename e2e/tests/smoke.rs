@@ -41,7 +41,7 @@ fn status_code(error: &kube::Error) -> Option<u16> {
 }
 
 #[tokio::test]
-#[ignore = "needs the real stack (kube-apiserver, etcd, kube-controller-manager, LocalStack) and has not passed in CI yet: runs with `cargo xtask e2e`"]
+#[ignore = "needs the real stack (kube-apiserver, etcd, kube-controller-manager, LocalStack): runs in `cargo xtask test` (e2e phase)"]
 async fn secret_written_by_admin_reads_back_with_the_same_bytes() {
     let stack = Stack::shared().await.unwrap();
     let ns = stack.new_namespace("secret-round-trip").await.unwrap();
@@ -71,7 +71,7 @@ async fn secret_written_by_admin_reads_back_with_the_same_bytes() {
 }
 
 #[tokio::test]
-#[ignore = "needs the real stack (kube-apiserver, etcd, kube-controller-manager, LocalStack) and has not passed in CI yet: runs with `cargo xtask e2e`"]
+#[ignore = "needs the real stack (kube-apiserver, etcd, kube-controller-manager, LocalStack): runs in `cargo xtask test` (e2e phase)"]
 async fn secret_owned_by_a_configmap_is_garbage_collected_after_the_configmap_is_deleted() {
     let stack = Stack::shared().await.unwrap();
     let ns = stack.new_namespace("gc").await.unwrap();
@@ -128,7 +128,7 @@ async fn secret_owned_by_a_configmap_is_garbage_collected_after_the_configmap_is
 }
 
 #[tokio::test]
-#[ignore = "needs the real stack (kube-apiserver, etcd, kube-controller-manager, LocalStack) and has not passed in CI yet: runs with `cargo xtask e2e`"]
+#[ignore = "needs the real stack (kube-apiserver, etcd, kube-controller-manager, LocalStack): runs in `cargo xtask test` (e2e phase)"]
 async fn token_request_returns_a_jwt_from_the_harness_issuer_that_the_api_server_accepts() {
     let stack = Stack::shared().await.unwrap();
     let ns = stack.new_namespace("token").await.unwrap();
@@ -206,7 +206,7 @@ async fn token_request_returns_a_jwt_from_the_harness_issuer_that_the_api_server
 }
 
 #[tokio::test]
-#[ignore = "needs the real stack (kube-apiserver, etcd, kube-controller-manager, LocalStack) and has not passed in CI yet: runs with `cargo xtask e2e`"]
+#[ignore = "needs the real stack (kube-apiserver, etcd, kube-controller-manager, LocalStack): runs in `cargo xtask test` (e2e phase)"]
 async fn localstack_secrets_manager_keeps_the_previous_value_after_a_rotation() {
     let stack = Stack::shared().await.unwrap();
     let sm = stack.secretsmanager_client();
@@ -240,7 +240,7 @@ async fn localstack_secrets_manager_keeps_the_previous_value_after_a_rotation() 
 }
 
 #[tokio::test]
-#[ignore = "needs the real stack (kube-apiserver, etcd, kube-controller-manager, LocalStack) and has not passed in CI yet: runs with `cargo xtask e2e`"]
+#[ignore = "needs the real stack (kube-apiserver, etcd, kube-controller-manager, LocalStack): runs in `cargo xtask test` (e2e phase)"]
 async fn localstack_ssm_returns_a_secure_string_decrypted() {
     let stack = Stack::shared().await.unwrap();
     let ssm = stack.ssm_client();
@@ -263,7 +263,7 @@ async fn localstack_ssm_returns_a_secure_string_decrypted() {
 }
 
 #[tokio::test]
-#[ignore = "needs the real stack (kube-apiserver, etcd, kube-controller-manager, LocalStack) and has not passed in CI yet: runs with `cargo xtask e2e`"]
+#[ignore = "needs the real stack (kube-apiserver, etcd, kube-controller-manager, LocalStack): runs in `cargo xtask test` (e2e phase)"]
 async fn controller_identity_is_the_esox_service_account_and_gets_only_what_rbac_grants() {
     let stack = Stack::shared().await.unwrap();
     let ns = stack.new_namespace("rbac").await.unwrap();

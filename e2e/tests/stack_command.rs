@@ -76,7 +76,7 @@ fn assert_all_gone(pids: &[u32]) {
 }
 
 #[tokio::test]
-#[ignore = "needs the real stack (kube-apiserver, etcd, kube-controller-manager, LocalStack) and has not passed in CI yet: runs with `cargo xtask e2e`"]
+#[ignore = "needs the real stack (kube-apiserver, etcd, kube-controller-manager, LocalStack): runs in `cargo xtask test` (e2e phase)"]
 async fn up_writes_kubeconfigs_and_env_then_stops_everything_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let mut child = start_up(dir.path());
@@ -119,7 +119,7 @@ async fn up_writes_kubeconfigs_and_env_then_stops_everything_on_sigterm() {
 }
 
 #[tokio::test]
-#[ignore = "needs the real stack (kube-apiserver, etcd, kube-controller-manager, LocalStack) and has not passed in CI yet: runs with `cargo xtask e2e`"]
+#[ignore = "needs the real stack (kube-apiserver, etcd, kube-controller-manager, LocalStack): runs in `cargo xtask test` (e2e phase)"]
 async fn killing_up_with_sigkill_still_takes_its_processes_down() {
     let dir = tempfile::tempdir().unwrap();
     let mut child = start_up(dir.path());

@@ -27,7 +27,7 @@ fn main() -> ExitCode {
         "e2e" => e2e(&mut phases),
         _ => {
             eprintln!(
-                "usage: cargo xtask <test|e2e|demo|prepare>\n  test     the suite CI runs: format, full build, lint and tests of the gated packages\n  e2e      the end-to-end suites on the real stack (installs the control plane and LocalStack)\n  demo     the quick start, end to end\n  prepare  only install the prerequisites"
+                "usage: cargo xtask <test|e2e|demo|prepare>\n  test     the suite CI runs: prerequisites, format, full build, lint, every test incl. e2e on the real stack\n  e2e      only the end-to-end suites on the real stack (installs the control plane and LocalStack)\n  demo     the quick start, end to end\n  prepare  only install the prerequisites"
             );
             return ExitCode::from(2);
         }
@@ -146,55 +146,28 @@ fn wasm_target(phases: &mut Phases) -> Result<(), String> {
     })
 }
 
-/// The end-to-end suites: real kube-apiserver + etcd + kube-controller-manager + LocalStack.
-/// Their tests are `#[ignore]`d in the default run because they need this stack; this runs them.
+/// The end-to-end suites alone (the last phase of `test`): real kube-apiserver + etcd +
+/// kube-controller-manager + LocalStack. Their tests are `#[ignore]`d so a plain `cargo test`
+/// stays fast and needs no stack; `--ignored` runs exactly them.
 fn e2e(phases: &mut Phases) -> Result<(), String> {
     prepare(phases)?;
+    e2e_phase(phases)
+}
+
+fn e2e_phase(phases: &mut Phases) -> Result<(), String> {
     phases.run(
-        "end-to-end suites (harness smoke, controller, AWS quick start, scale)",
-        || {
-            sh(
-                &cargo(),
-                &[
-                    "test",
-                    "-p",
-                    "esox-e2e",
-                    "-p",
-                    "esox",
-                    "--",
-                    "--ignored",
-                    "--test-threads",
-                    "4",
-                ],
-            )
-        },
+        "end-to-end suites on the real stack (harness smoke, controller, AWS, templates, scale at N=100)",
+        || sh(&cargo(), &["test", "--workspace", "--", "--ignored"]),
     )
 }
 
-/// Packages whose lint and tests are part of the CI gate. Growing this list to the whole
-/// workspace is the goal; a package joins once its clippy run and tests have passed here.
-const GATED: &[&str] = &["esox-provider", "esox-api", "esox-sync", "esox-template"];
-
-/// Packages whose tests are gated but whose clippy run has not been seen clean yet.
-const TESTED_ONLY: &[&str] = &["esox-plugin-host"];
-
+/// The CI gate. Every cargo invocation selects the whole workspace, so features unify the same
+/// way each time and nothing is built twice.
 fn test(phases: &mut Phases) -> Result<(), String> {
-    wasm_target(phases)?;
+    prepare(phases)?;
     let cargo = cargo();
     let plugins = "plugins/Cargo.toml";
-    let with_packages = |base: &[&str], tail: &[&str]| -> Vec<String> {
-        let mut args: Vec<String> = base.iter().map(|s| s.to_string()).collect();
-        for p in GATED {
-            args.push("-p".into());
-            args.push(p.to_string());
-        }
-        args.extend(tail.iter().map(|s| s.to_string()));
-        args
-    };
-    let run = |args: Vec<String>| {
-        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-        sh(&cargo, &refs)
-    };
+    let triple = host_triple();
     phases.run("format (cargo fmt --check, host and plugins)", || {
         sh(&cargo, &["fmt", "--all", "--check"])?;
         sh(
@@ -206,16 +179,40 @@ fn test(phases: &mut Phases) -> Result<(), String> {
         "build everything (host workspace, all targets; plugins for wasm32-wasip2 via build.rs)",
         || sh(&cargo, &["build", "--workspace", "--all-targets"]),
     )?;
-    phases.run("lint (clippy -D warnings) of the gated packages", || {
-        run(with_packages(
-            &["clippy"],
-            &["--all-targets", "--", "-D", "warnings"],
-        ))
-    })?;
+    phases.run(
+        "lint (clippy -D warnings): host workspace and plugins",
+        || {
+            sh(
+                &cargo,
+                &[
+                    "clippy",
+                    "--workspace",
+                    "--all-targets",
+                    "--",
+                    "-D",
+                    "warnings",
+                ],
+            )?;
+            sh(
+                &cargo,
+                &[
+                    "clippy",
+                    "--manifest-path",
+                    plugins,
+                    "--workspace",
+                    "--all-targets",
+                    "--target",
+                    triple.as_str(),
+                    "--",
+                    "-D",
+                    "warnings",
+                ],
+            )
+        },
+    )?;
     phases.run(
         "plugin tests (native): SDK property semantics, AWS plugin config/errors/endpoints",
         || {
-            let triple = host_triple();
             sh(
                 &cargo,
                 &[
@@ -234,15 +231,10 @@ fn test(phases: &mut Phases) -> Result<(), String> {
         },
     )?;
     phases.run(
-        "tests of the gated packages (API + CEL, sync pipeline, templates, plugin host + sandbox)",
-        || {
-            let mut args = with_packages(&["test"], &[]);
-            for p in TESTED_ONLY {
-                args.insert(1, format!("--package={p}"));
-            }
-            run(args)
-        },
-    )
+        "unit and integration tests (API + CEL, CRD drift, sync, templates, plugin host + sandbox, CLI)",
+        || sh(&cargo, &["test", "--workspace"]),
+    )?;
+    e2e_phase(phases)
 }
 
 fn host_triple() -> String {

@@ -90,7 +90,7 @@ async fn secret_password(client: &kube::Client) -> Option<Vec<u8>> {
 }
 
 #[tokio::test]
-#[ignore = "needs the real stack (kube-apiserver, etcd, kube-controller-manager, LocalStack) and has not passed in CI yet: runs with `cargo xtask e2e`"]
+#[ignore = "needs the real stack (kube-apiserver, etcd, kube-controller-manager, LocalStack): runs in `cargo xtask test` (e2e phase)"]
 async fn the_quick_start_manifests_sync_rotate_and_clean_up_as_written() {
     let stack = Stack::shared().await.expect("the e2e stack starts");
     let admin = stack.admin_client();
@@ -169,11 +169,15 @@ async fn the_quick_start_manifests_sync_rotate_and_clean_up_as_written() {
             .unwrap_or_else(|e| panic!("{file}: {e:#}"));
     }
 
-    let synced = eventually("the Secret with LocalStack's password", (&admin, &controller), || async {
-        secret_password(&admin)
-            .await
-            .filter(|p| p == first_password.as_bytes())
-    })
+    let synced = eventually(
+        "the Secret with LocalStack's password",
+        (&admin, &controller),
+        || async {
+            secret_password(&admin)
+                .await
+                .filter(|p| p == first_password.as_bytes())
+        },
+    )
     .await;
     assert_eq!(synced, first_password.as_bytes());
     let secrets: Api<Secret> = Api::namespaced(admin.clone(), "my-application");
@@ -205,24 +209,32 @@ async fn the_quick_start_manifests_sync_rotate_and_clean_up_as_written() {
     )
     .await
     .expect("force-sync annotation");
-    eventually("the Secret to follow the rotation", (&admin, &controller), || async {
-        secret_password(&admin)
-            .await
-            .filter(|p| p == rotated_password.as_bytes())
-            .map(|_| ())
-    })
+    eventually(
+        "the Secret to follow the rotation",
+        (&admin, &controller),
+        || async {
+            secret_password(&admin)
+                .await
+                .filter(|p| p == rotated_password.as_bytes())
+                .map(|_| ())
+        },
+    )
     .await;
 
     // Deleting the ExternalSecret (creationPolicy Owner) removes the Secret.
     es.delete("database-credentials", &DeleteParams::default())
         .await
         .expect("delete ES");
-    eventually("the Secret to be garbage-collected", (&admin, &controller), || async {
-        match secrets.get_opt("database-credentials").await {
-            Ok(None) => Some(()),
-            _ => None,
-        }
-    })
+    eventually(
+        "the Secret to be garbage-collected",
+        (&admin, &controller),
+        || async {
+            match secrets.get_opt("database-credentials").await {
+                Ok(None) => Some(()),
+                _ => None,
+            }
+        },
+    )
     .await;
 
     // The controller never logged a value it handled.

@@ -268,7 +268,7 @@ async fn delete_es(client: &kube::Client, ns: &str, name: &str) {
 // ---------------------------------------------------------------------------------------------
 
 #[tokio::test]
-#[ignore = "needs the real stack (kube-apiserver, etcd, kube-controller-manager, LocalStack) and has not passed in CI yet: runs with `cargo xtask e2e`"]
+#[ignore = "needs the real stack (kube-apiserver, etcd, kube-controller-manager, LocalStack): runs in `cargo xtask test` (e2e phase)"]
 async fn owner_policy_writes_the_secret_with_label_hash_owner_and_status() {
     let stack = stack().await;
     let ns = stack.new_namespace("owner").await.unwrap();
@@ -357,7 +357,7 @@ async fn owner_policy_writes_the_secret_with_label_hash_owner_and_status() {
 }
 
 #[tokio::test]
-#[ignore = "needs the real stack (kube-apiserver, etcd, kube-controller-manager, LocalStack) and has not passed in CI yet: runs with `cargo xtask e2e`"]
+#[ignore = "needs the real stack (kube-apiserver, etcd, kube-controller-manager, LocalStack): runs in `cargo xtask test` (e2e phase)"]
 async fn a_failing_provider_leaves_the_secret_intact_and_recovers_when_fixed() {
     let stack = stack().await;
     let ns = stack.new_namespace("failing").await.unwrap();
@@ -419,7 +419,7 @@ async fn a_failing_provider_leaves_the_secret_intact_and_recovers_when_fixed() {
 }
 
 #[tokio::test]
-#[ignore = "needs the real stack (kube-apiserver, etcd, kube-controller-manager, LocalStack) and has not passed in CI yet: runs with `cargo xtask e2e`"]
+#[ignore = "needs the real stack (kube-apiserver, etcd, kube-controller-manager, LocalStack): runs in `cargo xtask test` (e2e phase)"]
 async fn owned_secrets_are_garbage_collected_with_their_external_secret() {
     let stack = stack().await;
     let ns = stack.new_namespace("gc").await.unwrap();
@@ -438,7 +438,7 @@ async fn owned_secrets_are_garbage_collected_with_their_external_secret() {
 }
 
 #[tokio::test]
-#[ignore = "needs the real stack (kube-apiserver, etcd, kube-controller-manager, LocalStack) and has not passed in CI yet: runs with `cargo xtask e2e`"]
+#[ignore = "needs the real stack (kube-apiserver, etcd, kube-controller-manager, LocalStack): runs in `cargo xtask test` (e2e phase)"]
 async fn orphan_policy_writes_without_owner_and_the_secret_outlives_the_external_secret() {
     let stack = stack().await;
     let ns = stack.new_namespace("orphan").await.unwrap();
@@ -483,7 +483,7 @@ async fn orphan_policy_writes_without_owner_and_the_secret_outlives_the_external
 }
 
 #[tokio::test]
-#[ignore = "needs the real stack (kube-apiserver, etcd, kube-controller-manager, LocalStack) and has not passed in CI yet: runs with `cargo xtask e2e`"]
+#[ignore = "needs the real stack (kube-apiserver, etcd, kube-controller-manager, LocalStack): runs in `cargo xtask test` (e2e phase)"]
 async fn merge_policy_adds_keys_to_an_existing_secret_and_reports_a_missing_one() {
     let stack = stack().await;
     let ns = stack.new_namespace("merge").await.unwrap();
@@ -543,7 +543,7 @@ async fn merge_policy_adds_keys_to_an_existing_secret_and_reports_a_missing_one(
 }
 
 #[tokio::test]
-#[ignore = "needs the real stack (kube-apiserver, etcd, kube-controller-manager, LocalStack) and has not passed in CI yet: runs with `cargo xtask e2e`"]
+#[ignore = "needs the real stack (kube-apiserver, etcd, kube-controller-manager, LocalStack): runs in `cargo xtask test` (e2e phase)"]
 async fn none_policy_writes_no_secret() {
     let stack = stack().await;
     let ns = stack.new_namespace("none").await.unwrap();
@@ -568,7 +568,7 @@ async fn none_policy_writes_no_secret() {
 }
 
 #[tokio::test]
-#[ignore = "needs the real stack (kube-apiserver, etcd, kube-controller-manager, LocalStack) and has not passed in CI yet: runs with `cargo xtask e2e`"]
+#[ignore = "needs the real stack (kube-apiserver, etcd, kube-controller-manager, LocalStack): runs in `cargo xtask test` (e2e phase)"]
 async fn create_or_merge_creates_without_owner_then_merges() {
     let stack = stack().await;
     let ns = stack.new_namespace("create-or-merge").await.unwrap();
@@ -603,7 +603,7 @@ async fn create_or_merge_creates_without_owner_then_merges() {
 }
 
 #[tokio::test]
-#[ignore = "needs the real stack (kube-apiserver, etcd, kube-controller-manager, LocalStack) and has not passed in CI yet: runs with `cargo xtask e2e`"]
+#[ignore = "needs the real stack (kube-apiserver, etcd, kube-controller-manager, LocalStack): runs in `cargo xtask test` (e2e phase)"]
 async fn deletion_policy_delete_removes_the_secret_when_the_remote_value_is_gone() {
     let stack = stack().await;
     let ns = stack.new_namespace("del-delete").await.unwrap();
@@ -637,7 +637,7 @@ async fn deletion_policy_delete_removes_the_secret_when_the_remote_value_is_gone
 }
 
 #[tokio::test]
-#[ignore = "needs the real stack (kube-apiserver, etcd, kube-controller-manager, LocalStack) and has not passed in CI yet: runs with `cargo xtask e2e`"]
+#[ignore = "needs the real stack (kube-apiserver, etcd, kube-controller-manager, LocalStack): runs in `cargo xtask test` (e2e phase)"]
 async fn deletion_policy_merge_removes_only_the_managed_keys() {
     let stack = stack().await;
     let ns = stack.new_namespace("del-merge").await.unwrap();
@@ -677,7 +677,7 @@ async fn deletion_policy_merge_removes_only_the_managed_keys() {
 }
 
 #[tokio::test]
-#[ignore = "needs the real stack (kube-apiserver, etcd, kube-controller-manager, LocalStack) and has not passed in CI yet: runs with `cargo xtask e2e`"]
+#[ignore = "needs the real stack (kube-apiserver, etcd, kube-controller-manager, LocalStack): runs in `cargo xtask test` (e2e phase)"]
 async fn periodic_refresh_picks_up_a_changed_value() {
     let stack = stack().await;
     let ns = stack.new_namespace("periodic").await.unwrap();
@@ -702,7 +702,7 @@ async fn periodic_refresh_picks_up_a_changed_value() {
 }
 
 #[tokio::test]
-#[ignore = "needs the real stack (kube-apiserver, etcd, kube-controller-manager, LocalStack) and has not passed in CI yet: runs with `cargo xtask e2e`"]
+#[ignore = "needs the real stack (kube-apiserver, etcd, kube-controller-manager, LocalStack): runs in `cargo xtask test` (e2e phase)"]
 async fn on_change_refreshes_only_when_the_external_secret_changes() {
     let stack = stack().await;
     let ns = stack.new_namespace("onchange").await.unwrap();
@@ -734,7 +734,7 @@ async fn on_change_refreshes_only_when_the_external_secret_changes() {
 }
 
 #[tokio::test]
-#[ignore = "needs the real stack (kube-apiserver, etcd, kube-controller-manager, LocalStack) and has not passed in CI yet: runs with `cargo xtask e2e`"]
+#[ignore = "needs the real stack (kube-apiserver, etcd, kube-controller-manager, LocalStack): runs in `cargo xtask test` (e2e phase)"]
 async fn created_once_never_refreshes_even_when_forced() {
     let stack = stack().await;
     let ns = stack.new_namespace("createdonce").await.unwrap();
@@ -761,7 +761,7 @@ async fn created_once_never_refreshes_even_when_forced() {
 }
 
 #[tokio::test]
-#[ignore = "needs the real stack (kube-apiserver, etcd, kube-controller-manager, LocalStack) and has not passed in CI yet: runs with `cargo xtask e2e`"]
+#[ignore = "needs the real stack (kube-apiserver, etcd, kube-controller-manager, LocalStack): runs in `cargo xtask test` (e2e phase)"]
 async fn force_sync_annotation_refreshes_at_once() {
     let stack = stack().await;
     let ns = stack.new_namespace("force-sync").await.unwrap();
@@ -793,7 +793,7 @@ async fn force_sync_annotation_refreshes_at_once() {
 }
 
 #[tokio::test]
-#[ignore = "needs the real stack (kube-apiserver, etcd, kube-controller-manager, LocalStack) and has not passed in CI yet: runs with `cargo xtask e2e`"]
+#[ignore = "needs the real stack (kube-apiserver, etcd, kube-controller-manager, LocalStack): runs in `cargo xtask test` (e2e phase)"]
 async fn an_edited_managed_secret_is_repaired() {
     let stack = stack().await;
     let ns = stack.new_namespace("repair").await.unwrap();
@@ -819,7 +819,7 @@ async fn an_edited_managed_secret_is_repaired() {
 }
 
 #[tokio::test]
-#[ignore = "needs the real stack (kube-apiserver, etcd, kube-controller-manager, LocalStack) and has not passed in CI yet: runs with `cargo xtask e2e`"]
+#[ignore = "needs the real stack (kube-apiserver, etcd, kube-controller-manager, LocalStack): runs in `cargo xtask test` (e2e phase)"]
 async fn a_cluster_secret_store_is_refused_outside_its_namespace_conditions() {
     let stack = stack().await;
     let allowed = stack.new_namespace("css-allowed").await.unwrap();
@@ -887,7 +887,7 @@ async fn a_cluster_secret_store_is_refused_outside_its_namespace_conditions() {
 }
 
 #[tokio::test]
-#[ignore = "needs the real stack (kube-apiserver, etcd, kube-controller-manager, LocalStack) and has not passed in CI yet: runs with `cargo xtask e2e`"]
+#[ignore = "needs the real stack (kube-apiserver, etcd, kube-controller-manager, LocalStack): runs in `cargo xtask test` (e2e phase)"]
 async fn a_spec_esos_webhook_would_refuse_is_refused_by_cel() {
     let stack = stack().await;
     let ns = stack.new_namespace("cel").await.unwrap();
@@ -921,7 +921,7 @@ async fn a_spec_esos_webhook_would_refuse_is_refused_by_cel() {
 }
 
 #[tokio::test]
-#[ignore = "needs the real stack (kube-apiserver, etcd, kube-controller-manager, LocalStack) and has not passed in CI yet: runs with `cargo xtask e2e`"]
+#[ignore = "needs the real stack (kube-apiserver, etcd, kube-controller-manager, LocalStack): runs in `cargo xtask test` (e2e phase)"]
 async fn the_controller_serves_health_and_eso_metrics() {
     let stack = stack().await;
     let ns = stack.new_namespace("metrics").await.unwrap();
@@ -978,4 +978,83 @@ async fn reqwest_get(url: &str) -> String {
         .split_once("\r\n\r\n")
         .map(|(_, body)| body.to_string())
         .unwrap_or_default()
+}
+
+#[tokio::test]
+#[ignore = "needs the real stack (kube-apiserver, etcd, kube-controller-manager, LocalStack): runs in `cargo xtask test` (e2e phase)"]
+async fn templates_render_a_docker_config_secret_and_a_config_file_from_a_configmap() {
+    let stack = stack().await;
+    let ns = stack.new_namespace("template").await.unwrap();
+    let client = stack.admin_client();
+    let password = secret_value("registry-password");
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("robot:{password}"));
+    SECRET_VALUES.lock().unwrap().push(auth.clone());
+    let remote = format!(r#"{{"user":"robot","password":"{password}"}}"#);
+    apply(
+        &client,
+        fake_store(ns.name(), "fake", &[("registry", &remote)]),
+    )
+    .await;
+
+    // The config file's template lives in a ConfigMap, as ESO users keep it (templateFrom).
+    apply(
+        &client,
+        json!({
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "app-config-template", "namespace": ns.name()},
+            "data": {"config.yaml": "database:\n  user: {{ .user }}\n  password: {{ .password | quote }}\n  url: postgres://{{ .user }}@db:5432/app\n"},
+        }),
+    )
+    .await;
+    let mut es = external_secret(ns.name(), "registry", "fake", &[], json!({}));
+    es["spec"]["data"] = json!([
+        {"secretKey": "user", "remoteRef": {"key": "registry", "property": "user"}},
+        {"secretKey": "password", "remoteRef": {"key": "registry", "property": "password"}},
+    ]);
+    es["spec"]["target"] = json!({
+        "name": "registry-credentials",
+        "template": {
+            "type": "kubernetes.io/dockerconfigjson",
+            "engineVersion": "v2",
+            "metadata": {"labels": {"app": "web"}, "annotations": {"registry": "{{ \"registry.example.com\" | upper }}"}},
+            "data": {
+                ".dockerconfigjson": "{\"auths\":{\"registry.example.com\":{\"username\":\"{{ .user }}\",\"password\":\"{{ .password }}\",\"auth\":\"{{ printf \"%s:%s\" .user .password | b64enc }}\"}}}",
+            },
+            "templateFrom": [
+                {"configMap": {"name": "app-config-template", "items": [{"key": "config.yaml", "templateAs": "Values"}]}},
+            ],
+        },
+    });
+    apply(&client, es).await;
+
+    wait_es(&client, ns.name(), "registry", "True", "SecretSynced").await;
+    let docker_config = format!(
+        r#"{{"auths":{{"registry.example.com":{{"username":"robot","password":"{password}","auth":"{auth}"}}}}}}"#
+    );
+    let config_file = format!(
+        "database:\n  user: robot\n  password: \"{password}\"\n  url: postgres://robot@db:5432/app\n"
+    );
+    // mergePolicy Replace (the default): only the templated keys, not `user`/`password`.
+    let secret = wait_secret_data(
+        &client,
+        ns.name(),
+        "registry-credentials",
+        &[
+            (".dockerconfigjson", &docker_config),
+            ("config.yaml", &config_file),
+        ],
+    )
+    .await;
+    // The API server checks a dockerconfigjson Secret's payload itself; it accepted this one.
+    assert_eq!(
+        secret.type_.as_deref(),
+        Some("kubernetes.io/dockerconfigjson")
+    );
+    let metadata = secret.metadata;
+    assert_eq!(metadata.labels.unwrap()["app"], "web");
+    assert_eq!(
+        metadata.annotations.unwrap()["registry"],
+        "REGISTRY.EXAMPLE.COM"
+    );
+    assert_log_has_no_secret_values();
 }

@@ -17,7 +17,7 @@ use kube::core::{ApiResource, GroupVersionKind};
 use serde_json::json;
 
 #[tokio::test]
-#[ignore = "needs the real stack (kube-apiserver, etcd, kube-controller-manager, LocalStack) and has not passed in CI yet: runs with `cargo xtask e2e`"]
+#[ignore = "needs the real stack (kube-apiserver, etcd, kube-controller-manager, LocalStack): runs in `cargo xtask test` (e2e phase)"]
 async fn scale_n_external_secrets_reach_ready_on_the_fake_plugin() {
     let n: usize = std::env::var("ESOX_SCALE_N")
         .ok()

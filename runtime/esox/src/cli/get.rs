@@ -114,7 +114,7 @@ pub async fn run(args: GetArgs) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => {
-            eprintln!("esox: {plugin}: {} (key {:?}): {e}", "get-secret", args.key);
+            eprintln!("esox: {plugin}: get-secret (key {:?}): {e}", args.key);
             Ok(ExitCode::from(2))
         }
     }
