@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::{Phases, cargo, repo, sh};
+use crate::{Phases, repo};
 
 /// Kills a child process (and waits for it) when dropped, so the demo never leaves processes.
 struct Guard(Child, &'static str);
@@ -31,12 +31,6 @@ impl Drop for Guard {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo().join("target"))
 }
 
 fn wait_for(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) -> Result<(), String> {
@@ -144,13 +138,7 @@ sys.stdout.write(sm.get_secret_value(SecretId="my-application/database")["Secret
 
 pub fn run(phases: &mut Phases) -> Result<(), String> {
     crate::prepare(phases)?;
-    phases.run("build esox and esox-stack", || {
-        sh(
-            &cargo(),
-            &["build", "-p", "esox", "-p", "esox-e2e", "--bins"],
-        )
-    })?;
-    let bin = target_dir().join("debug");
+    let bin = crate::bin_dir();
     let dir = std::env::temp_dir().join(format!("esox-demo-{}", std::process::id()));
     let mut stack = None;
     phases.run(

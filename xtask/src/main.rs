@@ -106,26 +106,35 @@ fn cargo() -> String {
 }
 
 /// Install everything the suite and the demo need; each step is cached and skipped when done.
+/// The binaries are built with the whole workspace selected, like every later cargo call, so
+/// cargo unifies features once and builds nothing twice.
 pub fn prepare(phases: &mut Phases) -> Result<(), String> {
     wasm_target(phases)?;
     phases.run(
+        "build the binaries (cargo build --workspace --bins; plugins for wasm32-wasip2 via build.rs)",
+        || sh(&cargo(), &["build", "--workspace", "--bins"]),
+    )?;
+    phases.run(
         "control plane + LocalStack (esox-stack prepare; cached under ~/.cache/esox)",
         || {
-            sh(
-                &cargo(),
-                &[
-                    "run",
-                    "--quiet",
-                    "-p",
-                    "esox-e2e",
-                    "--bin",
-                    "esox-stack",
-                    "--",
-                    "prepare",
-                ],
-            )
+            let stack = bin_dir().join("esox-stack");
+            sh(&stack.display().to_string(), &["prepare"])
         },
     )
+}
+
+/// Cargo's target directory: `$CARGO_TARGET_DIR` (as `.ci/run` sets it) or `<repo>/target`.
+pub fn target_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from) {
+        Some(dir) if dir.is_absolute() => dir,
+        Some(dir) => std::env::current_dir().unwrap_or_else(|_| repo()).join(dir),
+        None => repo().join("target"),
+    }
+}
+
+/// Where `cargo build` puts the debug binaries.
+pub fn bin_dir() -> PathBuf {
+    target_dir().join("debug")
 }
 
 fn wasm_target(phases: &mut Phases) -> Result<(), String> {
