@@ -193,8 +193,13 @@ impl SecretClient for AwsClient {
         let result = block_on(self.backend());
         match result {
             Ok(_) => Ok(Validation::Ready),
-            // Referent credentials resolve per ExternalSecret; a store alone cannot tell.
-            Err(_) if self.config.is_referent() => Ok(Validation::Unknown),
+            // Referent credentials resolve per ExternalSecret; a store alone cannot tell. Only
+            // the host's "no namespace to resolve in" answer (a ClusterSecretStore) means that:
+            // on a SecretStore the same references resolve in its namespace, and their errors
+            // (a missing Secret, refused keys) make the store not Ready, as in ESO.
+            Err(Error::InvalidConfig(m)) if self.config.is_referent() && m.contains("referent") => {
+                Ok(Validation::Unknown)
+            }
             Err(e) => Err(e),
         }
     }

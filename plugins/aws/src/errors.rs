@@ -92,9 +92,13 @@ pub fn classify(
         Failure::Service => {}
     }
     let code = code.unwrap_or("");
+    // A secret scheduled for deletion: AWS answers InvalidRequestException (ESO's code checks
+    // InvalidParameterException; both are accepted).
     if NOT_FOUND.contains(&code)
-        || (code == "InvalidParameterException"
-            && message.is_some_and(|m| m.contains("marked for deletion")))
+        || (matches!(
+            code,
+            "InvalidRequestException" | "InvalidParameterException"
+        ) && message.is_some_and(|m| m.contains("marked for deletion")))
     {
         return Error::NotFound;
     }
@@ -218,8 +222,23 @@ mod tests {
             Some(400),
         );
         assert!(matches!(err, Error::NotFound));
+        // What AWS and LocalStack actually answer for GetSecretValue on such a secret.
+        let err = classify(
+            "GetSecretValue",
+            Failure::Service,
+            Some("InvalidRequestException"),
+            Some(
+                "You can't perform this operation on the secret because it was marked for deletion.",
+            ),
+            Some(400),
+        );
+        assert!(matches!(err, Error::NotFound));
         assert!(matches!(
             service("InvalidParameterException", 400),
+            Error::Internal(_)
+        ));
+        assert!(matches!(
+            service("InvalidRequestException", 400),
             Error::Internal(_)
         ));
     }

@@ -225,11 +225,13 @@ pub async fn run(
 }
 
 /// An API client from `--kubeconfig` (and `--context`), else the usual inference: `$KUBECONFIG`,
-/// `~/.kube/config`, then the in-cluster ServiceAccount. No client-side rate limit is set (kube-rs
-/// has none by default); the API server's priority and fairness protects it.
+/// `~/.kube/config`, then the in-cluster ServiceAccount. `rate_limit` (`--client-qps`,
+/// `--client-burst`) caps requests per second on the client side; `None`, the default, leaves
+/// fairness to the API server's priority and fairness.
 pub async fn kube_client(
     kubeconfig: Option<&std::path::Path>,
     context: Option<&str>,
+    rate_limit: Option<crate::rate_limit::RateLimitLayer>,
 ) -> anyhow::Result<kube::Client> {
     use anyhow::Context as _;
     let options = kube::config::KubeConfigOptions {
@@ -251,5 +253,10 @@ pub async fn kube_client(
             .await
             .context("no kubeconfig found and not running in a cluster; pass --kubeconfig")?,
     };
-    kube::Client::try_from(config).context("building the Kubernetes client")
+    let builder =
+        kube::client::ClientBuilder::try_from(config).context("building the Kubernetes client")?;
+    Ok(match rate_limit {
+        Some(layer) => builder.with_layer(&layer).build(),
+        None => builder.build(),
+    })
 }

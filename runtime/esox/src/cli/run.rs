@@ -40,6 +40,16 @@ pub struct RunArgs {
     #[arg(long = "concurrent", default_value_t = 32)]
     pub concurrent: usize,
 
+    /// Client-side cap on Kubernetes API requests per second (ESO's flag). 0, the default, sets
+    /// none: the API server's priority and fairness protects it, and a low cap is what makes ESO
+    /// users wait at a few thousand ExternalSecrets.
+    #[arg(long, default_value_t = 0.0)]
+    pub client_qps: f64,
+
+    /// Requests allowed in a burst above `--client-qps` (default: twice the QPS).
+    #[arg(long, default_value_t = 0)]
+    pub client_burst: u32,
+
     /// How often stores are validated again when they set no refreshInterval (Go duration).
     #[arg(long, default_value = "5m", value_parser = parse_duration)]
     pub store_requeue_interval: Duration,
@@ -70,8 +80,14 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     for meta in host.plugins() {
         tracing::info!(plugin = %meta.name, version = %meta.version, origin = %meta.origin, "plugin loaded");
     }
-    let client =
-        esox_controller::kube_client(args.kubeconfig.as_deref(), args.context.as_deref()).await?;
+    let rate_limit =
+        esox_controller::rate_limit::RateLimitLayer::new(args.client_qps, args.client_burst);
+    let client = esox_controller::kube_client(
+        args.kubeconfig.as_deref(),
+        args.context.as_deref(),
+        rate_limit,
+    )
+    .await?;
     let config = esox_controller::Config {
         namespace: Some(args.namespace).filter(|n| !n.is_empty()),
         controller_class: args.controller_class,
