@@ -156,11 +156,11 @@ mod tests {
                     .any(|x| x == "secrets")
             })
             .unwrap();
+        // Server-side apply is a PATCH: no `update` on Secrets (least privilege; the e2e
+        // suites run the controller under exactly this role).
         assert_eq!(
             secrets["verbs"],
-            serde_json::json!([
-                "get", "list", "watch", "create", "update", "patch", "delete"
-            ])
+            serde_json::json!(["get", "list", "watch", "create", "patch", "delete"])
         );
     }
 }
