@@ -2,7 +2,8 @@
 //! the first-party plugins embedded in `esox` always come from this repository's source.
 //!
 //! The nested cargo uses its own target directory (next to the outer one) so it never waits on
-//! the outer build's lock, and it shares the outer jobserver, so `-j` is respected.
+//! the outer build's lock, and it shares the outer jobserver, so `-j` is respected. The finished
+//! components are copied into OUT_DIR, which is this checkout's alone.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -37,6 +38,26 @@ fn main() {
         .unwrap_or(&out_dir)
         .to_path_buf();
     let wasm_target = target_root.join("wasm-plugins");
+
+    // Every checkout that uses this outer target dir (a CI clone, a worktree) shares the nested
+    // one: that reuses the compiled dependencies, but the components themselves land in one file
+    // per package whatever the checkout, and cargo calls a checkout's own build fresh even when
+    // another checkout has overwritten the file since. So each component records the checkout
+    // that built it last, and a component another checkout built is deleted before the build,
+    // which makes cargo rebuild it (the package alone, not its dependencies) from this source.
+    let built = wasm_target.join("wasm32-wasip2").join("release");
+    let this_checkout = repo.display().to_string();
+    let files: Vec<String> = PACKAGES
+        .iter()
+        .map(|p| format!("{}.wasm", p.replace('-', "_")))
+        .collect();
+    for file in &files {
+        let owner = std::fs::read_to_string(wasm_target.join(format!(".built-by.{file}"))).ok();
+        if owner.as_deref() != Some(this_checkout.as_str()) {
+            let _ = std::fs::remove_file(built.join(file));
+            let _ = std::fs::remove_file(built.join("deps").join(file));
+        }
+    }
 
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
@@ -87,8 +108,23 @@ fn main() {
             plugins.display()
         );
     }
-    println!(
-        "cargo:rustc-env=ESOX_WASM_DIR={}",
-        wasm_target.join("wasm32-wasip2").join("release").display()
-    );
+    // Copied into this checkout's own OUT_DIR right away, so a later build in another checkout
+    // cannot swap the bytes embedded here.
+    let own = out_dir.join("wasm");
+    std::fs::create_dir_all(&own)
+        .unwrap_or_else(|e| panic!("cannot create {}: {e}", own.display()));
+    for file in &files {
+        let _ = std::fs::write(
+            wasm_target.join(format!(".built-by.{file}")),
+            &this_checkout,
+        );
+        std::fs::copy(built.join(file), own.join(file)).unwrap_or_else(|e| {
+            panic!(
+                "cannot copy {} into {}: {e}",
+                built.join(file).display(),
+                own.display()
+            )
+        });
+    }
+    println!("cargo:rustc-env=ESOX_WASM_DIR={}", own.display());
 }
