@@ -15,7 +15,7 @@ use clap::{Parser, Subcommand};
 /// esox: sync secrets from external stores into Kubernetes Secrets, with sandboxed provider
 /// plugins. Serves the External Secrets Operator API (external-secrets.io).
 #[derive(Debug, Parser)]
-#[command(name = "esox", version, propagate_version = true)]
+#[command(name = "esox", version)]
 pub struct Cli {
     /// Log filter (tracing syntax: `info`, `esox=debug`, ...).
     #[arg(long, global = true, env = "ESOX_LOG", default_value = "info")]
@@ -86,5 +86,17 @@ fn init_logging(filter: &str, format: &str) {
         builder.json().init();
     } else {
         builder.init();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// clap's own consistency checks over every subcommand (duplicate names, such as a
+    /// subcommand's `--version` against a propagated version flag, panic only at run time).
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        super::Cli::command().debug_assert();
     }
 }
