@@ -93,12 +93,14 @@ pub fn classify(
     }
     let code = code.unwrap_or("");
     // A secret scheduled for deletion: AWS answers InvalidRequestException (ESO's code checks
-    // InvalidParameterException; both are accepted).
+    // InvalidParameterException; both are accepted), worded "... because it was marked for
+    // deletion." on reads and "... a secret that's currently marked deleted." on other calls.
     if NOT_FOUND.contains(&code)
         || (matches!(
             code,
             "InvalidRequestException" | "InvalidParameterException"
-        ) && message.is_some_and(|m| m.contains("marked for deletion")))
+        ) && message
+            .is_some_and(|m| m.contains("marked for deletion") || m.contains("marked deleted")))
     {
         return Error::NotFound;
     }
@@ -231,6 +233,15 @@ mod tests {
                 "You can't perform this operation on the secret because it was marked for deletion.",
             ),
             Some(400),
+        );
+        assert!(matches!(err, Error::NotFound));
+        // The other wording AWS documents for the same state.
+        let err = classify(
+            "BatchGetSecretValue",
+            Failure::Service,
+            Some("InvalidRequestException"),
+            Some("You tried to perform the operation on a secret that's currently marked deleted."),
+            None,
         );
         assert!(matches!(err, Error::NotFound));
         assert!(matches!(

@@ -97,7 +97,8 @@ impl Provider for Fake {
 }
 
 fn parse(config: &serde_json::Value) -> Result<FakeConfig, Error> {
-    serde_json::from_value(config.clone())
+    // Deserialise from the borrowed tree: no copy of the config per instance.
+    FakeConfig::deserialize(config)
         .map_err(|e| Error::invalid_config(format!("spec.provider.fake: {e}")))
 }
 

@@ -32,130 +32,35 @@
 //! So the permission-denied path stays covered only by the plugin's unit tests
 //! (`plugins/aws/src/errors.rs`) and the egress denial in the plugin-host tests.
 
-use std::collections::BTreeMap;
-use std::path::PathBuf;
-use std::sync::Mutex;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+mod support;
 
-use base64::Engine as _;
-use esox_e2e::{ManagedProcess, Stack};
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use esox_e2e::Stack;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::api::events::v1::Event;
 use kube::api::{Api, DynamicObject, ListParams, ObjectMeta, PostParams};
-use kube::core::{ApiResource, GroupVersionKind};
 use serde_json::{Value, json};
-use tokio::sync::OnceCell;
+use support::*;
 
-const WAIT: Duration = Duration::from_secs(90);
-/// The region every store in this file names, and where every value is seeded.
 const REGION: &str = "eu-west-1";
 /// The Secret holding the store's AWS keys, in each test's namespace.
 const CREDENTIALS: &str = "aws-credentials";
 
-static CONTROLLER_LOG: OnceCell<PathBuf> = OnceCell::const_new();
-static SECRET_VALUES: Mutex<Vec<String>> = Mutex::new(Vec::new());
-
-/// A secret value unique to this run, registered for the log scan.
-fn secret_value(purpose: &str) -> String {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let value = format!("s3cr3t-aws-{purpose}-{nanos:x}");
-    SECRET_VALUES.lock().unwrap().push(value.clone());
-    value
-}
-
-/// The shared stack with the CRDs installed and one `esox run` pointed at LocalStack.
+/// The shared stack with one `esox run` serving this test binary, its AWS endpoint pointed at
+/// LocalStack (`--plugin-setting`, never in the manifests).
 async fn stack() -> &'static Stack {
-    let stack = Stack::shared().await.expect("the e2e stack starts");
-    CONTROLLER_LOG
-        .get_or_init(|| async {
-            let crds = tempfile::tempdir().unwrap();
-            esox_api::write_crds(crds.path()).unwrap();
-            stack.install_crds(crds.path()).await.expect("CRDs install");
-            let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_esox"));
-            cmd.args([
-                "--log-format",
-                "json",
-                "--log",
-                "trace,kube=debug,hyper=info,tower=info,h2=info,rustls=info,wasmtime=info,cranelift=info",
-            ])
-            .arg("run")
-            .arg("--kubeconfig")
-            .arg(stack.controller_kubeconfig_path())
-            .arg("--plugin-setting")
-            .arg(format!("aws:endpoint={}", stack.localstack_endpoint()))
-            .args([
-                "--metrics-addr",
-                "127.0.0.1:0",
-                "--live-addr",
-                "127.0.0.1:0",
-            ]);
-            let mut process =
-                ManagedProcess::spawn("esox-aws-features", cmd).expect("esox starts");
-            process
-                .wait_for_log("watch caches synced", WAIT)
-                .await
-                .expect("esox becomes ready");
-            let path = process.log_path().to_path_buf();
-            // Lives as long as the test binary; the harness kills it at exit.
-            Box::leak(Box::new(process));
-            path
-        })
-        .await;
-    stack
-}
-
-/// Every registered value, raw and base64, must be absent from the controller's log.
-fn assert_log_has_no_secret_values() {
-    let path = CONTROLLER_LOG.get().expect("controller started");
-    let log = std::fs::read_to_string(path).expect("controller log readable");
-    assert!(
-        !log.is_empty(),
-        "the controller logged nothing at all; the scan would prove nothing"
-    );
-    for value in SECRET_VALUES.lock().unwrap().iter() {
-        let b64 = base64::engine::general_purpose::STANDARD.encode(value);
-        assert!(
-            !log.contains(value.as_str()),
-            "the controller log contains the secret value {value:?}"
-        );
-        assert!(
-            !log.contains(&b64),
-            "the controller log contains the base64 of secret value {value:?}"
-        );
-    }
-}
-
-/// The end of the controller's log, for timeout diagnostics (it holds no values: it is scanned).
-fn controller_log_tail() -> String {
-    let Some(path) = CONTROLLER_LOG.get() else {
-        return String::new();
-    };
-    let log = std::fs::read_to_string(path).unwrap_or_default();
-    let mut start = log.len().saturating_sub(6000);
-    while !log.is_char_boundary(start) {
-        start += 1;
-    }
-    log[start..].to_string()
+    stack_with_controller("esox-aws-features", |stack| {
+        vec![
+            "--plugin-setting".into(),
+            format!("aws:endpoint={}", stack.localstack_endpoint()),
+        ]
+    })
+    .await
 }
 
 // --- Kubernetes side --------------------------------------------------------------------------
-
-fn gvk(kind: &str) -> ApiResource {
-    ApiResource::from_gvk(&GroupVersionKind::gvk("external-secrets.io", "v1", kind))
-}
-
-fn es_api(client: &kube::Client, ns: &str) -> Api<DynamicObject> {
-    Api::namespaced_with(client.clone(), ns, &gvk("ExternalSecret"))
-}
-
-async fn apply(client: &kube::Client, manifest: Value) {
-    esox_e2e::manifests::apply_yaml(client, &serde_yaml::to_string(&manifest).unwrap())
-        .await
-        .unwrap_or_else(|e| panic!("applying {}: {e:#}", manifest["metadata"]));
-}
 
 /// The Secret with the store's AWS keys (LocalStack accepts any; `test`/`test` is its default).
 async fn create_credentials(client: &kube::Client, ns: &str) {
@@ -216,122 +121,6 @@ fn external_secret(ns: &str, name: &str, spec: Value) -> Value {
         "metadata": {"name": name, "namespace": ns},
         "spec": full,
     })
-}
-
-/// The Ready condition of an object: (status, reason, message).
-fn ready_condition(obj: &DynamicObject) -> Option<(String, String, String)> {
-    let conditions = obj.data.get("status")?.get("conditions")?.as_array()?;
-    let c = conditions.iter().find(|c| c["type"] == "Ready")?;
-    let s = |f: &str| {
-        c.get(f)
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string()
-    };
-    Some((s("status"), s("reason"), s("message")))
-}
-
-async fn eventually<F, Fut, T>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + WAIT;
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        if Instant::now() > deadline {
-            panic!(
-                "timed out after {WAIT:?} waiting for {what}\ncontroller log ends with:\n{}",
-                controller_log_tail()
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-}
-
-/// Wait until the object's Ready condition has this status and reason; returns the object.
-async fn wait_ready(
-    client: &kube::Client,
-    ns: &str,
-    kind: &str,
-    name: &str,
-    status: &str,
-    reason: &str,
-) -> DynamicObject {
-    let api = Api::<DynamicObject>::namespaced_with(client.clone(), ns, &gvk(kind));
-    let mut last = None;
-    let found = tokio::time::timeout(WAIT, async {
-        loop {
-            if let Ok(obj) = api.get(name).await {
-                let ready = ready_condition(&obj);
-                if ready
-                    .as_ref()
-                    .is_some_and(|(s, r, _)| s == status && r == reason)
-                {
-                    return obj;
-                }
-                last = ready;
-            }
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
-    })
-    .await;
-    found.unwrap_or_else(|_| {
-        panic!(
-            "timed out waiting for {kind} {ns}/{name} Ready={status} {reason}; last Ready: {last:?}\n\
-             controller log ends with:\n{}",
-            controller_log_tail()
-        )
-    })
-}
-
-async fn secret_data(
-    client: &kube::Client,
-    ns: &str,
-    name: &str,
-) -> Option<BTreeMap<String, String>> {
-    let s = Api::<Secret>::namespaced(client.clone(), ns)
-        .get_opt(name)
-        .await
-        .unwrap()?;
-    Some(
-        s.data
-            .unwrap_or_default()
-            .into_iter()
-            .map(|(k, v)| (k, String::from_utf8(v.0).unwrap()))
-            .collect(),
-    )
-}
-
-/// Wait until the Secret holds exactly `expected` (never printed: only the keys on timeout).
-async fn wait_secret_data(client: &kube::Client, ns: &str, name: &str, expected: &[(&str, &str)]) {
-    let expected: BTreeMap<String, String> = expected
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    let mut keys = None;
-    let matched = tokio::time::timeout(WAIT, async {
-        loop {
-            if let Some(data) = secret_data(client, ns, name).await {
-                if data == expected {
-                    return;
-                }
-                keys = Some(data.keys().cloned().collect::<Vec<_>>());
-            }
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
-    })
-    .await;
-    if matched.is_err() {
-        panic!(
-            "timed out waiting for Secret {ns}/{name} to hold the expected data; expected keys \
-             {:?}, last seen keys {keys:?} (values not shown)\ncontroller log ends with:\n{}",
-            expected.keys().collect::<Vec<_>>(),
-            controller_log_tail()
-        );
-    }
 }
 
 /// The notes of the `UpdateFailed` events about ExternalSecret `name`.
@@ -497,7 +286,7 @@ async fn secret_ref_auth_reads_a_secrets_manager_value_and_its_properties() {
         ready_condition(&store).unwrap().2,
         "unable to validate store"
     );
-    let log = std::fs::read_to_string(CONTROLLER_LOG.get().unwrap()).unwrap();
+    let log = controller_log();
     assert!(
         log.contains(&format!(
             "Secret {}/does-not-exist, referenced by the store, does not exist",

@@ -7,95 +7,25 @@
 //! ends by scanning the controller's whole log for all values registered so far (raw and
 //! base64): the controller must never log one.
 
+mod support;
+
 use std::collections::BTreeMap;
-use std::path::PathBuf;
-use std::sync::Mutex;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use base64::Engine as _;
-use esox_e2e::{ManagedProcess, Stack};
+use esox_e2e::Stack;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, DeleteParams, DynamicObject, ObjectMeta, Patch, PatchParams, PostParams};
-use kube::core::{ApiResource, GroupVersionKind};
 use serde_json::{Value, json};
-use tokio::sync::OnceCell;
+use support::*;
 
-const WAIT: Duration = Duration::from_secs(90);
-
-static CONTROLLER_LOG: OnceCell<PathBuf> = OnceCell::const_new();
-static SECRET_VALUES: Mutex<Vec<String>> = Mutex::new(Vec::new());
-
-/// A secret value unique to this run, registered for the log scan.
-fn secret_value(purpose: &str) -> String {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let value = format!("s3cr3t-{purpose}-{nanos:x}");
-    SECRET_VALUES.lock().unwrap().push(value.clone());
-    value
-}
-
-/// The shared stack with the CRDs installed and one `esox run` under the controller identity.
+/// The shared stack with one `esox run` serving this test binary.
 async fn stack() -> &'static Stack {
-    let stack = Stack::shared().await.expect("the e2e stack starts");
-    CONTROLLER_LOG
-        .get_or_init(|| async {
-            // The CRDs exactly as esox-api generates them (the same text as crds/).
-            let crds = tempfile::tempdir().unwrap();
-            esox_api::write_crds(crds.path()).unwrap();
-            stack.install_crds(crds.path()).await.expect("CRDs install");
-            let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_esox"));
-            cmd.args(["--log-format", "json", "--log", "trace,kube=debug,hyper=info,tower=info,h2=info,rustls=info,wasmtime=info,cranelift=info"])
-                .arg("run")
-                .arg("--kubeconfig")
-                .arg(stack.controller_kubeconfig_path())
-                .args(["--metrics-addr", "127.0.0.1:0", "--live-addr", "127.0.0.1:0", "--store-requeue-interval", "10s"]);
-            let mut process = ManagedProcess::spawn("esox-controller", cmd).expect("esox starts");
-            process.wait_for_log("watch caches synced", WAIT).await.expect("esox becomes ready");
-            let path = process.log_path().to_path_buf();
-            // Lives as long as the test binary; the harness kills it at exit.
-            Box::leak(Box::new(process));
-            path
-        })
-        .await;
-    stack
-}
-
-/// Every registered value, raw and base64, must be absent from the controller's log.
-fn assert_log_has_no_secret_values() {
-    let path = CONTROLLER_LOG.get().expect("controller started");
-    let log = std::fs::read_to_string(path).expect("controller log readable");
-    assert!(
-        !log.is_empty(),
-        "the controller logged nothing at all; the scan would prove nothing"
-    );
-    for value in SECRET_VALUES.lock().unwrap().iter() {
-        let b64 = base64::engine::general_purpose::STANDARD.encode(value);
-        assert!(
-            !log.contains(value.as_str()),
-            "the controller log contains the secret value {value:?}"
-        );
-        assert!(
-            !log.contains(&b64),
-            "the controller log contains the base64 of secret value {value:?}"
-        );
-    }
-}
-
-fn gvk(kind: &str) -> ApiResource {
-    ApiResource::from_gvk(&GroupVersionKind::gvk("external-secrets.io", "v1", kind))
-}
-
-fn es_api(client: &kube::Client, ns: &str) -> Api<DynamicObject> {
-    Api::namespaced_with(client.clone(), ns, &gvk("ExternalSecret"))
-}
-
-async fn apply(client: &kube::Client, manifest: Value) {
-    esox_e2e::manifests::apply_yaml(client, &serde_yaml::to_string(&manifest).unwrap())
-        .await
-        .unwrap_or_else(|e| panic!("applying {manifest}: {e:#}"));
+    stack_with_controller("esox-controller", |_| {
+        vec!["--store-requeue-interval".into(), "10s".into()]
+    })
+    .await
 }
 
 /// A fake SecretStore serving `data` (key -> value).
@@ -141,102 +71,6 @@ fn merge(base: &mut Value, extra: Value) {
             }
         }
     }
-}
-
-/// The Ready condition of an object: (status, reason, message).
-fn ready_condition(obj: &DynamicObject) -> Option<(String, String, String)> {
-    let conditions = obj.data.get("status")?.get("conditions")?.as_array()?;
-    let c = conditions.iter().find(|c| c["type"] == "Ready")?;
-    let s = |f: &str| {
-        c.get(f)
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string()
-    };
-    Some((s("status"), s("reason"), s("message")))
-}
-
-async fn eventually<F, Fut, T>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + WAIT;
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        if Instant::now() > deadline {
-            panic!("timed out waiting for {what}");
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-/// Wait until the ExternalSecret's Ready condition has this status and reason; returns it.
-async fn wait_es(
-    client: &kube::Client,
-    ns: &str,
-    name: &str,
-    status: &str,
-    reason: &str,
-) -> DynamicObject {
-    let api = es_api(client, ns);
-    eventually(
-        &format!("ExternalSecret {ns}/{name} Ready={status} {reason}"),
-        || async {
-            let es = api.get(name).await.ok()?;
-            let (s, r, _) = ready_condition(&es)?;
-            (s == status && r == reason).then_some(es)
-        },
-    )
-    .await
-}
-
-async fn secret_data(
-    client: &kube::Client,
-    ns: &str,
-    name: &str,
-) -> Option<BTreeMap<String, String>> {
-    let s = Api::<Secret>::namespaced(client.clone(), ns)
-        .get_opt(name)
-        .await
-        .unwrap()?;
-    Some(
-        s.data
-            .unwrap_or_default()
-            .into_iter()
-            .map(|(k, v)| (k, String::from_utf8(v.0).unwrap()))
-            .collect(),
-    )
-}
-
-async fn wait_secret_data(
-    client: &kube::Client,
-    ns: &str,
-    name: &str,
-    expected: &[(&str, &str)],
-) -> Secret {
-    let expected: BTreeMap<String, String> = expected
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    let api = Api::<Secret>::namespaced(client.clone(), ns);
-    eventually(
-        &format!("Secret {ns}/{name} to hold the expected data"),
-        || async {
-            let s = api.get_opt(name).await.ok()??;
-            let data: BTreeMap<String, String> = s
-                .data
-                .clone()
-                .unwrap_or_default()
-                .into_iter()
-                .map(|(k, v)| (k, String::from_utf8(v.0).unwrap()))
-                .collect();
-            (data == expected).then_some(s)
-        },
-    )
-    .await
 }
 
 async fn wait_secret_gone(client: &kube::Client, ns: &str, name: &str) {
@@ -934,7 +768,7 @@ async fn the_controller_serves_health_and_eso_metrics() {
     )
     .await;
     wait_es(&client, ns.name(), "m", "True", "SecretSynced").await;
-    let log = std::fs::read_to_string(CONTROLLER_LOG.get().unwrap()).unwrap();
+    let log = controller_log();
     let start = log
         .lines()
         .find(|l| l.contains("esox controller starting"))
@@ -988,7 +822,7 @@ async fn templates_render_a_docker_config_secret_and_a_config_file_from_a_config
     let client = stack.admin_client();
     let password = secret_value("registry-password");
     let auth = base64::engine::general_purpose::STANDARD.encode(format!("robot:{password}"));
-    SECRET_VALUES.lock().unwrap().push(auth.clone());
+    register_secret_value(auth.clone());
     let remote = format!(r#"{{"user":"robot","password":"{password}"}}"#);
     apply(
         &client,

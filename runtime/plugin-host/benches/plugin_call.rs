@@ -4,9 +4,12 @@
 //!
 //! Measures, in one run on one machine:
 //! - cold load (compile) vs precompiled load (deserialize from the cache) of the fake plugin;
-//! - `get-secret` on the fake plugin with a fresh instance per call (instantiate from
-//!   `InstancePre` with the pooling allocator + open client + call) and with a warm instance
-//!   reused by the store;
+//! - the floor of a fresh instance: instantiate from `InstancePre` (pooling allocator) and one
+//!   call that does next to nothing (`validate-config {}`);
+//! - `get-secret` on the fake plugin with a fresh instance per call (instantiate, open the
+//!   client, call), for a 1-entry and a 21-entry store config, and with a warm instance reused
+//!   by the store;
+//! - where a fresh instance's time goes: new store, instantiate, `open`, drop;
 //! - the same lookup done natively in Rust, as the baseline for the ratio.
 //!
 //! `ESOX_BENCH_ITERS` sets the number of calls per series (default 5000).
@@ -21,8 +24,9 @@ use esox_provider::RemoteRef;
 
 const VALUE: &str = r#"{"username":"app","password":"s3cr3t"}"#;
 
-fn config() -> serde_json::Value {
-    let mut data: Vec<serde_json::Value> = (0..20)
+/// A fake store with `entries` entries, the last one being the one looked up.
+fn config(entries: usize) -> serde_json::Value {
+    let mut data: Vec<serde_json::Value> = (0..entries.saturating_sub(1))
         .map(|i| serde_json::json!({"key": format!("/filler/{i}"), "value": "x"}))
         .collect();
     data.push(serde_json::json!({"key": "/db/credentials", "value": VALUE}));
@@ -103,12 +107,42 @@ async fn main() -> anyhow::Result<()> {
         ..Default::default()
     };
     let mut results = Vec::new();
-    for (name, calls_per_instance) in [
+    {
+        // The floor of a fresh instance: new store + instantiate + one call that does next to
+        // nothing (validate-config on an empty config).
+        let host = PluginHost::new(host_config(Limits::default()))?;
+        host.load(PluginOrigin::Embedded, bytes).await?;
+        let empty = serde_json::json!({});
+        for _ in 0..200 {
+            host.validate_config("fake", &empty).await?;
+        }
+        let mut samples = Vec::with_capacity(iters);
+        for _ in 0..iters {
+            let t = Instant::now();
+            host.validate_config("fake", &empty).await?;
+            samples.push(t.elapsed());
+        }
+        results.push(summarize(
+            "fresh instance, trivial call (instantiate + validate-config {})",
+            samples,
+        ));
+    }
+    for (name, calls_per_instance, entries) in [
         (
-            "fresh instance per call (instantiate + open + get-secret)",
+            "fresh instance per call, 1-entry store (instantiate + open + get-secret)",
             1u32,
+            1usize,
         ),
-        ("warm instance reused by the store (get-secret)", u32::MAX),
+        (
+            "fresh instance per call, 21-entry store (instantiate + open + get-secret)",
+            1u32,
+            21,
+        ),
+        (
+            "warm instance reused by the store (get-secret)",
+            u32::MAX,
+            21,
+        ),
     ] {
         let host = PluginHost::new(host_config(Limits {
             calls_per_instance,
@@ -119,7 +153,7 @@ async fn main() -> anyhow::Result<()> {
         let store = host.open_store(StoreSpec {
             identity: "bench".into(),
             plugin: "fake".into(),
-            config: config(),
+            config: config(entries),
             settings: vec![],
             egress: EgressPolicy::deny_all(),
             services: Arc::new(NoServices),
@@ -137,7 +171,30 @@ async fn main() -> anyhow::Result<()> {
         results.push(summarize(name, samples));
     }
 
-    let entries: Vec<(String, String, String)> = config()["data"]
+    // Where a fresh instance's time goes (p50 of each phase, measured separately).
+    let mut phases = Vec::new();
+    for entries in [1usize, 21] {
+        let host = PluginHost::new(host_config(Limits::default()))?;
+        host.load(PluginOrigin::Embedded, bytes).await?;
+        let text = config(entries).to_string();
+        for _ in 0..200 {
+            host.fresh_instance_phases("fake", &text).await?;
+        }
+        let mut samples: [Vec<Duration>; 4] = Default::default();
+        for _ in 0..iters {
+            let p = host.fresh_instance_phases("fake", &text).await?;
+            for (series, d) in samples.iter_mut().zip(p) {
+                series.push(d);
+            }
+        }
+        let p50s = samples.map(|mut s| {
+            s.sort();
+            percentile(&s, 0.5)
+        });
+        phases.push((entries, p50s));
+    }
+
+    let entries: Vec<(String, String, String)> = config(21)["data"]
         .as_array()
         .into_iter()
         .flatten()
@@ -188,6 +245,18 @@ async fn main() -> anyhow::Result<()> {
             s.p99.as_secs_f64() * 1e6,
             s.mean.as_secs_f64() * 1e6,
             s.p50.as_secs_f64() / native.p50.as_secs_f64().max(1e-9)
+        );
+    }
+    println!(
+        "\n| fresh instance, phase p50 µs | new store | instantiate | open | drop (slots returned) |\n|---|---|---|---|---|"
+    );
+    for (entries, p) in &phases {
+        println!(
+            "| {entries}-entry store | {:.1} | {:.1} | {:.1} | {:.1} |",
+            p[0].as_secs_f64() * 1e6,
+            p[1].as_secs_f64() * 1e6,
+            p[2].as_secs_f64() * 1e6,
+            p[3].as_secs_f64() * 1e6
         );
     }
     Ok(())

@@ -509,6 +509,41 @@ impl PluginHost {
         }
     }
 
+    /// Where a fresh instance's time goes, for the plugin-call benchmark only: new store,
+    /// instantiate, `open` on `config`, and dropping the store (which returns the pooled
+    /// slots). Not part of the API.
+    #[doc(hidden)]
+    pub async fn fresh_instance_phases(
+        &self,
+        plugin: &str,
+        config: &str,
+    ) -> anyhow::Result<[std::time::Duration; 4]> {
+        let p = self
+            .plugin(plugin)
+            .ok_or_else(|| anyhow::anyhow!("no plugin {plugin}"))?;
+        let t0 = Instant::now();
+        let mut store = self.new_store(
+            &p,
+            "(bench)",
+            Arc::new(NoServices),
+            EgressPolicy::deny_all(),
+        );
+        reset_budget(&mut store, &self.inner.config.limits);
+        let t1 = Instant::now();
+        let bindings = p.pre.instantiate_async(&mut store).await?;
+        let t2 = Instant::now();
+        let _client = bindings
+            .esox_provider_provider()
+            .client()
+            .call_open(&mut store, config, &[])
+            .await?
+            .map_err(|e| anyhow::anyhow!("open: {}", from_wit(e)))?;
+        let t3 = Instant::now();
+        drop(store);
+        let t4 = Instant::now();
+        Ok([t1 - t0, t2 - t1, t3 - t2, t4 - t3])
+    }
+
     /// Open a client for one store. Nothing is instantiated until the first call.
     pub fn open_store(&self, spec: StoreSpec) -> Result<StoreClient, ProviderError> {
         let plugin = self
@@ -518,6 +553,7 @@ impl PluginHost {
         Ok(StoreClient {
             host: self.clone(),
             plugin,
+            config_json: Arc::from(spec.config.to_string()),
             spec: Arc::new(spec),
             idle: Mutex::new(Vec::new()),
             permits: tokio::sync::Semaphore::new(permits),
@@ -750,6 +786,8 @@ pub struct StoreClient {
     host: PluginHost,
     plugin: Arc<Plugin>,
     spec: Arc<StoreSpec>,
+    /// `spec.config` serialised once: every new instance's `open` gets the same text.
+    config_json: Arc<str>,
     idle: Mutex<Vec<WarmInstance>>,
     permits: tokio::sync::Semaphore,
 }
@@ -816,8 +854,8 @@ impl StoreClient {
             self.spec.egress.clone(),
         );
         reset_budget(&mut store, limits);
-        let config = self.spec.config.to_string();
-        let settings = self.spec.settings.clone();
+        let config = &*self.config_json;
+        let settings = &self.spec.settings;
         let contract = self.plugin.contract;
         let fut = async {
             match contract {
@@ -826,7 +864,7 @@ impl StoreClient {
                     let opened = bindings
                         .esox_provider_provider()
                         .client()
-                        .call_open(&mut store, &config, &settings)
+                        .call_open(&mut store, config, settings)
                         .await?;
                     Ok::<_, wasmtime::Error>((bindings, opened))
                 }
