@@ -12,7 +12,7 @@
 //! Plain std on purpose: it must build in seconds on a fresh machine.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitCode};
+use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
 mod demo;
@@ -20,7 +20,6 @@ mod demo;
 fn main() -> ExitCode {
     let task = std::env::args().nth(1).unwrap_or_default();
     let mut phases = Phases::default();
-    let started = Instant::now();
     let result = match task.as_str() {
         "test" => test(&mut phases),
         "demo" => demo::run(&mut phases),
@@ -33,7 +32,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    phases.print(started.elapsed());
+    phases.print();
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -44,10 +43,8 @@ fn main() -> ExitCode {
 }
 
 /// Timings of the phases run so far, printed as a table at the end.
-/// A phase recorded with `overlapped` set ran beside the others: it is listed but not added
-/// to the sum, and the table's last line is the wall time of the whole task.
 #[derive(Default)]
-pub struct Phases(Vec<(String, Duration, bool, bool)>);
+pub struct Phases(Vec<(String, Duration, bool)>);
 
 impl Phases {
     /// Run one phase, printing its start and recording its duration.
@@ -60,33 +57,25 @@ impl Phases {
         let started = Instant::now();
         let result = f();
         self.0
-            .push((name.to_string(), started.elapsed(), result.is_ok(), false));
+            .push((name.to_string(), started.elapsed(), result.is_ok()));
         result
     }
 
-    /// Record a phase that ran beside the others (not added to the sum).
-    fn record_overlapped(&mut self, name: &str, took: Duration, ok: bool) {
-        self.0.push((name.to_string(), took, ok, true));
-    }
-
-    fn print(&self, wall: Duration) {
+    fn print(&self) {
         if self.0.is_empty() {
             return;
         }
         eprintln!("\n| phase | seconds | result |\n|---|---:|---|");
-        for (name, d, ok, _) in &self.0 {
+        let mut total = Duration::ZERO;
+        for (name, d, ok) in &self.0 {
+            total += *d;
             eprintln!(
                 "| {name} | {:.1} | {} |",
                 d.as_secs_f64(),
                 if *ok { "ok" } else { "FAILED" }
             );
         }
-        let sum: Duration = self.0.iter().filter(|p| !p.3).map(|p| p.1).sum();
-        eprintln!(
-            "| sum of the phases in sequence | {:.1} | |",
-            sum.as_secs_f64()
-        );
-        eprintln!("| total (wall) | {:.1} | |", wall.as_secs_f64());
+        eprintln!("| total | {:.1} | |", total.as_secs_f64());
     }
 }
 
@@ -120,82 +109,18 @@ fn cargo() -> String {
 /// The binaries are built with the whole workspace selected, like every later cargo call, so
 /// cargo unifies features once and builds nothing twice.
 pub fn prepare(phases: &mut Phases) -> Result<(), String> {
-    build_binaries(phases)?;
-    phases.run(STACK_PREPARE, || {
-        let stack = bin_dir().join("esox-stack");
-        sh(&stack.display().to_string(), &["prepare"])
-    })
-}
-
-const STACK_PREPARE: &str =
-    "control plane + LocalStack (esox-stack prepare; cached under ~/.cache/esox)";
-
-fn build_binaries(phases: &mut Phases) -> Result<(), String> {
     wasm_target(phases)?;
     phases.run(
         "build the binaries (cargo build --workspace --bins; plugins for wasm32-wasip2 via build.rs)",
         || sh(&cargo(), &["build", "--workspace", "--bins"]),
+    )?;
+    phases.run(
+        "control plane + LocalStack (esox-stack prepare; cached under ~/.cache/esox)",
+        || {
+            let stack = bin_dir().join("esox-stack");
+            sh(&stack.display().to_string(), &["prepare"])
+        },
     )
-}
-
-/// `esox-stack prepare` running beside the Rust phases of `test`. On a cold machine it is a Go
-/// build of the control plane (~11 min of 2 cores) and a pip install (~5 min, mostly waiting on
-/// downloads); overlapping it with the builds, lints and unit tests fills the cores those leave
-/// idle. Warm, it returns at once. Killed if the gate fails before it is needed.
-struct BackgroundPrepare {
-    child: Option<Child>,
-    started: Instant,
-}
-
-impl BackgroundPrepare {
-    fn spawn() -> Result<Self, String> {
-        let stack = bin_dir().join("esox-stack");
-        eprintln!(
-            "\n==> {STACK_PREPARE}: started in the background; its lines start with [esox-e2e]"
-        );
-        let child = Command::new(&stack)
-            .arg("prepare")
-            .current_dir(repo())
-            .spawn()
-            .map_err(|e| format!("cannot run {}: {e}", stack.display()))?;
-        Ok(BackgroundPrepare {
-            child: Some(child),
-            started: Instant::now(),
-        })
-    }
-
-    /// Wait for it and record it as a phase (its time overlaps the phases before).
-    fn finish(mut self, phases: &mut Phases) -> Result<(), String> {
-        let name = format!("{STACK_PREPARE}, in the background (overlapping the phases above)");
-        eprintln!("\n==> waiting for: {name}");
-        let waited = Instant::now();
-        let status = self
-            .child
-            .take()
-            .expect("waited once")
-            .wait()
-            .map_err(|e| format!("esox-stack prepare: {e}"));
-        eprintln!("waited {:.1}s for it", waited.elapsed().as_secs_f64());
-        let result = match status {
-            Ok(s) if s.success() => Ok(()),
-            Ok(s) => Err(format!("`esox-stack prepare` failed ({s})")),
-            Err(e) => Err(e),
-        };
-        phases.record_overlapped(&name, self.started.elapsed(), result.is_ok());
-        result
-    }
-}
-
-impl Drop for BackgroundPrepare {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            eprintln!(
-                "stopping the background `esox-stack prepare`: the gate failed before it was needed"
-            );
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
 }
 
 /// Cargo's target directory: `$CARGO_TARGET_DIR` (as `.ci/run` sets it) or `<repo>/target`.
@@ -248,8 +173,7 @@ fn e2e_phase(phases: &mut Phases) -> Result<(), String> {
 /// The CI gate. Every cargo invocation selects the whole workspace, so features unify the same
 /// way each time and nothing is built twice.
 fn test(phases: &mut Phases) -> Result<(), String> {
-    build_binaries(phases)?;
-    let stack_prepare = BackgroundPrepare::spawn()?;
+    prepare(phases)?;
     let cargo = cargo();
     let plugins = "plugins/Cargo.toml";
     let triple = host_triple();
@@ -319,7 +243,6 @@ fn test(phases: &mut Phases) -> Result<(), String> {
         "unit and integration tests (API + CEL, CRD drift, sync, templates, plugin host + sandbox, CLI)",
         || sh(&cargo, &["test", "--workspace"]),
     )?;
-    stack_prepare.finish(phases)?;
     e2e_phase(phases)
 }
 
