@@ -399,7 +399,6 @@ impl PluginHost {
             EgressPolicy::deny_all(),
         );
         let limits = &self.inner.config.limits;
-        reset_budget(&mut inst, limits);
         let fut = async {
             let bindings = plugin.pre.instantiate_async(&mut inst).await?;
             bindings.esox_provider_provider().call_info(&mut inst).await
@@ -435,6 +434,7 @@ impl PluginHost {
             .cloned()
     }
 
+    /// A store for one new instance, its CPU budget set for the first call.
     fn new_store(
         &self,
         plugin: &Plugin,
@@ -471,6 +471,7 @@ impl PluginHost {
         let mut store = Store::new(&self.inner.engine, state);
         store.limiter(|s| &mut s.memory);
         store.epoch_deadline_callback(instance::on_epoch);
+        reset_budget(&mut store, limits);
         store
     }
 
@@ -490,7 +491,6 @@ impl PluginHost {
             EgressPolicy::deny_all(),
         );
         let limits = &self.inner.config.limits;
-        reset_budget(&mut store, limits);
         let config = config.to_string();
         let fut = async {
             let bindings = p.pre.instantiate_async(&mut store).await?;
@@ -528,7 +528,6 @@ impl PluginHost {
             Arc::new(NoServices),
             EgressPolicy::deny_all(),
         );
-        reset_budget(&mut store, &self.inner.config.limits);
         let t1 = Instant::now();
         let bindings = p.pre.instantiate_async(&mut store).await?;
         let t2 = Instant::now();
@@ -853,7 +852,6 @@ impl StoreClient {
             self.spec.services.clone(),
             self.spec.egress.clone(),
         );
-        reset_budget(&mut store, limits);
         let config = &*self.config_json;
         let settings = &self.spec.settings;
         let contract = self.plugin.contract;
