@@ -8,6 +8,8 @@
 //! ESOX_SCALE_N=1000 cargo test -p esox --test e2e_scale -- --nocapture
 //! ```
 
+mod support;
+
 use std::time::{Duration, Instant};
 
 use esox_e2e::{ManagedProcess, Stack};
@@ -31,24 +33,8 @@ async fn scale_n_external_secrets_reach_ready_on_the_fake_plugin() {
     let ns = stack.new_namespace("scale").await.unwrap();
     let client = stack.admin_client();
 
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_esox"));
-    cmd.args([
-        "--log-format",
-        "json",
-        "--log",
-        "info",
-        "run",
-        "--namespace",
-        ns.name(),
-    ])
-    .arg("--kubeconfig")
-    .arg(stack.controller_kubeconfig_path())
-    .args([
-        "--metrics-addr",
-        "127.0.0.1:0",
-        "--live-addr",
-        "127.0.0.1:0",
-    ]);
+    let mut cmd = support::esox_run(stack, "info");
+    cmd.args(["--namespace", ns.name()]);
     let mut esox = ManagedProcess::spawn("esox-scale", cmd).unwrap();
     esox.wait_for_log("watch caches synced", Duration::from_secs(120))
         .await

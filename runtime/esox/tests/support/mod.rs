@@ -1,4 +1,5 @@
-//! Helpers shared by the controller's end-to-end suites (`e2e_controller`, `e2e_aws_features`).
+//! Helpers shared by the controller's end-to-end suites (`e2e_controller`, `e2e_aws_features`,
+//! `e2e_scale`).
 //!
 //! Each test binary that includes this module gets its own copy of the statics: one `esox run`
 //! serving the whole binary, and the registry of secret values its log is scanned for.
@@ -46,6 +47,23 @@ pub fn register_secret_value(value: String) {
     SECRET_VALUES.lock().unwrap().push(value);
 }
 
+/// `esox run` under the least-privilege controller identity, logging JSON with `log_filter`,
+/// its metrics and health endpoints on free ports; add further `run` arguments to it.
+pub fn esox_run(stack: &Stack, log_filter: &str) -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_esox"));
+    cmd.args(["--log-format", "json", "--log", log_filter])
+        .arg("run")
+        .arg("--kubeconfig")
+        .arg(stack.controller_kubeconfig_path())
+        .args([
+            "--metrics-addr",
+            "127.0.0.1:0",
+            "--live-addr",
+            "127.0.0.1:0",
+        ]);
+    cmd
+}
+
 /// The shared stack with the CRDs installed (exactly as esox-api generates them, the same text
 /// as `crds/`) and one `esox run` under the least-privilege controller identity, logging JSON
 /// at trace. `name` labels the process in the harness's logs; `run_args` come after
@@ -60,18 +78,8 @@ pub async fn stack_with_controller(
             let crds = tempfile::tempdir().unwrap();
             esox_api::write_crds(crds.path()).unwrap();
             stack.install_crds(crds.path()).await.expect("CRDs install");
-            let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_esox"));
-            cmd.args(["--log-format", "json", "--log", LOG_FILTER])
-                .arg("run")
-                .arg("--kubeconfig")
-                .arg(stack.controller_kubeconfig_path())
-                .args([
-                    "--metrics-addr",
-                    "127.0.0.1:0",
-                    "--live-addr",
-                    "127.0.0.1:0",
-                ])
-                .args(run_args(stack));
+            let mut cmd = esox_run(stack, LOG_FILTER);
+            cmd.args(run_args(stack));
             let mut process = ManagedProcess::spawn(name, cmd).expect("esox starts");
             process
                 .wait_for_log("watch caches synced", WAIT)
