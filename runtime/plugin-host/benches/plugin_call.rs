@@ -9,7 +9,9 @@
 //! - `get-secret` on the fake plugin with a fresh instance per call (instantiate, open the
 //!   client, call), for a 1-entry and a 21-entry store config, and with a warm instance reused
 //!   by the store;
-//! - where a fresh instance's time goes: new store, instantiate, `open`, drop;
+//! - the same fresh-instance series with pooled slots reset by returning their pages to the OS
+//!   (`keep_resident_bytes = 0`) instead of restoring dirty pages in place (the default);
+//! - where a fresh instance's time goes: new store, instantiate, `open`, `get-secret`, drop;
 //! - the same lookup done natively in Rust, as the baseline for the ratio.
 //!
 //! `ESOX_BENCH_ITERS` sets the number of calls per series (default 5000).
@@ -18,7 +20,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use esox_plugin_host::{
-    EgressPolicy, HostConfig, Limits, NoServices, PluginHost, PluginOrigin, StoreSpec,
+    EgressPolicy, HostConfig, KEEP_RESIDENT_DEFAULT, Limits, NoServices, PluginHost, PluginOrigin,
+    StoreSpec,
 };
 use esox_provider::RemoteRef;
 
@@ -87,6 +90,7 @@ async fn main() -> anyhow::Result<()> {
         limits,
         cache_dir: Some(cache.path().join("wasm")),
         max_instances: 64,
+        ..Default::default()
     };
 
     // Load: cold compile, then precompiled (same cache dir, new engine).
@@ -127,28 +131,40 @@ async fn main() -> anyhow::Result<()> {
             samples,
         ));
     }
-    for (name, calls_per_instance, entries) in [
+    for (name, calls_per_instance, entries, keep_resident_bytes) in [
         (
             "fresh instance per call, 1-entry store (instantiate + open + get-secret)",
             1u32,
             1usize,
+            KEEP_RESIDENT_DEFAULT,
+        ),
+        (
+            "same, slots reset by returning pages to the OS (keep_resident_bytes = 0)",
+            1,
+            1,
+            0,
         ),
         (
             "fresh instance per call, 21-entry store (instantiate + open + get-secret)",
-            1u32,
+            1,
             21,
+            KEEP_RESIDENT_DEFAULT,
         ),
         (
             "warm instance reused by the store (get-secret)",
             u32::MAX,
             21,
+            KEEP_RESIDENT_DEFAULT,
         ),
     ] {
-        let host = PluginHost::new(host_config(Limits {
-            calls_per_instance,
-            instances_per_store: 1,
-            ..Limits::default()
-        }))?;
+        let host = PluginHost::new(HostConfig {
+            keep_resident_bytes,
+            ..host_config(Limits {
+                calls_per_instance,
+                instances_per_store: 1,
+                ..Limits::default()
+            })
+        })?;
         host.load(PluginOrigin::Embedded, bytes).await?;
         let store = host.open_store(StoreSpec {
             identity: "bench".into(),
@@ -178,11 +194,11 @@ async fn main() -> anyhow::Result<()> {
         host.load(PluginOrigin::Embedded, bytes).await?;
         let text = config(entries).to_string();
         for _ in 0..200 {
-            host.fresh_instance_phases("fake", &text).await?;
+            host.fresh_instance_phases("fake", &text, &remote).await?;
         }
-        let mut samples: [Vec<Duration>; 4] = Default::default();
+        let mut samples: [Vec<Duration>; 5] = Default::default();
         for _ in 0..iters {
-            let p = host.fresh_instance_phases("fake", &text).await?;
+            let p = host.fresh_instance_phases("fake", &text, &remote).await?;
             for (series, d) in samples.iter_mut().zip(p) {
                 series.push(d);
             }
@@ -248,15 +264,16 @@ async fn main() -> anyhow::Result<()> {
         );
     }
     println!(
-        "\n| fresh instance, phase p50 µs | new store | instantiate | open | drop (slots returned) |\n|---|---|---|---|---|"
+        "\n| fresh instance, phase p50 µs | new store | instantiate | open | get-secret | drop (slots returned) |\n|---|---|---|---|---|---|"
     );
     for (entries, p) in &phases {
         println!(
-            "| {entries}-entry store | {:.1} | {:.1} | {:.1} | {:.1} |",
+            "| {entries}-entry store | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} |",
             p[0].as_secs_f64() * 1e6,
             p[1].as_secs_f64() * 1e6,
             p[2].as_secs_f64() * 1e6,
-            p[3].as_secs_f64() * 1e6
+            p[3].as_secs_f64() * 1e6,
+            p[4].as_secs_f64() * 1e6
         );
     }
     Ok(())

@@ -35,11 +35,21 @@ fn shared_cache() -> PathBuf {
 
 /// A host with the embedded plugins and the hostile fixture loaded.
 pub async fn host_with(limits: Limits) -> (PluginHost, ()) {
-    let cache = ();
-    let host = PluginHost::new(HostConfig {
+    let host = host_from(HostConfig {
         limits,
-        cache_dir: Some(shared_cache()),
         max_instances: 64,
+        ..Default::default()
+    })
+    .await;
+    (host, ())
+}
+
+/// A host built from `config` (its cache dir replaced by the shared one) with the embedded
+/// plugins and the hostile fixture loaded.
+pub async fn host_from(config: HostConfig) -> PluginHost {
+    let host = PluginHost::new(HostConfig {
+        cache_dir: Some(shared_cache()),
+        ..config
     })
     .unwrap();
     host.load_embedded().await.unwrap();
@@ -49,7 +59,7 @@ pub async fn host_with(limits: Limits) -> (PluginHost, ()) {
     )
     .await
     .unwrap();
-    (host, cache)
+    host
 }
 
 pub fn store(

@@ -221,6 +221,50 @@ async fn stores_never_share_instances() {
 }
 
 #[tokio::test]
+async fn a_new_instance_never_sees_what_an_earlier_one_left_in_its_slot() {
+    // One instance slot in the whole pool, so store b's instance runs in the very memory,
+    // tables and stack store a's instance used. Both ways of resetting a slot are checked:
+    // pages kept resident and restored in place (the default), and pages returned to the OS.
+    for keep_resident_bytes in [esox_plugin_host::KEEP_RESIDENT_DEFAULT, 0] {
+        let host = host_from(esox_plugin_host::HostConfig {
+            limits: esox_plugin_host::Limits {
+                instances_per_store: 1,
+                calls_per_instance: 2,
+                ..test_limits()
+            },
+            max_instances: 1,
+            keep_resident_bytes,
+            ..Default::default()
+        })
+        .await;
+        let a = store(
+            &host,
+            "hostile",
+            serde_json::json!({}),
+            EgressPolicy::deny_all(),
+        );
+        assert_eq!(get(&a, "plant:tenant-a-value").await.unwrap(), b"planted");
+        assert_eq!(
+            get(&a, "seek:tenant-a-value").await.unwrap(),
+            b"found",
+            "control: an instance sees what it planted itself"
+        );
+        // That was a's instance's second call, so it has been recycled and the slot is free.
+        let b = store(
+            &host,
+            "hostile",
+            serde_json::json!({}),
+            EgressPolicy::deny_all(),
+        );
+        assert_eq!(
+            get(&b, "seek:tenant-a-value").await.unwrap(),
+            b"absent",
+            "keep_resident_bytes = {keep_resident_bytes}: store b's fresh instance saw store a's data"
+        );
+    }
+}
+
+#[tokio::test]
 async fn a_plugin_built_for_an_unsupported_contract_is_refused_before_instantiation() {
     let (host, _cache) = host_with(test_limits()).await;
     let bytes = std::fs::read(wasm("esox_fixture_future_contract.wasm")).unwrap();
@@ -263,6 +307,7 @@ async fn precompiled_artefacts_are_reused_and_tampered_ones_are_not_trusted() {
         limits: test_limits(),
         cache_dir: Some(dir.clone()),
         max_instances: 8,
+        ..Default::default()
     };
     let bytes = std::fs::read(wasm("esox_plugin_fake.wasm")).unwrap();
 
