@@ -14,8 +14,9 @@
 //! - **Instances per store, never shared.** A store's calls run on a small pool of instances
 //!   of its own. An instance keeps its opened `client` (and so the plugin's sessions and
 //!   credentials) across calls, and is thrown away after a trap, a timeout, a limit, or
-//!   [`Limits::calls_per_instance`] calls. With the pooling allocator and `InstancePre`, a new
-//!   instance costs tens of microseconds, so recycling is cheap (`benches/plugin_call.rs`).
+//!   [`Limits::calls_per_instance`] calls. With the pooling allocator, `InstancePre` and slots
+//!   that keep their pages resident ([`HostConfig::keep_resident_bytes`]), a new instance
+//!   costs ~30 µs, so recycling is cheap (`benches/plugin_call.rs`).
 //! - **Bounded.** Memory per instance ([`Limits::memory_bytes`]), wasm CPU per call
 //!   ([`Limits::cpu_time`], epoch-based), wall time per call including host I/O
 //!   ([`Limits::call_timeout`]), size of what a call may return ([`Limits::max_response_bytes`]),
