@@ -12,6 +12,16 @@ async fn get(store: &esox_plugin_host::StoreClient, key: &str) -> Result<Vec<u8>
     store.get_secret(&RemoteRef::key(key)).await
 }
 
+/// A store on the hostile fixture with no egress.
+fn hostile(host: &esox_plugin_host::PluginHost) -> esox_plugin_host::StoreClient {
+    store(
+        host,
+        "hostile",
+        serde_json::json!({}),
+        EgressPolicy::deny_all(),
+    )
+}
+
 async fn assert_still_serves(store: &esox_plugin_host::StoreClient) {
     assert_eq!(
         get(store, "ok").await.unwrap(),
@@ -23,12 +33,7 @@ async fn assert_still_serves(store: &esox_plugin_host::StoreClient) {
 #[tokio::test]
 async fn an_endless_loop_is_stopped_by_the_cpu_budget() {
     let (host, _cache) = host_with(test_limits()).await;
-    let store = store(
-        &host,
-        "hostile",
-        serde_json::json!({}),
-        EgressPolicy::deny_all(),
-    );
+    let store = hostile(&host);
     let err = get(&store, "spin").await.unwrap_err();
     assert!(
         matches!(&err, ProviderError::Internal(m) if m.contains("CPU budget")),
@@ -40,12 +45,7 @@ async fn an_endless_loop_is_stopped_by_the_cpu_budget() {
 #[tokio::test]
 async fn unbounded_memory_growth_is_stopped_by_the_memory_cap() {
     let (host, _cache) = host_with(test_limits()).await;
-    let store = store(
-        &host,
-        "hostile",
-        serde_json::json!({}),
-        EgressPolicy::deny_all(),
-    );
+    let store = hostile(&host);
     let err = get(&store, "hog").await.unwrap_err();
     assert!(
         matches!(&err, ProviderError::Internal(m) if m.contains("memory limit of 32 MiB")),
@@ -57,12 +57,7 @@ async fn unbounded_memory_growth_is_stopped_by_the_memory_cap() {
 #[tokio::test]
 async fn a_panic_is_a_trap_that_discards_the_instance_and_nothing_else() {
     let (host, _cache) = host_with(test_limits()).await;
-    let store = store(
-        &host,
-        "hostile",
-        serde_json::json!({}),
-        EgressPolicy::deny_all(),
-    );
+    let store = hostile(&host);
     assert_eq!(get(&store, "calls").await.unwrap(), b"1");
     assert_eq!(
         get(&store, "calls").await.unwrap(),
@@ -85,12 +80,7 @@ async fn a_panic_is_a_trap_that_discards_the_instance_and_nothing_else() {
 #[tokio::test]
 async fn an_oversized_response_is_refused() {
     let (host, _cache) = host_with(test_limits()).await;
-    let store = store(
-        &host,
-        "hostile",
-        serde_json::json!({}),
-        EgressPolicy::deny_all(),
-    );
+    let store = hostile(&host);
     let err = get(&store, "huge").await.unwrap_err();
     assert!(
         matches!(&err, ProviderError::Internal(m) if m.contains("4194304 bytes")),
@@ -102,12 +92,7 @@ async fn an_oversized_response_is_refused() {
 #[tokio::test]
 async fn waiting_on_host_io_forever_is_stopped_by_the_call_timeout() {
     let (host, _cache) = host_with(test_limits()).await;
-    let store = store(
-        &host,
-        "hostile",
-        serde_json::json!({}),
-        EgressPolicy::deny_all(),
-    );
+    let store = hostile(&host);
     let err = get(&store, "sleep").await.unwrap_err();
     assert!(
         matches!(&err, ProviderError::Unavailable(m) if m.contains("timed out")),
@@ -172,12 +157,7 @@ async fn egress_reaches_only_the_allow_list_and_denials_are_counted() {
 async fn a_store_without_egress_reaches_nothing() {
     let (host, _cache) = host_with(test_limits()).await;
     let port = tiny_server().await;
-    let store = store(
-        &host,
-        "hostile",
-        serde_json::json!({}),
-        EgressPolicy::deny_all(),
-    );
+    let store = hostile(&host);
     assert_eq!(
         get(&store, &format!("get:http://127.0.0.1:{port}/"))
             .await
@@ -190,18 +170,8 @@ async fn a_store_without_egress_reaches_nothing() {
 #[tokio::test]
 async fn stores_never_share_instances() {
     let (host, _cache) = host_with(test_limits()).await;
-    let a = store(
-        &host,
-        "hostile",
-        serde_json::json!({}),
-        EgressPolicy::deny_all(),
-    );
-    let b = store(
-        &host,
-        "hostile",
-        serde_json::json!({}),
-        EgressPolicy::deny_all(),
-    );
+    let a = hostile(&host);
+    let b = hostile(&host);
     assert_eq!(get(&a, "calls").await.unwrap(), b"1");
     assert_eq!(get(&a, "calls").await.unwrap(), b"2");
     assert_eq!(
@@ -237,12 +207,7 @@ async fn a_new_instance_never_sees_what_an_earlier_one_left_in_its_slot() {
             ..Default::default()
         })
         .await;
-        let a = store(
-            &host,
-            "hostile",
-            serde_json::json!({}),
-            EgressPolicy::deny_all(),
-        );
+        let a = hostile(&host);
         assert_eq!(get(&a, "plant:tenant-a-value").await.unwrap(), b"planted");
         assert_eq!(
             get(&a, "seek:tenant-a-value").await.unwrap(),
@@ -250,12 +215,7 @@ async fn a_new_instance_never_sees_what_an_earlier_one_left_in_its_slot() {
             "control: an instance sees what it planted itself"
         );
         // That was a's instance's second call, so it has been recycled and the slot is free.
-        let b = store(
-            &host,
-            "hostile",
-            serde_json::json!({}),
-            EgressPolicy::deny_all(),
-        );
+        let b = hostile(&host);
         assert_eq!(
             get(&b, "seek:tenant-a-value").await.unwrap(),
             b"absent",
@@ -279,12 +239,7 @@ async fn a_plugin_built_for_an_unsupported_contract_is_refused_before_instantiat
     );
     assert!(host.plugin("from the future").is_none());
     // The host still loads and runs good plugins afterwards.
-    let store = store(
-        &host,
-        "hostile",
-        serde_json::json!({}),
-        EgressPolicy::deny_all(),
-    );
+    let store = hostile(&host);
     assert_still_serves(&store).await;
 }
 
