@@ -36,18 +36,6 @@ pub struct PluginOptions {
     pub plugin_keep_resident_kib: usize,
 }
 
-impl Default for PluginOptions {
-    fn default() -> Self {
-        PluginOptions {
-            plugin_dir: None,
-            plugin_settings: Vec::new(),
-            plugin_egress: Vec::new(),
-            plugin_cache_dir: None,
-            plugin_keep_resident_kib: esox_plugin_host::KEEP_RESIDENT_DEFAULT / 1024,
-        }
-    }
-}
-
 pub use esox_plugin_host::policy::PluginPolicy;
 
 impl PluginOptions {
