@@ -8,12 +8,14 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// Packages built: first-party plugins and the hostile test fixtures.
+/// Packages built: first-party plugins and the test fixtures (hostile, a future contract, the
+/// fake plugin as released for contract 0.1).
 const PACKAGES: &[&str] = &[
     "esox-plugin-fake",
     "esox-plugin-aws",
     "esox-fixture-hostile",
     "esox-fixture-future-contract",
+    "esox-fixture-fake-v0-1",
 ];
 
 fn main() {
@@ -25,7 +27,15 @@ fn main() {
         .and_then(Path::parent)
         .expect("runtime/plugin-host is two levels below the repository root");
     let plugins = repo.join("plugins");
-    for watched in ["Cargo.toml", "Cargo.lock", "sdk", "fake", "aws", "fixtures"] {
+    for watched in [
+        "Cargo.toml",
+        "Cargo.lock",
+        "sdk",
+        "sdk-v0.1",
+        "fake",
+        "aws",
+        "fixtures",
+    ] {
         println!("cargo:rerun-if-changed={}", plugins.join(watched).display());
     }
     println!("cargo:rerun-if-changed={}", repo.join("wit").display());

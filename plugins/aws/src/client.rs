@@ -7,7 +7,8 @@ use std::time::SystemTime;
 
 use aws_sdk_secretsmanager::config::retry::RetryConfig;
 use esox_plugin_sdk::{
-    Error, FindQuery, MetadataPolicy, RemoteRef, SecretClient, SecretMap, Validation, block_on,
+    Error, FindQuery, MetadataPolicy, RemoteRef, SecretClient, SecretMap, StoreContext, Validation,
+    block_on,
 };
 
 use crate::config::{AwsConfig, Service};
@@ -31,6 +32,7 @@ struct Live {
 pub struct AwsClient {
     config: AwsConfig,
     endpoints: Endpoints,
+    store: StoreContext,
     live: RefCell<Option<Live>>,
 }
 
@@ -51,12 +53,22 @@ pub fn retry_config(config: &AwsConfig) -> RetryConfig {
 
 impl AwsClient {
     /// A client that resolves credentials on first use.
-    pub fn new(config: AwsConfig, endpoints: Endpoints) -> AwsClient {
+    pub fn new(config: AwsConfig, endpoints: Endpoints, store: StoreContext) -> AwsClient {
         AwsClient {
             config,
             endpoints,
+            store,
             live: RefCell::new(None),
         }
+    }
+
+    /// Whether this client cannot tell if the store works: its credentials are referent (no
+    /// namespace) and it serves a ClusterSecretStore validated on its own, so there is no
+    /// ExternalSecret namespace to resolve them in (ESO answers `ValidationUnknown`). On a
+    /// SecretStore the same references resolve in its namespace, and their errors (a missing
+    /// Secret, refused keys) make the store not Ready, as in ESO.
+    pub fn validation_is_unknown(&self) -> bool {
+        self.config.is_referent() && self.store.lacks_referent_namespace()
     }
 
     fn build_backend(&self, session: &Session) -> Backend {
@@ -190,18 +202,10 @@ fn batchable(service: Service, remote: &RemoteRef) -> bool {
 
 impl SecretClient for AwsClient {
     fn validate(&self) -> Result<Validation, Error> {
-        let result = block_on(self.backend());
-        match result {
-            Ok(_) => Ok(Validation::Ready),
-            // Referent credentials resolve per ExternalSecret; a store alone cannot tell. Only
-            // the host's "no namespace to resolve in" answer (a ClusterSecretStore) means that:
-            // on a SecretStore the same references resolve in its namespace, and their errors
-            // (a missing Secret, refused keys) make the store not Ready, as in ESO.
-            Err(Error::InvalidConfig(m)) if self.config.is_referent() && m.contains("referent") => {
-                Ok(Validation::Unknown)
-            }
-            Err(e) => Err(e),
+        if self.validation_is_unknown() {
+            return Ok(Validation::Unknown);
         }
+        block_on(self.backend()).map(|_| Validation::Ready)
     }
 
     fn get_secret(&self, remote: &RemoteRef) -> Result<Vec<u8>, Error> {
@@ -252,7 +256,7 @@ impl SecretClient for AwsClient {
                     let whole = fetched
                         .get(&identity(remote))
                         .cloned()
-                        .unwrap_or_else(|| Err(Error::internal("value missing from batch")));
+                        .unwrap_or_else(|| Err(Error::backend("value missing from batch")));
                     if matches!(whole, Err(Error::PermissionDenied(_))) {
                         self.live.borrow_mut().take();
                     }
@@ -301,6 +305,38 @@ mod tests {
         let ps = Service::ParameterStore;
         assert!(batchable(ps, &remote("/a", None, false)));
         assert!(!batchable(ps, &remote("/a", Some("2"), false)));
+    }
+
+    fn client(auth: serde_json::Value, store: StoreContext) -> AwsClient {
+        let config = AwsConfig::parse(&json!({
+            "service": "SecretsManager", "region": "us-east-1", "auth": auth
+        }))
+        .unwrap();
+        AwsClient::new(config, Endpoints::default(), store)
+    }
+
+    #[test]
+    fn a_cluster_store_with_referent_references_validates_as_unknown_on_its_own() {
+        let referent = json!({"secretRef": {
+            "accessKeyIDSecretRef": {"name": "s", "key": "id"},
+            "secretAccessKeySecretRef": {"name": "s", "key": "secret"}
+        }});
+        let pinned = json!({"secretRef": {
+            "accessKeyIDSecretRef": {"name": "s", "key": "id", "namespace": "ops"},
+            "secretAccessKeySecretRef": {"name": "s", "key": "secret", "namespace": "ops"}
+        }});
+        let alone = StoreContext::cluster_secret_store("aws", None);
+        let for_es = StoreContext::cluster_secret_store("aws", Some("team-a"));
+        let namespaced = StoreContext::secret_store("team-a", "aws");
+        assert!(client(referent.clone(), alone.clone()).validation_is_unknown());
+        assert!(matches!(
+            client(referent.clone(), alone.clone()).validate(),
+            Ok(Validation::Unknown)
+        ));
+        assert!(!client(referent.clone(), for_es).validation_is_unknown());
+        assert!(!client(referent, namespaced).validation_is_unknown());
+        assert!(!client(pinned, alone.clone()).validation_is_unknown());
+        assert!(!client(json!({}), alone).validation_is_unknown());
     }
 
     #[test]

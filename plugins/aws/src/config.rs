@@ -5,14 +5,16 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-/// Why a store configuration was refused. Each message names the field and what to write.
+/// Why a store configuration was refused. Each message names the field and what to write; none
+/// quotes a value it cannot vouch for (the malformed case reports kinds, not values).
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum ConfigError {
     /// The JSON does not have the shape of `spec.provider.aws`.
     #[error(
-        "spec.provider.aws is malformed: {0}; see the AWS provider's schema (esox plugin inspect aws)"
+        "spec.provider.aws{} is malformed: {message}; see the AWS provider's schema (esox plugin inspect aws)",
+        if field.is_empty() { String::new() } else { format!(".{field}") }
     )]
-    Malformed(String),
+    Malformed { field: String, message: String },
     /// `service` names something this plugin does not serve.
     #[error(
         "spec.provider.aws.service {0:?} is not supported: use SecretsManager or ParameterStore"
@@ -36,9 +38,9 @@ pub enum ConfigError {
     /// `retrySettings.maxRetries` is negative.
     #[error("spec.provider.aws.retrySettings.maxRetries must be 0 or more, got {0}")]
     InvalidMaxRetries(i64),
-    /// Both or neither auth methods, or an incomplete one.
-    #[error("spec.provider.aws.auth: {0}")]
-    InvalidAuth(String),
+    /// Both auth methods, or an incomplete one. `field` is the path under `auth`.
+    #[error("spec.provider.aws.{field}: {message}")]
+    InvalidAuth { field: String, message: String },
     /// `secretsManager` deletion settings out of range.
     #[error("spec.provider.aws.secretsManager: {0}")]
     InvalidSecretsManager(String),
@@ -47,6 +49,29 @@ pub enum ConfigError {
         "spec.provider.aws.sessionTagsPolicy {0:?} is not supported by esox yet: remove it or use None and list sessionTags"
     )]
     UnsupportedSessionTagsPolicy(String),
+}
+
+impl ConfigError {
+    /// The field this error is about, as a path into `spec.provider.aws`.
+    pub fn field(&self) -> String {
+        match self {
+            ConfigError::Malformed { field, .. } => field.clone(),
+            ConfigError::UnsupportedService(_) => "service".into(),
+            ConfigError::InvalidRegion(_) => "region".into(),
+            ConfigError::InvalidRole { field, .. } => field.clone(),
+            ConfigError::InvalidRetryInterval(_) => "retrySettings.retryInterval".into(),
+            ConfigError::InvalidMaxRetries(_) => "retrySettings.maxRetries".into(),
+            ConfigError::InvalidAuth { field, .. } => field.clone(),
+            ConfigError::InvalidSecretsManager(_) => "secretsManager".into(),
+            ConfigError::UnsupportedSessionTagsPolicy(_) => "sessionTagsPolicy".into(),
+        }
+    }
+}
+
+impl From<ConfigError> for esox_plugin_sdk::Error {
+    fn from(e: ConfigError) -> Self {
+        esox_plugin_sdk::Error::invalid_config(e.field(), e.to_string())
+    }
 }
 
 /// Which AWS service the store reads.
@@ -105,12 +130,15 @@ struct RawAuth {
     jwt: Option<JwtAuth>,
 }
 
-/// How the plugin gets its first credentials. There is no third option: the SDK's default
-/// chain would reach for the instance metadata endpoint, which the sandbox does not offer.
+/// How the plugin gets its first credentials. The SDK's default chain is never used (it would
+/// reach for the instance metadata endpoint, which the sandbox does not offer): a store with no
+/// `auth` uses the controller's ambient identity, as the host hands it over.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Auth {
     SecretRef(SecretRefAuth),
     Jwt(ServiceAccountRef),
+    /// No `auth`: the controller's own identity (ESO's IRSA / EKS Pod Identity setups).
+    Ambient,
 }
 
 /// One STS session tag.
@@ -196,8 +224,11 @@ pub struct AwsConfig {
 impl AwsConfig {
     /// Parse and validate `spec.provider.aws`.
     pub fn parse(value: &serde_json::Value) -> Result<AwsConfig, ConfigError> {
-        let raw: RawConfig = serde_json::from_value(value.clone())
-            .map_err(|e| ConfigError::Malformed(e.to_string()))?;
+        let raw: RawConfig =
+            esox_plugin_sdk::config::from_value(value).map_err(|e| ConfigError::Malformed {
+                field: e.field,
+                message: e.message,
+            })?;
         let service = match raw.service.as_str() {
             "SecretsManager" => Service::SecretsManager,
             "ParameterStore" => Service::ParameterStore,
@@ -260,6 +291,7 @@ impl AwsConfig {
                         .is_some_and(|t| t.namespace.is_none())
             }
             Auth::Jwt(sa) => sa.namespace.is_none(),
+            Auth::Ambient => false,
         }
     }
 }
@@ -267,12 +299,11 @@ impl AwsConfig {
 fn parse_auth(raw: RawAuth) -> Result<Auth, ConfigError> {
     let jwt = raw.jwt.and_then(|j| j.service_account_ref);
     match (raw.secret_ref, jwt) {
-        (Some(_), Some(_)) => Err(ConfigError::InvalidAuth(
-            "set either secretRef or jwt.serviceAccountRef, not both".into(),
-        )),
-        (None, None) => Err(ConfigError::InvalidAuth(
-            "set secretRef (access keys in a Secret) or jwt.serviceAccountRef (IRSA); esox never uses the SDK's default credential chain".into(),
-        )),
+        (Some(_), Some(_)) => Err(ConfigError::InvalidAuth {
+            field: "auth".into(),
+            message: "set either secretRef or jwt.serviceAccountRef, not both".into(),
+        }),
+        (None, None) => Ok(Auth::Ambient),
         (Some(s), None) => {
             for (field, r) in [
                 ("accessKeyIDSecretRef", Some(&s.access_key_id)),
@@ -282,18 +313,20 @@ fn parse_auth(raw: RawAuth) -> Result<Auth, ConfigError> {
                 if let Some(r) = r
                     && (r.name.is_empty() || r.key.is_empty())
                 {
-                    return Err(ConfigError::InvalidAuth(format!(
-                        "secretRef.{field} needs both name and key"
-                    )));
+                    return Err(ConfigError::InvalidAuth {
+                        field: format!("auth.secretRef.{field}"),
+                        message: "needs both name and key".into(),
+                    });
                 }
             }
             Ok(Auth::SecretRef(s))
         }
         (None, Some(sa)) => {
             if sa.name.is_empty() {
-                return Err(ConfigError::InvalidAuth(
-                    "jwt.serviceAccountRef.name must name a ServiceAccount".into(),
-                ));
+                return Err(ConfigError::InvalidAuth {
+                    field: "auth.jwt.serviceAccountRef.name".into(),
+                    message: "must name a ServiceAccount".into(),
+                });
             }
             Ok(Auth::Jwt(sa))
         }
@@ -558,12 +591,38 @@ mod tests {
     }
 
     #[test]
-    fn missing_auth_is_refused_because_the_default_chain_is_never_used() {
-        let err = AwsConfig::parse(&json!({"service": "SecretsManager", "region": "us-east-1"}))
-            .unwrap_err();
-        assert!(
-            matches!(err, ConfigError::InvalidAuth(m) if m.contains("default credential chain"))
-        );
+    fn missing_auth_means_the_ambient_identity() {
+        let config =
+            AwsConfig::parse(&json!({"service": "SecretsManager", "region": "us-east-1"})).unwrap();
+        assert_eq!(config.auth, Auth::Ambient);
+        assert!(!config.is_referent());
+        let config = AwsConfig::parse(
+            &json!({"service": "SecretsManager", "region": "us-east-1", "auth": {}}),
+        )
+        .unwrap();
+        assert_eq!(config.auth, Auth::Ambient);
+    }
+
+    #[test]
+    fn malformed_configs_name_the_field_and_never_quote_the_value() {
+        let err = AwsConfig::parse(&json!({
+            "service": "SecretsManager", "region": "us-east-1",
+            "auth": {"secretRef": {
+                "accessKeyIDSecretRef": {"name": "s", "key": "id"},
+                "secretAccessKeySecretRef": {"name": 12345, "key": "AKIAPLANTEDVALUE"}
+            }}
+        }))
+        .unwrap_err();
+        assert_eq!(err.field(), "auth.secretRef.secretAccessKeySecretRef.name");
+        let text = err.to_string();
+        assert!(!text.contains("12345"), "{text}");
+        let err = AwsConfig::parse(&json!({"service": "SecretsManager", "region": "us-east-1",
+            "sessionTags": [{"key": "k", "value": 987654}]}))
+        .unwrap_err();
+        assert_eq!(err.field(), "sessionTags[0].value");
+        assert!(!err.to_string().contains("987654"), "{err}");
+        let sdk: esox_plugin_sdk::Error = err.into();
+        assert_eq!(sdk.config_field(), Some("sessionTags[0].value"));
     }
 
     #[test]
@@ -574,7 +633,9 @@ mod tests {
             "service": "SecretsManager", "region": "us-east-1", "auth": auth
         }))
         .unwrap_err();
-        assert!(matches!(err, ConfigError::InvalidAuth(m) if m.contains("not both")));
+        assert!(
+            matches!(err, ConfigError::InvalidAuth { message, .. } if message.contains("not both"))
+        );
     }
 
     #[test]
@@ -589,9 +650,10 @@ mod tests {
         .unwrap_err();
         assert_eq!(
             err,
-            ConfigError::InvalidAuth(
-                "secretRef.secretAccessKeySecretRef needs both name and key".into()
-            )
+            ConfigError::InvalidAuth {
+                field: "auth.secretRef.secretAccessKeySecretRef".into(),
+                message: "needs both name and key".into()
+            }
         );
     }
 

@@ -1,9 +1,12 @@
 //! Where the plugin's AWS credentials come from and how long they are kept.
 //!
-//! The chain follows ESO: base credentials from `auth.secretRef` (read through the host) or from
+//! The chain follows ESO: base credentials from `auth.secretRef` (read through the host), from
 //! `auth.jwt.serviceAccountRef` (a TokenRequest token exchanged at STS
-//! AssumeRoleWithWebIdentity for the ServiceAccount's `eks.amazonaws.com/role-arn`), then each of
-//! `additionalRoles` assumed in order, then `role` with the external ID and session tags.
+//! AssumeRoleWithWebIdentity for the ServiceAccount's `eks.amazonaws.com/role-arn`) or, for a
+//! store with no `auth`, from the controller's ambient identity as the host hands it over
+//! (static keys from its environment, else its web identity token exchanged at STS, else its
+//! container credentials endpoint: EKS Pod Identity); then each of `additionalRoles` assumed in
+//! order, then `role` with the external ID and session tags.
 //!
 //! Only the end of the chain is cached, in the client (one per store), until
 //! [`REFRESH_MARGIN`] before it expires: STS is called about once an hour per store, not per
@@ -13,7 +16,8 @@
 use std::time::{Duration, SystemTime};
 
 use aws_sdk_secretsmanager::config::Credentials;
-use esox_plugin_sdk::{Error, host};
+use esox_plugin_sdk::{Error, host, http};
+use serde::Deserialize;
 
 use crate::config::{Auth, AwsConfig, SecretKeyRef, ServiceAccountRef};
 use crate::endpoint::{AwsService, Endpoints};
@@ -141,6 +145,7 @@ pub async fn resolve(config: &AwsConfig, endpoints: &Endpoints) -> Result<Sessio
             Session::from_keys(id, secret, token, now)
         }
         Auth::Jwt(sa) => web_identity(config, endpoints, sa).await?,
+        Auth::Ambient => ambient(config, endpoints, now).await?,
     };
     for role in &config.additional_roles {
         session = assume_role(config, endpoints, &session, role, false).await?;
@@ -152,18 +157,23 @@ pub async fn resolve(config: &AwsConfig, endpoints: &Endpoints) -> Result<Sessio
 }
 
 fn read_key(r: &SecretKeyRef, field: &str) -> Result<String, Error> {
+    let path = format!("auth.secretRef.{field}");
     let bytes = host::secret_key(&r.name, &r.key, r.namespace.as_deref()).map_err(|e| match e {
-        Error::NotFound => Error::invalid_config(format!(
-            "auth.secretRef.{field}: key {:?} of Secret {:?} does not exist; create it or fix the reference",
-            r.key, r.name
-        )),
+        Error::NotFound => Error::invalid_config(
+            path.clone(),
+            format!(
+                "key {:?} of Secret {:?} does not exist; create it or fix the reference",
+                r.key, r.name
+            ),
+        ),
+        Error::InvalidConfig(c) if c.field.is_empty() => Error::invalid_config(&path, c.message),
         other => other,
     })?;
     let text = String::from_utf8(bytes).map_err(|_| {
-        Error::invalid_config(format!(
-            "auth.secretRef.{field}: key {:?} of Secret {:?} is not UTF-8 text",
-            r.key, r.name
-        ))
+        Error::invalid_config(
+            &path,
+            format!("key {:?} of Secret {:?} is not UTF-8 text", r.key, r.name),
+        )
     })?;
     // Secrets written with `echo` often end in a newline; AWS keys never contain whitespace.
     Ok(text.trim().to_string())
@@ -194,9 +204,8 @@ async fn web_identity(
     endpoints: &Endpoints,
     sa: &ServiceAccountRef,
 ) -> Result<Session, Error> {
-    let namespace = sa.namespace.as_deref();
     let audiences = token_audiences(None, &sa.audiences);
-    let mut token = host::service_account_token(&sa.name, namespace, &audiences, None)?;
+    let mut token = mint(sa, &audiences)?;
     let annotation = |token: &host::SaToken, key: &str| {
         token
             .annotations
@@ -210,24 +219,241 @@ async fn web_identity(
     {
         // The ServiceAccount asks for another audience: mint again with it first.
         let audiences = token_audiences(Some(&aud), &sa.audiences);
-        token = host::service_account_token(&sa.name, namespace, &audiences, None)?;
+        token = mint(sa, &audiences)?;
     }
     let Some(role_arn) = annotation(&token, ROLE_ARN_ANNOTATION).filter(|r| !r.is_empty()) else {
-        return Err(Error::invalid_config(format!(
-            "an IAM role must be associated with service account {} (annotation {ROLE_ARN_ANNOTATION})",
-            sa.name
-        )));
+        return Err(Error::invalid_config(
+            "auth.jwt.serviceAccountRef",
+            format!(
+                "an IAM role must be associated with service account {} (annotation {ROLE_ARN_ANNOTATION})",
+                sa.name
+            ),
+        ));
     };
+    assume_role_with_web_identity(
+        config,
+        endpoints,
+        &role_arn,
+        WEB_IDENTITY_SESSION_NAME,
+        token.token,
+    )
+    .await
+}
+
+/// A token for the store's ServiceAccount; a broker refusal about the reference names its path.
+fn mint(sa: &ServiceAccountRef, audiences: &[String]) -> Result<host::SaToken, Error> {
+    host::service_account_token(&sa.name, sa.namespace.as_deref(), audiences, None).map_err(|e| {
+        match e {
+            Error::InvalidConfig(c) if c.field.is_empty() => {
+                Error::invalid_config("auth.jwt.serviceAccountRef", c.message)
+            }
+            other => other,
+        }
+    })
+}
+
+async fn assume_role_with_web_identity(
+    config: &AwsConfig,
+    endpoints: &Endpoints,
+    role_arn: &str,
+    session_name: &str,
+    token: String,
+) -> Result<Session, Error> {
     let out = sts_client(config, endpoints, None)
         .assume_role_with_web_identity()
-        .role_arn(&role_arn)
-        .role_session_name(WEB_IDENTITY_SESSION_NAME)
-        .web_identity_token(token.token)
+        .role_arn(role_arn)
+        .role_session_name(session_name)
+        .web_identity_token(token)
         .duration_seconds(SESSION_SECONDS)
         .send()
         .await
         .map_err(|e| errors::from_sdk("sts:AssumeRoleWithWebIdentity", &e))?;
     session_from_sts(out.credentials(), "sts:AssumeRoleWithWebIdentity")
+}
+
+/// Static keys in the controller's environment (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
+/// optionally `AWS_SESSION_TOKEN`), if both keys are there.
+pub fn environment_keys(
+    identity: &host::AmbientIdentity,
+) -> Option<(String, String, Option<String>)> {
+    let id = identity.env("AWS_ACCESS_KEY_ID")?;
+    let secret = identity.env("AWS_SECRET_ACCESS_KEY")?;
+    Some((
+        id.trim().to_string(),
+        secret.trim().to_string(),
+        identity
+            .env("AWS_SESSION_TOKEN")
+            .map(|t| t.trim().to_string()),
+    ))
+}
+
+/// What the controller's ambient identity lacks, in words, for a store with no `auth` that
+/// finds nothing usable in it.
+pub fn ambient_missing(identity: &host::AmbientIdentity) -> String {
+    let mut what = Vec::new();
+    match (
+        identity.env("AWS_ACCESS_KEY_ID").is_some(),
+        identity.env("AWS_SECRET_ACCESS_KEY").is_some(),
+    ) {
+        (true, false) => what.push("AWS_SECRET_ACCESS_KEY (AWS_ACCESS_KEY_ID is set without it)"),
+        (false, true) => what.push("AWS_ACCESS_KEY_ID (AWS_SECRET_ACCESS_KEY is set without it)"),
+        _ => what.push("static keys (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)"),
+    }
+    if identity.web_identity.is_some() {
+        what.push("a role to assume with its web identity token (AWS_ROLE_ARN)");
+    } else {
+        what.push("a web identity token (IRSA: AWS_WEB_IDENTITY_TOKEN_FILE)");
+    }
+    what.push("container credentials (EKS Pod Identity: AWS_CONTAINER_CREDENTIALS_FULL_URI)");
+    format!(
+        "the store has no auth and the controller's identity has none of: {}; set auth.secretRef or auth.jwt.serviceAccountRef, or give the controller an AWS identity",
+        what.join(", ")
+    )
+}
+
+/// The controller's own identity (a store with no `auth`): static keys from its environment,
+/// else its web identity, else its container credentials endpoint.
+async fn ambient(
+    config: &AwsConfig,
+    endpoints: &Endpoints,
+    now: SystemTime,
+) -> Result<Session, Error> {
+    let identity = host::ambient_identity().map_err(|e| match e {
+        Error::PermissionDenied(m) => Error::permission_denied(format!(
+            "the store has no auth, so it needs the controller's ambient identity, which is not granted to this plugin: {m}"
+        )),
+        other => other,
+    })?;
+    if let Some((id, secret, token)) = environment_keys(&identity) {
+        return Ok(Session::from_keys(id, secret, token, now));
+    }
+    if let Some(web) = &identity.web_identity {
+        let role = web
+            .role_arn
+            .as_deref()
+            .filter(|r| !r.is_empty())
+            .or_else(|| identity.env("AWS_ROLE_ARN"));
+        if let Some(role) = role {
+            let session_name = identity
+                .env("AWS_ROLE_SESSION_NAME")
+                .unwrap_or(WEB_IDENTITY_SESSION_NAME);
+            return assume_role_with_web_identity(
+                config,
+                endpoints,
+                role,
+                session_name,
+                web.token.clone(),
+            )
+            .await;
+        }
+    }
+    if let Some(container) = &identity.container_credentials {
+        return container_credentials(container, now).await;
+    }
+    Err(Error::invalid_config("auth", ambient_missing(&identity)))
+}
+
+/// GET the container credentials endpoint (EKS Pod Identity) with its authorization token.
+async fn container_credentials(
+    endpoint: &host::ContainerCredentials,
+    now: SystemTime,
+) -> Result<Session, Error> {
+    const OPERATION: &str = "container credentials";
+    let mut request = http::Request::get(&endpoint.uri);
+    if let Some(token) = endpoint.authorization.as_deref().filter(|t| !t.is_empty()) {
+        request = request.header("Authorization", token.trim());
+    }
+    let request = request.body(http::body::Body::empty()).map_err(|_| {
+        Error::invalid_config(
+            "",
+            "the controller's container credentials URI or authorization token is not valid in an HTTP request",
+        )
+    })?;
+    let mut response = http::Client::new()
+        .send(request)
+        .await
+        .map_err(|e| Error::http(OPERATION, &e))?;
+    let status = response.status().as_u16();
+    let body = response
+        .body_mut()
+        .contents()
+        .await
+        .map_err(|e| Error::http(OPERATION, &e))?
+        .to_vec();
+    match status {
+        200..=299 => parse_container_credentials(&body, now),
+        401 | 403 => Err(Error::permission_denied(format!(
+            "{OPERATION}: the endpoint refused the controller's authorization token (HTTP {status})"
+        ))),
+        429 => Err(Error::throttled(
+            None,
+            format!("{OPERATION}: the endpoint asked to slow down"),
+        )),
+        500..=599 => Err(Error::unavailable(format!(
+            "{OPERATION}: the endpoint answered HTTP {status}; will retry"
+        ))),
+        _ => Err(Error::backend(format!(
+            "{OPERATION}: the endpoint answered HTTP {status}"
+        ))),
+    }
+}
+
+/// The container credentials endpoint's answer.
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ContainerCredentialsBody {
+    access_key_id: String,
+    secret_access_key: String,
+    #[serde(default)]
+    token: Option<String>,
+    #[serde(default)]
+    expiration: Option<String>,
+}
+
+/// Read the container credentials endpoint's JSON (`AccessKeyId`, `SecretAccessKey`, `Token`,
+/// `Expiration` in RFC 3339). Errors never quote the body: it holds credentials.
+pub fn parse_container_credentials(body: &[u8], now: SystemTime) -> Result<Session, Error> {
+    let creds: ContainerCredentialsBody = serde_json::from_slice(body).map_err(|e| {
+        Error::backend(format!(
+            "container credentials: the endpoint's answer is not credentials (expected JSON with AccessKeyId, SecretAccessKey, Token and Expiration; {} at line {} column {})",
+            match e.classify() {
+                serde_json::error::Category::Data => "missing or mistyped field",
+                _ => "not JSON",
+            },
+            e.line(),
+            e.column()
+        ))
+    })?;
+    let token = creds.token.filter(|t| !t.is_empty());
+    match creds.expiration.as_deref().filter(|e| !e.is_empty()) {
+        None => Ok(Session::from_keys(
+            creds.access_key_id,
+            creds.secret_access_key,
+            token,
+            now,
+        )),
+        Some(expiration) => {
+            let expires_at = aws_smithy_types::DateTime::from_str(
+                expiration,
+                aws_smithy_types::date_time::Format::DateTime,
+            )
+            .ok()
+            .and_then(|d| SystemTime::try_from(d).ok())
+            .ok_or_else(|| {
+                Error::backend(
+                    "container credentials: the endpoint's Expiration is not an RFC 3339 time",
+                )
+            })?;
+            let mut session = Session::temporary(
+                creds.access_key_id,
+                creds.secret_access_key,
+                String::new(),
+                expires_at,
+            );
+            session.session_token = token;
+            Ok(session)
+        }
+    }
 }
 
 async fn assume_role(
@@ -251,7 +477,7 @@ async fn assume_role(
                 .key(&tag.key)
                 .value(&tag.value)
                 .build()
-                .map_err(|e| Error::invalid_config(format!("sessionTags: {e}")))?;
+                .map_err(|e| Error::invalid_config("sessionTags", e.to_string()))?;
             request = request.tags(tag);
         }
         for key in &config.transitive_tag_keys {
@@ -270,9 +496,9 @@ fn session_from_sts(
     operation: &str,
 ) -> Result<Session, Error> {
     let c = credentials
-        .ok_or_else(|| Error::internal(format!("{operation} answered without credentials")))?;
+        .ok_or_else(|| Error::backend(format!("{operation} answered without credentials")))?;
     let expires_at = SystemTime::try_from(*c.expiration()).map_err(|_| {
-        Error::internal(format!(
+        Error::backend(format!(
             "{operation} answered with an unreadable expiration"
         ))
     })?;
@@ -325,6 +551,82 @@ mod tests {
             !text.contains("wJalrXUtnFEMI") && !text.contains("FwoGZXIvYXdz"),
             "{text}"
         );
+    }
+
+    fn identity(env: &[(&str, &str)], web: bool, container: bool) -> host::AmbientIdentity {
+        host::AmbientIdentity {
+            web_identity: web.then(|| host::WebIdentity {
+                token: "jwt".into(),
+                role_arn: None,
+            }),
+            container_credentials: container.then(|| host::ContainerCredentials {
+                uri: "http://169.254.170.23/v1/credentials".into(),
+                authorization: Some("auth".into()),
+            }),
+            environment: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn static_keys_come_from_the_environment_only_when_both_are_set() {
+        let both = identity(
+            &[
+                ("AWS_ACCESS_KEY_ID", "AKIA1"),
+                ("AWS_SECRET_ACCESS_KEY", "secret\n"),
+                ("AWS_REGION", "eu-west-1"),
+            ],
+            false,
+            false,
+        );
+        assert_eq!(
+            environment_keys(&both),
+            Some(("AKIA1".into(), "secret".into(), None))
+        );
+        let half = identity(&[("AWS_ACCESS_KEY_ID", "AKIA1")], false, false);
+        assert_eq!(environment_keys(&half), None);
+        let missing = ambient_missing(&half);
+        assert!(missing.contains("AWS_SECRET_ACCESS_KEY"), "{missing}");
+        assert!(!missing.contains("AKIA1"), "{missing}");
+        let none = ambient_missing(&identity(&[], true, false));
+        assert!(none.contains("AWS_ROLE_ARN"), "{none}");
+        assert!(none.contains("EKS Pod Identity"), "{none}");
+    }
+
+    #[test]
+    fn container_credentials_parse_with_their_expiration() {
+        let s = parse_container_credentials(
+            br#"{"AccessKeyId":"ASIA2","SecretAccessKey":"sk","Token":"tok","Expiration":"2027-01-15T08:00:00Z","RoleArn":"arn:aws:iam::1:role/x"}"#,
+            at(0),
+        )
+        .unwrap();
+        assert_eq!(s.access_key_id, "ASIA2");
+        let expected = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        assert_eq!(s.expires_at, Some(expected));
+        assert_eq!(s.refresh_at, expected - REFRESH_MARGIN);
+        assert_eq!(s.to_sdk().session_token(), Some("tok"));
+        let s = parse_container_credentials(
+            br#"{"AccessKeyId":"AKIA3","SecretAccessKey":"sk"}"#,
+            at(0),
+        )
+        .unwrap();
+        assert_eq!(s.expires_at, None);
+    }
+
+    #[test]
+    fn container_credentials_errors_never_quote_the_answer() {
+        for body in [
+            r#"{"AccessKeyId":"ASIAPLANTED","SecretAccessKey":12}"#,
+            r#"{"AccessKeyId":"ASIAPLANTED"}"#,
+            "ASIAPLANTED",
+            r#"{"AccessKeyId":"ASIAPLANTED","SecretAccessKey":"x","Expiration":"ASIAPLANTED"}"#,
+        ] {
+            let err = parse_container_credentials(body.as_bytes(), at(0)).unwrap_err();
+            assert!(matches!(err, Error::Backend(_)), "{err:?}");
+            assert!(!format!("{err:?}").contains("ASIAPLANTED"), "{err:?}");
+        }
     }
 
     #[test]

@@ -2,8 +2,37 @@
 //! settings, never by the store manifest: `endpoint` for every service (like
 //! `AWS_ENDPOINT_URL`), `endpoint.secretsmanager`, `endpoint.ssm`, `endpoint.sts` per service.
 //! The host adds these origins to the egress allow-list itself.
+//!
+//! Without overrides, a store reaches the AWS endpoints of its region and service:
+//! [`origins`] derives them from the config (the store's `egress`).
 
 use esox_plugin_sdk::Settings;
+
+use crate::config::Service;
+
+/// The origins a store in `region` reading `service` needs: the service's regional endpoint
+/// and its FIPS variant, and STS (regional, FIPS, and the global endpoint) for web identity and
+/// role assumption. China regions (`cn-*`) are in the `amazonaws.com.cn` domain, which has
+/// neither FIPS endpoints nor a global STS.
+pub fn origins(region: &str, service: Service) -> Vec<String> {
+    let prefix = match service {
+        Service::SecretsManager => "secretsmanager",
+        Service::ParameterStore => "ssm",
+    };
+    if region.starts_with("cn-") {
+        return vec![
+            format!("https://{prefix}.{region}.amazonaws.com.cn"),
+            format!("https://sts.{region}.amazonaws.com.cn"),
+        ];
+    }
+    vec![
+        format!("https://{prefix}.{region}.amazonaws.com"),
+        format!("https://{prefix}-fips.{region}.amazonaws.com"),
+        format!("https://sts.{region}.amazonaws.com"),
+        format!("https://sts-fips.{region}.amazonaws.com"),
+        "https://sts.amazonaws.com".to_string(),
+    ]
+}
 
 /// The services the plugin talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,6 +130,56 @@ mod tests {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
         )
+    }
+
+    #[test]
+    fn origins_follow_the_region_and_service() {
+        assert_eq!(
+            origins("eu-west-1", Service::SecretsManager),
+            [
+                "https://secretsmanager.eu-west-1.amazonaws.com",
+                "https://secretsmanager-fips.eu-west-1.amazonaws.com",
+                "https://sts.eu-west-1.amazonaws.com",
+                "https://sts-fips.eu-west-1.amazonaws.com",
+                "https://sts.amazonaws.com",
+            ]
+        );
+        assert_eq!(
+            origins("us-gov-west-1", Service::ParameterStore),
+            [
+                "https://ssm.us-gov-west-1.amazonaws.com",
+                "https://ssm-fips.us-gov-west-1.amazonaws.com",
+                "https://sts.us-gov-west-1.amazonaws.com",
+                "https://sts-fips.us-gov-west-1.amazonaws.com",
+                "https://sts.amazonaws.com",
+            ]
+        );
+        assert_eq!(
+            origins("cn-northwest-1", Service::SecretsManager),
+            [
+                "https://secretsmanager.cn-northwest-1.amazonaws.com.cn",
+                "https://sts.cn-northwest-1.amazonaws.com.cn",
+            ]
+        );
+    }
+
+    #[test]
+    fn origins_stay_within_the_default_egress() {
+        let within = |origin: &str| {
+            let host = origin.strip_prefix("https://").unwrap();
+            host.ends_with(".amazonaws.com") || host.ends_with(".amazonaws.com.cn")
+        };
+        for region in ["us-east-1", "eu-central-2", "cn-north-1", "ap-southeast-7"] {
+            for service in [Service::SecretsManager, Service::ParameterStore] {
+                for origin in origins(region, service) {
+                    assert!(within(&origin), "{origin}");
+                }
+            }
+        }
+        assert_eq!(
+            crate::DEFAULT_EGRESS,
+            ["https://*.amazonaws.com", "https://*.amazonaws.com.cn"]
+        );
     }
 
     #[test]

@@ -1,11 +1,11 @@
 //! How AWS failures become contract errors: the one place that decides not-found vs
-//! unavailable (retried) vs permission-denied, and that strips request IDs and credentials from
-//! messages before they reach conditions and logs.
+//! throttled vs unavailable (retried) vs permission-denied vs egress-denied, and that strips
+//! request IDs and credentials from messages before they reach conditions and logs.
 
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
-use esox_plugin_sdk::Error;
+use esox_plugin_sdk::{EGRESS_DENIAL_MARKER, Error};
 
 /// What kind of failure the SDK reported, independent of the service.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,13 +26,18 @@ const NOT_FOUND: &[&str] = &[
     "ParameterVersionLabelLimitExceeded",
 ];
 
-/// Error codes that mean "slow down" or "try again later".
-const UNAVAILABLE: &[&str] = &[
+/// Error codes that mean "slow down".
+const THROTTLED: &[&str] = &[
     "ThrottlingException",
     "Throttling",
     "ThrottledException",
     "TooManyRequestsException",
     "RequestLimitExceeded",
+    "PriorRequestNotComplete",
+];
+
+/// Error codes that mean "try again later".
+const UNAVAILABLE: &[&str] = &[
     "ServiceUnavailable",
     "ServiceUnavailableException",
     "InternalServiceError",
@@ -79,15 +84,15 @@ pub fn classify(
     });
     match failure {
         Failure::Transport => {
-            if detail.contains("HttpRequestDenied") {
-                return Error::permission_denied(format!(
+            if detail.contains(EGRESS_DENIAL_MARKER) {
+                return Error::egress_denied(format!(
                     "{operation}: the controller's egress policy refused the request; allow the endpoint's origin for the aws plugin"
                 ));
             }
             return Error::unavailable(format!("{operation}: AWS could not be reached: {detail}"));
         }
         Failure::Construction => {
-            return Error::internal(format!("{operation}: request could not be built: {detail}"));
+            return Error::backend(format!("{operation}: request could not be built: {detail}"));
         }
         Failure::Service => {}
     }
@@ -104,7 +109,10 @@ pub fn classify(
     {
         return Error::NotFound;
     }
-    if UNAVAILABLE.contains(&code) || matches!(status, Some(429) | Some(500..=599)) {
+    if THROTTLED.contains(&code) || status == Some(429) {
+        return Error::throttled(None, format!("{operation}: {detail}"));
+    }
+    if UNAVAILABLE.contains(&code) || matches!(status, Some(500..=599)) {
         return Error::unavailable(format!("{operation}: {detail}; will retry"));
     }
     if DENIED.contains(&code) || matches!(status, Some(401) | Some(403)) {
@@ -112,7 +120,7 @@ pub fn classify(
             "{operation}: {detail}; check the IAM policy of the store's credentials or role"
         ));
     }
-    Error::internal(format!("{operation}: {detail}"))
+    Error::backend(format!("{operation}: {detail}"))
 }
 
 /// Classify an SDK error of any operation.
@@ -246,19 +254,23 @@ mod tests {
         assert!(matches!(err, Error::NotFound));
         assert!(matches!(
             service("InvalidParameterException", 400),
-            Error::Internal(_)
+            Error::Backend(_)
         ));
         assert!(matches!(
             service("InvalidRequestException", 400),
-            Error::Internal(_)
+            Error::Backend(_)
         ));
     }
 
     #[test]
-    fn throttling_and_server_errors_are_unavailable() {
+    fn throttling_is_throttled_and_server_errors_are_unavailable() {
         assert!(matches!(
             service("ThrottlingException", 400),
-            Error::Unavailable(_)
+            Error::Throttled(t) if t.retry_after_ms.is_none() && t.message.contains("ThrottlingException")
+        ));
+        assert!(matches!(
+            service("TooManyRequestsException", 400),
+            Error::Throttled(_)
         ));
         assert!(matches!(
             service("InternalServiceError", 500),
@@ -268,10 +280,7 @@ mod tests {
             service("SomethingNew", 503),
             Error::Unavailable(_)
         ));
-        assert!(matches!(
-            service("SomethingNew", 429),
-            Error::Unavailable(_)
-        ));
+        assert!(matches!(service("SomethingNew", 429), Error::Throttled(_)));
     }
 
     #[test]
@@ -295,7 +304,7 @@ mod tests {
     }
 
     #[test]
-    fn network_failures_are_unavailable_but_egress_denials_are_permission_denied() {
+    fn network_failures_are_unavailable_but_egress_denials_are_egress_denied() {
         let net = classify(
             "GetSecretValue",
             Failure::Transport,
@@ -311,14 +320,14 @@ mod tests {
             Some("io error: ErrorCode::HttpRequestDenied"),
             None,
         );
-        assert!(matches!(denied, Error::PermissionDenied(m) if m.contains("egress policy")));
+        assert!(matches!(denied, Error::EgressDenied(m) if m.contains("egress policy")));
     }
 
     #[test]
-    fn other_service_errors_are_internal_with_code_and_message() {
+    fn other_service_errors_are_backend_errors_with_code_and_message() {
         assert!(matches!(
             service("ValidationException", 400),
-            Error::Internal(m) if m == "GetSecretValue: ValidationException: msg"
+            Error::Backend(m) if m == "GetSecretValue: ValidationException: msg"
         ));
     }
 

@@ -2,9 +2,11 @@
 //! through the AWS SDK for Rust, inside the wasm sandbox (HTTP over wasi:http).
 //!
 //! The store spec is ESO's `spec.provider.aws` ([`config`]); credentials come only through the
-//! host (a Secret's keys, or a ServiceAccount token exchanged at STS) and are cached per store
-//! ([`credentials`]); endpoints for LocalStack and other AWS-compatible services are operator
-//! settings ([`endpoint`]); AWS errors map to the contract in one place ([`errors`]).
+//! host (a Secret's keys, a ServiceAccount token exchanged at STS, or for a store with no
+//! `auth` the controller's ambient identity) and are cached per store ([`credentials`]); the
+//! origins a store needs derive from its region and service ([`endpoint::origins`]); endpoints
+//! for LocalStack and other AWS-compatible services are operator settings ([`endpoint`]); AWS
+//! errors map to the contract in one place ([`errors`]).
 
 pub mod client;
 pub mod config;
@@ -15,7 +17,8 @@ pub mod parameterstore;
 pub mod secretsmanager;
 
 use esox_plugin_sdk::{
-    Capabilities, Error, PluginInfo, Provider, Settings, export_provider, serde_json,
+    Capabilities, Error, PluginInfo, Provider, Reference, Settings, StoreContext, export_provider,
+    serde_json,
 };
 
 use client::AwsClient;
@@ -36,21 +39,50 @@ impl Provider for Aws {
         )
         .capabilities(Capabilities::READ | Capabilities::FIND)
         .config_schema(config_schema())
-        .default_egress(["https://*.amazonaws.com", "https://*.amazonaws.com.cn"])
+        .default_egress(DEFAULT_EGRESS)
+        .references(references())
+        .ambient_identity(true)
     }
 
     fn validate_config(config: &serde_json::Value) -> Result<(), Error> {
-        AwsConfig::parse(config)
-            .map(|_| ())
-            .map_err(|e| Error::invalid_config(e.to_string()))
+        AwsConfig::parse(config).map(|_| ()).map_err(Error::from)
     }
 
-    fn open(config: serde_json::Value, settings: Settings) -> Result<AwsClient, Error> {
-        let config = AwsConfig::parse(&config).map_err(|e| Error::invalid_config(e.to_string()))?;
-        let endpoints = Endpoints::from_settings(&settings)
-            .map_err(|e| Error::invalid_config(e.to_string()))?;
-        Ok(AwsClient::new(config, endpoints))
+    fn egress(config: &serde_json::Value, _settings: &Settings) -> Result<Vec<String>, Error> {
+        // Endpoint settings (LocalStack) are granted by the host from the settings themselves.
+        let config = AwsConfig::parse(config)?;
+        Ok(endpoint::origins(&config.region, config.service))
     }
+
+    fn open(
+        config: serde_json::Value,
+        settings: Settings,
+        store: &StoreContext,
+    ) -> Result<AwsClient, Error> {
+        let config = AwsConfig::parse(&config)?;
+        let endpoints = Endpoints::from_settings(&settings)
+            .map_err(|e| Error::invalid_config("", e.to_string()))?;
+        Ok(AwsClient::new(config, endpoints, store.clone()))
+    }
+}
+
+/// Every origin the plugin may reach: the ceiling of what [`endpoint::origins`] answers.
+pub const DEFAULT_EGRESS: [&str; 2] = ["https://*.amazonaws.com", "https://*.amazonaws.com.cn"];
+
+/// Where `spec.provider.aws` references Kubernetes objects: the Secret keys of static
+/// credentials and the ServiceAccount of IRSA-style web identity. The ServiceAccount's tokens
+/// are for STS (`sts.amazonaws.com`); an audience named by the ServiceAccount's
+/// `eks.amazonaws.com/audience` annotation must also be listed in the reference's `audiences`.
+pub fn references() -> Vec<Reference> {
+    vec![
+        Reference::secret_key("auth.secretRef.accessKeyIDSecretRef"),
+        Reference::secret_key("auth.secretRef.secretAccessKeySecretRef"),
+        Reference::secret_key("auth.secretRef.sessionTokenSecretRef"),
+        Reference::service_account(
+            "auth.jwt.serviceAccountRef",
+            [credentials::DEFAULT_AUDIENCE],
+        ),
+    ]
 }
 
 /// Compile a `find.name.regexp` (RE2 syntax in ESO; Rust's `regex` is RE2-compatible).
@@ -58,7 +90,10 @@ pub(crate) fn compile_regexp(pattern: Option<&str>) -> Result<Option<regex::Rege
     pattern
         .map(|p| {
             regex::Regex::new(p).map_err(|e| {
-                Error::invalid_config(format!("find.name.regexp {p:?} is not a valid regexp: {e}"))
+                Error::invalid_config(
+                    "",
+                    format!("find.name.regexp {p:?} is not a valid regexp: {e}"),
+                )
             })
         })
         .transpose()
@@ -159,6 +194,50 @@ mod tests {
         );
         let schema: serde_json::Value = serde_json::from_str(&info.config_schema).unwrap();
         assert_eq!(schema["properties"]["service"]["enum"][1], "ParameterStore");
+        assert!(info.wants_ambient_identity);
+    }
+
+    #[test]
+    fn info_declares_every_kubernetes_reference_of_the_schema() {
+        let info = Aws::info();
+        let paths: Vec<&str> = info.references.iter().map(|r| r.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "auth.secretRef.accessKeyIDSecretRef",
+                "auth.secretRef.secretAccessKeySecretRef",
+                "auth.secretRef.sessionTokenSecretRef",
+                "auth.jwt.serviceAccountRef",
+            ]
+        );
+        let sa = &info.references[3];
+        assert!(matches!(
+            sa.kind,
+            esox_plugin_sdk::ReferenceKind::ServiceAccount
+        ));
+        assert_eq!(sa.audiences, ["sts.amazonaws.com"]);
+        // Every declared path exists in the schema.
+        let schema: serde_json::Value = serde_json::from_str(&info.config_schema).unwrap();
+        for path in paths {
+            let mut node = &schema;
+            for part in path.split('.') {
+                node = &node["properties"][part];
+            }
+            assert!(node.is_object(), "{path} is not in the schema");
+        }
+    }
+
+    #[test]
+    fn egress_is_derived_from_the_region_and_service() {
+        let config = serde_json::json!({"service": "ParameterStore", "region": "eu-west-1"});
+        let origins = Aws::egress(&config, &Settings::default()).unwrap();
+        assert!(origins.contains(&"https://ssm.eu-west-1.amazonaws.com".to_string()));
+        assert!(!origins.iter().any(|o| o.contains("secretsmanager")));
+        let bad = serde_json::json!({"service": "SecretsManager", "region": "nowhere"});
+        assert!(matches!(
+            Aws::egress(&bad, &Settings::default()),
+            Err(Error::InvalidConfig(c)) if c.field == "region"
+        ));
     }
 
     #[test]

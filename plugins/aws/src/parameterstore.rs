@@ -36,7 +36,7 @@ pub async fn get_value(client: &Client, name: &str) -> Result<Vec<u8>, Error> {
         .and_then(|p| p.value())
         .map(|v| v.as_bytes().to_vec())
         .ok_or_else(|| {
-            Error::internal(format!(
+            Error::backend(format!(
                 "invalid secret received. parameter value is nil for key: {name}"
             ))
         })
@@ -102,7 +102,8 @@ pub async fn find(client: &Client, query: &FindQuery) -> Result<SecretMap, Error
     let matches = |name: &str| matcher.as_ref().is_none_or(|m| m.is_match(name));
     if query.tags.is_empty() && matcher.is_none() && query.path.is_none() {
         return Err(Error::invalid_config(
-            "find needs name.regexp, path or tags".to_string(),
+            "",
+            "find needs name.regexp, path or tags",
         ));
     }
     if !query.tags.is_empty() {
@@ -161,7 +162,7 @@ async fn describe_names(
                 .option("Equals")
                 .values(value)
                 .build()
-                .map_err(|e| Error::internal(format!("ssm filter: {e}")))?,
+                .map_err(|e| Error::backend(format!("ssm filter: {e}")))?,
         );
     }
     if let Some(path) = &query.path {
@@ -171,7 +172,7 @@ async fn describe_names(
                 .option("Recursive")
                 .values(path)
                 .build()
-                .map_err(|e| Error::internal(format!("ssm filter: {e}")))?,
+                .map_err(|e| Error::backend(format!("ssm filter: {e}")))?,
         );
     }
     let mut names = Vec::new();

@@ -47,7 +47,7 @@ fn payload(
     match (string, binary) {
         (Some(s), _) => Ok(s.as_bytes().to_vec()),
         (None, Some(b)) => Ok(b.as_ref().to_vec()),
-        (None, None) => Err(Error::internal(format!(
+        (None, None) => Err(Error::backend(format!(
             "invalid secret received. no secret string nor binary for key: {id}"
         ))),
     }
@@ -148,7 +148,8 @@ pub async fn find(client: &Client, query: &FindQuery) -> Result<SecretMap, Error
     if query.tags.is_empty() && query.path.is_none() {
         if matcher.is_none() {
             return Err(Error::invalid_config(
-                "find needs name.regexp, path or tags".to_string(),
+                "",
+                "find needs name.regexp, path or tags",
             ));
         }
         let names = list_names(client, &matches).await?;
@@ -301,7 +302,7 @@ mod tests {
         );
         assert!(matches!(
             payload(None, None, "db/creds").unwrap_err(),
-            Error::Internal(m) if m == "invalid secret received. no secret string nor binary for key: db/creds"
+            Error::Backend(m) if m == "invalid secret received. no secret string nor binary for key: db/creds"
         ));
     }
 }

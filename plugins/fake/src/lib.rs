@@ -8,7 +8,7 @@
 
 use esox_plugin_sdk::{
     Capabilities, Error, FindQuery, PluginInfo, Provider, RemoteRef, SecretClient, SecretMap,
-    Settings, Validation, export_provider, json, serde_json,
+    Settings, StoreContext, Validation, export_provider, json, serde_json,
 };
 use serde::Deserialize;
 
@@ -76,20 +76,26 @@ impl Provider for Fake {
         let config = parse(config)?;
         for (pos, entry) in config.data.iter().enumerate() {
             if entry.key.is_empty() {
-                return Err(Error::invalid_config(format!(
-                    "data[{pos}].key must be set"
-                )));
+                return Err(Error::invalid_config(
+                    format!("data[{pos}].key"),
+                    "must be set",
+                ));
             }
             if entry.value.is_empty() && entry.value_map.is_none() {
-                return Err(Error::invalid_config(format!(
-                    "data[{pos}]: at least one value must be set"
-                )));
+                return Err(Error::invalid_config(
+                    format!("data[{pos}]"),
+                    "at least one of value and valueMap must be set",
+                ));
             }
         }
         Ok(())
     }
 
-    fn open(config: serde_json::Value, _settings: Settings) -> Result<FakeClient, Error> {
+    fn open(
+        config: serde_json::Value,
+        _settings: Settings,
+        _store: &StoreContext,
+    ) -> Result<FakeClient, Error> {
         Ok(FakeClient {
             config: parse(&config)?,
         })
@@ -97,9 +103,8 @@ impl Provider for Fake {
 }
 
 fn parse(config: &serde_json::Value) -> Result<FakeConfig, Error> {
-    // Deserialise from the borrowed tree: no copy of the config per instance.
-    FakeConfig::deserialize(config)
-        .map_err(|e| Error::invalid_config(format!("spec.provider.fake: {e}")))
+    // The config holds values: its errors name fields and never quote what they hold.
+    Ok(esox_plugin_sdk::config::from_value(config)?)
 }
 
 impl FakeEntry {
@@ -126,7 +131,7 @@ impl SecretClient for FakeClient {
         match self.config.validation_result {
             None | Some(0) => Ok(Validation::Ready),
             Some(1) => Ok(Validation::Unknown),
-            Some(_) => Err(Error::internal("unable to validate")),
+            Some(_) => Err(Error::backend("unable to validate")),
         }
     }
 
@@ -149,8 +154,9 @@ impl SecretClient for FakeClient {
                 "the fake provider can only find by name",
             ));
         };
-        let matcher = regex::Regex::new(pattern)
-            .map_err(|e| Error::invalid_config(format!("find.name.regexp: {e}")))?;
+        let matcher = regex::Regex::new(pattern).map_err(|e| {
+            Error::invalid_config("", format!("find.name.regexp is not a valid regexp: {e}"))
+        })?;
         // Highest version (string order, as ESO compares them) of each matching key.
         let mut latest: std::collections::BTreeMap<&str, &FakeEntry> = Default::default();
         for entry in self.config.data.iter().filter(|e| matcher.is_match(&e.key)) {

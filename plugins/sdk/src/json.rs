@@ -39,9 +39,24 @@ pub fn property(value: &[u8], property: &str) -> Result<Vec<u8>, PropertyError> 
 
 /// The entries of a JSON object, as ESO's `GetSecretMap` returns them: string values unquoted,
 /// every other value as its raw JSON text.
+///
+/// The error says what kind of value was found, or where the JSON is broken (line and column),
+/// and never quotes the value: it is a secret.
 pub fn object_entries(value: &[u8]) -> Result<Vec<(String, Vec<u8>)>, String> {
-    let map: HashMap<String, &RawValue> = serde_json::from_slice(value)
-        .map_err(|e| format!("unable to unmarshal secret: value is not a JSON object ({e})"))?;
+    let map: HashMap<String, &RawValue> = serde_json::from_slice(value).map_err(|e| {
+        let found = match serde_json::from_slice::<&RawValue>(value) {
+            Ok(raw) => kind_of(raw),
+            Err(_) => {
+                return format!(
+                    "unable to unmarshal secret: value is not valid JSON ({} at line {} column {})",
+                    crate::config::category(&e),
+                    e.line(),
+                    e.column()
+                );
+            }
+        };
+        format!("unable to unmarshal secret: value is {found}, not a JSON object")
+    })?;
     let mut entries: Vec<(String, Vec<u8>)> = map
         .into_iter()
         .map(|(k, v)| {
@@ -54,6 +69,18 @@ pub fn object_entries(value: &[u8]) -> Result<Vec<(String, Vec<u8>)>, String> {
         .collect();
     entries.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(entries)
+}
+
+/// What kind of JSON value `raw` is, in words (never its content).
+fn kind_of(raw: &RawValue) -> &'static str {
+    match raw.get().trim_start().as_bytes().first() {
+        Some(b'{') => "a JSON object with an invalid entry",
+        Some(b'[') => "a JSON array",
+        Some(b'"') => "a JSON string",
+        Some(b't' | b'f') => "a JSON boolean",
+        Some(b'n') => "JSON null",
+        _ => "a JSON number",
+    }
 }
 
 /// Split a gjson path at unescaped dots; `\` escapes the next character.
@@ -230,5 +257,41 @@ mod tests {
         );
         assert!(object_entries(b"[1,2]").is_err());
         assert!(object_entries(b"plain").is_err());
+    }
+
+    const SECRET: &str = "s3cr3t-VALUE-xyzzy";
+
+    #[test]
+    fn object_entries_errors_never_quote_the_value() {
+        let cases = [
+            format!("\"{SECRET}\""),
+            SECRET.to_string(),
+            format!("[\"{SECRET}\"]"),
+            format!("{{\"a\": \"{SECRET}"),
+            format!("{{\"a\": {SECRET}}}"),
+            format!("{{\"{SECRET}\" 1}}"),
+        ];
+        for case in cases {
+            let err = object_entries(case.as_bytes()).unwrap_err();
+            assert!(!err.contains(SECRET), "{case}: {err}");
+            assert!(!err.contains("xyzzy"), "{case}: {err}");
+        }
+        let err = object_entries(format!("\"{SECRET}\"").as_bytes()).unwrap_err();
+        assert_eq!(
+            err,
+            "unable to unmarshal secret: value is a JSON string, not a JSON object"
+        );
+        let err = object_entries(SECRET.as_bytes()).unwrap_err();
+        assert!(err.contains("line 1 column"), "{err}");
+    }
+
+    #[test]
+    fn property_errors_carry_no_text_at_all() {
+        let doc = format!("{{\"a\": \"{SECRET}\"}}");
+        assert_eq!(property(doc.as_bytes(), "b"), Err(PropertyError::Missing));
+        assert_eq!(
+            property(SECRET.as_bytes(), "a"),
+            Err(PropertyError::NotJson)
+        );
     }
 }

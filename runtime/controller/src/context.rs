@@ -2,7 +2,7 @@
 //! indexes that map Secrets and stores back to ExternalSecrets, metrics and the event recorder.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use esox_api::{ClusterSecretStore, ExternalSecret, ExternalSecretStatus, SecretStore};
@@ -101,7 +101,7 @@ impl Index {
 pub struct Context {
     pub client: kube::Client,
     pub config: Config,
-    pub stores: StoreClients,
+    pub stores: Arc<StoreClients>,
     pub secret_stores: Store<SecretStore>,
     pub cluster_secret_stores: Store<ClusterSecretStore>,
     pub index: Index,
@@ -111,6 +111,9 @@ pub struct Context {
     pub first_syncs: Semaphore,
     /// Permits for refreshes of ExternalSecrets that synced before.
     pub refreshes: Semaphore,
+    /// Permits for building Secrets (templates, decoding) on the blocking pool: one per core,
+    /// so renders never run on, or starve, the async workers that serve every tenant.
+    pub builds: Arc<Semaphore>,
     /// Consecutive failures per object, for backoff.
     pub failures: Mutex<HashMap<String, u32>>,
     /// The resourceVersion of each Secret as esox last wrote it: a Secret still at that version

@@ -15,4 +15,8 @@ pub enum Error {
     /// The controller is shutting down (its sync permits are closed).
     #[error("the controller is shutting down: {0}")]
     Task(String),
+    /// A reconcile panicked (a bug in esox): caught, so only this object is affected; it is
+    /// retried with backoff.
+    #[error("internal error while reconciling (a bug in esox; retried with backoff)")]
+    Panicked,
 }

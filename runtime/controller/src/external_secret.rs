@@ -13,7 +13,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use esox_api::{
     CreationPolicy, ExternalSecret, ExternalSecretStatus, RefreshPolicy, SecretStoreSpec, StoreKind,
@@ -394,6 +394,56 @@ fn existing_secret(s: &Secret, manager: String) -> ExistingSecret {
     }
 }
 
+/// The longest a build may take, templates included (each render has its own, shorter
+/// deadline; this bounds the whole Secret).
+const BUILD_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// `esox_sync::build` on the blocking pool, at most one per core at a time: a heavy template
+/// cannot stall the async workers, and a panic in it fails this ExternalSecret only.
+async fn build_off_workers(
+    ctx: &Context,
+    es: &ExternalSecret,
+    answers: Answers,
+    inputs: TemplateInputs,
+    existing: Option<ExistingSecret>,
+) -> Result<esox_sync::Outcome, Failure> {
+    let _permit = ctx
+        .builds
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(|_| Failure {
+            message: reason::MSG_ERROR_UPDATE_SECRET,
+            detail: "the controller is shutting down".into(),
+            retry: true,
+        })?;
+    let es = es.clone();
+    let task = tokio::task::spawn_blocking(move || {
+        esox_sync::build(&es, &answers, &inputs, existing.as_ref())
+    });
+    match tokio::time::timeout(BUILD_TIMEOUT, task).await {
+        Ok(Ok(outcome)) => Ok(outcome?),
+        Ok(Err(join)) => {
+            tracing::error!(
+                panic = join.is_panic(),
+                "building a Secret failed inside esox; only this ExternalSecret is affected"
+            );
+            Err(Failure {
+                message: reason::MSG_ERROR_UPDATE_SECRET,
+                detail: "esox failed while building the Secret (an internal error, logged by the controller); the existing Secret is untouched".into(),
+                retry: true,
+            })
+        }
+        Err(_) => Err(Failure {
+            message: reason::MSG_ERROR_UPDATE_SECRET,
+            detail: format!(
+                "building the Secret took longer than {BUILD_TIMEOUT:?}; the existing Secret is untouched"
+            ),
+            retry: true,
+        }),
+    }
+}
+
 /// Read everything, build, write. Returns the Ready condition of a successful sync.
 async fn sync(
     ctx: &Context,
@@ -438,7 +488,7 @@ async fn sync(
 
     let answers = fetch(ctx, plan, stores, namespace).await;
     let inputs = template_inputs(ctx, plan, namespace).await?;
-    let outcome = esox_sync::build(es, &answers, &inputs, existing.as_ref())?;
+    let outcome = build_off_workers(ctx, es, answers, inputs, existing.clone()).await?;
 
     for message in &outcome.missing_provider_secrets {
         publish(

@@ -17,6 +17,7 @@ pub mod http;
 pub mod managed_fields;
 pub mod metrics;
 pub mod namespace_conditions;
+pub mod plugin_policy;
 pub mod rate_limit;
 mod runner;
 pub mod services;

@@ -6,9 +6,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
+use crate::plugin_policy::PluginPolicy;
 use esox_api::{ClusterSecretStore, ExternalSecret, SecretStore};
 use esox_plugin_host::PluginHost;
-use esox_plugin_host::policy::PluginPolicy;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::Api;
@@ -57,6 +57,32 @@ fn error_policy<K: Resource<DynamicType = ()>>(
     Action::requeue(failure_delay(ctx.failed(&id), random_unit()))
 }
 
+/// Run a reconcile with its panics caught: kube-runtime would end the whole process on one,
+/// a crash loop for every tenant. A caught panic fails this object only (logged, retried with
+/// backoff by `error_policy`).
+fn guarded<K, F, Fut>(
+    reconcile: F,
+) -> impl Fn(Arc<K>, Arc<Context>) -> futures::future::BoxFuture<'static, Result<Action, crate::Error>>
+where
+    K: Resource<DynamicType = ()> + Send + Sync + 'static,
+    F: Fn(Arc<K>, Arc<Context>) -> Fut + Send + Sync + Copy + 'static,
+    Fut: std::future::Future<Output = Result<Action, crate::Error>> + Send + 'static,
+{
+    move |obj, ctx| {
+        use futures::FutureExt;
+        let id = ObjectRef::from_obj(&*obj).to_string();
+        std::panic::AssertUnwindSafe(reconcile(obj, ctx))
+            .catch_unwind()
+            .map(move |r| {
+                r.unwrap_or_else(|_| {
+                    tracing::error!(object = %id, "reconcile panicked; only this object is affected, retrying with backoff");
+                    Err(crate::Error::Panicked)
+                })
+            })
+            .boxed()
+    }
+}
+
 /// Counts the watch caches whose first full list is in; when all are, marks the controller
 /// ready and logs it once.
 ///
@@ -89,6 +115,7 @@ impl CachesSynced {
 fn cached<K>(
     api: Api<K>,
     synced: Arc<CachesSynced>,
+    on_delete: impl Fn(&K) + Send + 'static,
 ) -> (
     impl futures::Stream<Item = Result<K, watcher::Error>> + Send + 'static,
     reflector::Store<K>,
@@ -111,6 +138,11 @@ where
             {
                 synced.one_synced();
             }
+            // Deleted objects never reach a reconcile (applied_objects drops them): whatever
+            // is kept per object is freed here.
+            if let Ok(watcher::Event::Delete(object)) = event {
+                on_delete(object);
+            }
         })
         .applied_objects();
     (trigger, reader)
@@ -129,17 +161,35 @@ pub async fn run(
     let ready = Arc::new(AtomicBool::new(false));
     let synced = Arc::new(CachesSynced::new(3, ready.clone()));
 
-    let (trigger, reader) = cached(api::<SecretStore>(&client, ns.as_deref()), synced.clone());
+    // A deleted or changed store frees its plugin clients (and their instances) at once.
+    let stores = Arc::new(StoreClients::new(host.clone(), policy, client.clone()));
+    let forget = stores.clone();
+    let (trigger, reader) = cached(
+        api::<SecretStore>(&client, ns.as_deref()),
+        synced.clone(),
+        move |s: &SecretStore| {
+            forget.forget(&StoreKey::Namespaced {
+                namespace: s.namespace().unwrap_or_default(),
+                name: s.name_any(),
+            })
+        },
+    );
     let ss_controller = Controller::for_stream(trigger, reader);
+    let forget = stores.clone();
     let (trigger, reader) = cached(
         Api::<ClusterSecretStore>::all(client.clone()),
         synced.clone(),
+        move |s: &ClusterSecretStore| forget.forget(&StoreKey::Cluster { name: s.name_any() }),
     );
     let css_controller = Controller::for_stream(trigger, reader);
 
     // Every ExternalSecret event triggers a reconcile, including esox's own status writes; those
     // end in the cheap "not due, Secret intact" path without API calls or writes.
-    let (trigger, reader) = cached(api::<ExternalSecret>(&client, ns.as_deref()), synced);
+    let (trigger, reader) = cached(
+        api::<ExternalSecret>(&client, ns.as_deref()),
+        synced,
+        |_: &ExternalSecret| {},
+    );
     let es_controller = Controller::for_stream(trigger, reader);
 
     let metrics = Metrics::default();
@@ -147,7 +197,7 @@ pub async fn run(
     let permits = config.concurrency.max(1);
     let ctx = Arc::new(Context {
         client: client.clone(),
-        stores: StoreClients::new(host, policy, client.clone()),
+        stores,
         secret_stores: ss_controller.store(),
         cluster_secret_stores: css_controller.store(),
         index: Index::default(),
@@ -155,6 +205,9 @@ pub async fn run(
         recorder: Recorder::new(client.clone(), Context::reporter()),
         first_syncs: Semaphore::new(permits),
         refreshes: Semaphore::new(permits),
+        builds: Arc::new(Semaphore::new(
+            std::thread::available_parallelism().map_or(2, |n| n.get()),
+        )),
         failures: Default::default(),
         written: Default::default(),
         last_errors: Default::default(),
@@ -197,7 +250,7 @@ pub async fn run(
             },
         )
         .shutdown_on_signal()
-        .run(reconcile, error_policy, ctx.clone())
+        .run(guarded(reconcile), error_policy, ctx.clone())
         .for_each(|r| async move {
             if let Err(e) = r {
                 tracing::debug!(error = %e, "ExternalSecret controller event");
@@ -205,7 +258,7 @@ pub async fn run(
         });
     let ss = ss_controller
         .shutdown_on_signal()
-        .run(reconcile_secret_store, error_policy, ctx.clone())
+        .run(guarded(reconcile_secret_store), error_policy, ctx.clone())
         .for_each(|r| async move {
             if let Err(e) = r {
                 tracing::debug!(error = %e, "SecretStore controller event");
@@ -213,7 +266,11 @@ pub async fn run(
         });
     let css = css_controller
         .shutdown_on_signal()
-        .run(reconcile_cluster_secret_store, error_policy, ctx.clone())
+        .run(
+            guarded(reconcile_cluster_secret_store),
+            error_policy,
+            ctx.clone(),
+        )
         .for_each(|r| async move {
             if let Err(e) = r {
                 tracing::debug!(error = %e, "ClusterSecretStore controller event");

@@ -6,11 +6,46 @@
 //! Values read here go to the plugin only; they are never logged.
 
 use async_trait::async_trait;
-use esox_plugin_host::{HostServices, NamespaceRules, ServiceAccountToken, TokenRequest};
+use esox_plugin_host::{HostServices, ServiceAccountToken, TokenRequest};
 use esox_provider::ProviderError;
 use k8s_openapi::api::authentication::v1::{TokenRequest as K8sTokenRequest, TokenRequestSpec};
 use k8s_openapi::api::core::v1::{ConfigMap, Secret, ServiceAccount};
 use kube::api::{Api, PostParams};
+
+/// Where a store may read referenced objects: ESO's rules.
+///
+/// - A SecretStore reads only its own namespace; naming another namespace is refused.
+/// - A ClusterSecretStore reference names its namespace, or is *referent*: it resolves in the
+///   namespace of the ExternalSecret being synced. Without one (validation of the store itself)
+///   a referent reference cannot be resolved.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NamespaceRules {
+    /// A namespaced SecretStore in this namespace.
+    Namespaced { store_namespace: String },
+    /// A ClusterSecretStore, with the ExternalSecret's namespace if there is one.
+    Cluster { referent_namespace: Option<String> },
+}
+
+impl NamespaceRules {
+    /// The namespace a reference resolves to, or why it may not be read.
+    pub fn resolve(&self, requested: Option<&str>) -> Result<String, ProviderError> {
+        match (self, requested) {
+            (NamespaceRules::Namespaced { store_namespace }, None) => Ok(store_namespace.clone()),
+            (NamespaceRules::Namespaced { store_namespace }, Some(ns)) if ns == store_namespace => Ok(ns.to_string()),
+            (NamespaceRules::Namespaced { store_namespace }, Some(ns)) => Err(ProviderError::PermissionDenied(format!(
+                "a SecretStore in namespace {store_namespace:?} cannot read objects in namespace {ns:?}; \
+                 use a ClusterSecretStore to reference other namespaces"
+            ))),
+            (NamespaceRules::Cluster { .. }, Some(ns)) => Ok(ns.to_string()),
+            (NamespaceRules::Cluster { referent_namespace: Some(ns) }, None) => Ok(ns.clone()),
+            (NamespaceRules::Cluster { referent_namespace: None }, None) => Err(ProviderError::InvalidConfig(
+                "this ClusterSecretStore reference has no namespace: it is resolved in each ExternalSecret's \
+                 namespace (referent authentication) and cannot be checked on its own"
+                    .into(),
+            )),
+        }
+    }
+}
 
 /// [`HostServices`] backed by the Kubernetes API.
 pub struct KubeServices {
@@ -128,5 +163,40 @@ impl HostServices for KubeServices {
                 .into_iter()
                 .collect(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_secret_store_reads_only_its_own_namespace() {
+        let rules = NamespaceRules::Namespaced {
+            store_namespace: "team-a".into(),
+        };
+        assert_eq!(rules.resolve(None).unwrap(), "team-a");
+        assert_eq!(rules.resolve(Some("team-a")).unwrap(), "team-a");
+        let err = rules.resolve(Some("kube-system")).unwrap_err();
+        assert!(
+            matches!(err, ProviderError::PermissionDenied(ref m) if m.contains("kube-system")),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn a_cluster_store_reference_is_explicit_or_referent() {
+        let rules = NamespaceRules::Cluster {
+            referent_namespace: Some("app".into()),
+        };
+        assert_eq!(rules.resolve(Some("esox-system")).unwrap(), "esox-system");
+        assert_eq!(rules.resolve(None).unwrap(), "app");
+        let unbound = NamespaceRules::Cluster {
+            referent_namespace: None,
+        };
+        assert!(matches!(
+            unbound.resolve(None),
+            Err(ProviderError::InvalidConfig(_))
+        ));
     }
 }

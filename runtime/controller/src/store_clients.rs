@@ -6,13 +6,14 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
+use crate::plugin_policy::PluginPolicy;
 use esox_api::SecretStoreSpec;
-use esox_plugin_host::policy::PluginPolicy;
-use esox_plugin_host::{NamespaceRules, PluginHost, StoreClient, StoreSpec};
+use esox_plugin_host::{PluginHost, StoreClient, StoreContext, StoreSpec};
 use esox_provider::ProviderError;
 
-use crate::services::KubeServices;
+use crate::services::{KubeServices, NamespaceRules};
 
 /// Which store.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -52,8 +53,44 @@ pub fn has_referent_refs(config: &serde_json::Value) -> bool {
     }
 }
 
-/// Clients by store and referent namespace, with the configuration they were opened with.
-type ClientCache = HashMap<(StoreKey, Option<String>), (String, Arc<StoreClient>)>;
+/// Clients by store and referent namespace, with the configuration they were opened with and
+/// when they were last used.
+type ClientCache = HashMap<(StoreKey, Option<String>), (String, Arc<StoreClient>, Instant)>;
+
+/// Store clients kept per namespace; past this the least recently used one is dropped (it is
+/// opened again when next needed), so one tenant's stores cannot grow the cache without bound.
+pub const CLIENTS_PER_NAMESPACE: usize = 256;
+
+/// The namespace whose share a cached client counts against (`""`: cluster-wide).
+fn quota_namespace(key: &(StoreKey, Option<String>)) -> &str {
+    match key {
+        (StoreKey::Namespaced { namespace, .. }, _) => namespace,
+        (StoreKey::Cluster { .. }, Some(referent)) => referent,
+        (StoreKey::Cluster { .. }, None) => "",
+    }
+}
+
+/// Drop the least recently used clients of `namespace` beyond `cap`.
+fn enforce_cap<V>(
+    cache: &mut HashMap<(StoreKey, Option<String>), (String, V, Instant)>,
+    namespace: &str,
+    cap: usize,
+) -> Vec<V> {
+    let mut mine: Vec<((StoreKey, Option<String>), Instant)> = cache
+        .iter()
+        .filter(|(k, _)| quota_namespace(k) == namespace)
+        .map(|(k, (_, _, used))| (k.clone(), *used))
+        .collect();
+    if mine.len() <= cap {
+        return Vec::new();
+    }
+    mine.sort_by_key(|(_, used)| *used);
+    let excess = mine.len() - cap;
+    mine.into_iter()
+        .take(excess)
+        .filter_map(|(k, _)| cache.remove(&k).map(|(_, c, _)| c))
+        .collect()
+}
 
 /// The cache of plugin clients.
 pub struct StoreClients {
@@ -114,9 +151,10 @@ impl StoreClients {
         let fingerprint = format!("{plugin}\n{config}");
         let cache_key = (key.clone(), referent.clone());
         let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((fp, client)) = cache.get(&cache_key)
+        if let Some((fp, client, used)) = cache.get_mut(&cache_key)
             && *fp == fingerprint
         {
+            *used = Instant::now();
             return Ok(client.clone());
         }
         let meta = self
@@ -132,28 +170,54 @@ impl StoreClients {
             .policy
             .egress(&meta)
             .map_err(|e| ProviderError::InvalidConfig(format!("{e:#}")))?;
-        let identity = match &referent {
-            Some(ns) => format!("{key}@{ns}"),
-            None => key.to_string(),
+        let context = match key {
+            StoreKey::Namespaced { namespace, name } => StoreContext::secret_store(namespace, name),
+            StoreKey::Cluster { name } => {
+                StoreContext::cluster_secret_store(name, referent.as_deref())
+            }
         };
         let client = Arc::new(self.host.open_store(StoreSpec {
-            identity,
+            context,
             plugin: plugin.clone(),
             config,
             settings: self.policy.settings(&plugin),
             egress,
             services: Arc::new(KubeServices::new(self.client.clone(), rules)),
+            ambient: self.policy.ambient(&meta),
         })?);
-        cache.insert(cache_key, (fingerprint, client.clone()));
+        let namespace = quota_namespace(&cache_key).to_string();
+        // A changed config replaces the old client here; dropping it frees its instances.
+        let replaced = cache.insert(cache_key, (fingerprint, client.clone(), Instant::now()));
+        let evicted = enforce_cap(&mut cache, &namespace, CLIENTS_PER_NAMESPACE);
+        drop(cache);
+        drop((replaced, evicted));
         Ok(client)
     }
 
-    /// Forget every client of a deleted store.
+    /// Forget every client of a deleted store (its idle plugin instances are freed as soon as
+    /// no call is using the client).
     pub fn forget(&self, key: &StoreKey) {
+        let mut gone = Vec::new();
         self.cache
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .retain(|(k, _), _| k != key);
+            .retain(|(k, _), (_, client, _)| {
+                if k == key {
+                    gone.push(client.clone());
+                }
+                k != key
+            });
+        drop(gone);
+    }
+
+    /// How many clients are cached (for tests and metrics).
+    pub fn len(&self) -> usize {
+        self.cache.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    /// Whether no client is cached.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 
@@ -161,6 +225,39 @@ impl StoreClients {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_namespace_keeps_at_most_its_cap_of_clients_dropping_the_least_recently_used() {
+        let mut cache: HashMap<(StoreKey, Option<String>), (String, u32, Instant)> = HashMap::new();
+        let start = Instant::now();
+        for i in 0..5u32 {
+            let key = StoreKey::Namespaced {
+                namespace: "tenant".into(),
+                name: format!("s{i}"),
+            };
+            cache.insert(
+                (key, None),
+                (
+                    String::new(),
+                    i,
+                    start + std::time::Duration::from_secs(i.into()),
+                ),
+            );
+        }
+        let other = (
+            StoreKey::Cluster {
+                name: "shared".into(),
+            },
+            Some("other".to_string()),
+        );
+        cache.insert(other.clone(), (String::new(), 99, start));
+        let mut evicted = enforce_cap(&mut cache, "tenant", 3);
+        evicted.sort();
+        assert_eq!(evicted, vec![0, 1], "the two least recently used go");
+        assert_eq!(cache.len(), 4);
+        assert!(cache.contains_key(&other), "other namespaces are untouched");
+        assert_eq!(quota_namespace(&other), "other");
+    }
 
     #[test]
     fn references_without_namespace_are_referent() {

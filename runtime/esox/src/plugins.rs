@@ -24,6 +24,43 @@ pub struct PluginOptions {
     #[arg(long = "plugin-egress", value_name = "PLUGIN=ORIGIN")]
     pub plugin_egress: Vec<String>,
 
+    /// Plugins that may use the controller's own identity (IRSA web identity, EKS Pod Identity,
+    /// AWS environment credentials) for stores with no `auth`: plugin names (repeatable or
+    /// comma-separated), or `none`. Default: the embedded `aws` plugin only.
+    #[arg(
+        long = "plugin-ambient-identity",
+        env = "ESOX_PLUGIN_AMBIENT_IDENTITY",
+        value_name = "PLUGIN"
+    )]
+    pub plugin_ambient_identity: Vec<String>,
+
+    /// The longest ServiceAccount token a plugin may ask the host for, in seconds.
+    #[arg(
+        long,
+        env = "ESOX_PLUGIN_MAX_TOKEN_SECONDS",
+        value_name = "SECONDS",
+        default_value_t = 3600
+    )]
+    pub plugin_max_token_seconds: u64,
+
+    /// Plugin instances alive at once for the stores of one namespace (their share of the pool).
+    #[arg(
+        long,
+        env = "ESOX_PLUGIN_INSTANCES_PER_NAMESPACE",
+        value_name = "N",
+        default_value_t = 64
+    )]
+    pub plugin_instances_per_namespace: usize,
+
+    /// Seconds an unused warm plugin instance is kept before its slot is returned.
+    #[arg(
+        long,
+        env = "ESOX_PLUGIN_IDLE_SECONDS",
+        value_name = "SECONDS",
+        default_value_t = 300
+    )]
+    pub plugin_idle_seconds: u64,
+
     /// Where precompiled plugins are cached (default: $ESOX_CACHE_DIR/wasm or ~/.cache/esox/wasm).
     #[arg(long, env = "ESOX_PLUGIN_CACHE_DIR")]
     pub plugin_cache_dir: Option<PathBuf>,
@@ -36,12 +73,13 @@ pub struct PluginOptions {
     pub plugin_keep_resident_kib: usize,
 }
 
-pub use esox_plugin_host::policy::PluginPolicy;
+pub use esox_controller::plugin_policy::PluginPolicy;
 
 impl PluginOptions {
     /// The operator's settings and egress grants from these options.
     pub fn policy(&self) -> anyhow::Result<PluginPolicy> {
-        PluginPolicy::parse(&self.plugin_settings, &self.plugin_egress)
+        PluginPolicy::parse(&self.plugin_settings, &self.plugin_egress)?
+            .with_ambient_identity(&self.plugin_ambient_identity)
     }
 }
 
@@ -51,6 +89,16 @@ pub async fn host(opts: &PluginOptions) -> anyhow::Result<PluginHost> {
         keep_resident_bytes: opts.plugin_keep_resident_kib.saturating_mul(1024),
         ..HostConfig::default()
     };
+    if opts.plugin_max_token_seconds < 600 {
+        anyhow::bail!(
+            "--plugin-max-token-seconds {}: the Kubernetes TokenRequest API mints tokens of at least 600 s",
+            opts.plugin_max_token_seconds
+        );
+    }
+    config.limits.max_token_lifetime =
+        std::time::Duration::from_secs(opts.plugin_max_token_seconds);
+    config.limits.instances_per_namespace = opts.plugin_instances_per_namespace.max(1);
+    config.limits.idle_timeout = std::time::Duration::from_secs(opts.plugin_idle_seconds.max(1));
     if let Some(dir) = &opts.plugin_cache_dir {
         config.cache_dir = Some(dir.clone());
     }

@@ -20,12 +20,31 @@ use kube::api::{Api, DeleteParams, DynamicObject, ObjectMeta, Patch, PatchParams
 use serde_json::{Value, json};
 use support::*;
 
-/// The shared stack with one `esox run` serving this test binary.
+/// The shared stack with one `esox run` serving this test binary. Its `--plugin-dir` holds
+/// the fake plugin as released for contract 0.1 (`fake-v01`), to show 0.1 plugins keep working.
 async fn stack() -> &'static Stack {
     stack_with_controller("esox-controller", |_| {
-        vec!["--store-requeue-interval".into(), "10s".into()]
+        vec![
+            "--store-requeue-interval".into(),
+            "10s".into(),
+            "--plugin-dir".into(),
+            v0_1_plugin_dir().display().to_string(),
+        ]
     })
     .await
+}
+
+/// A directory with only the contract-0.1 build of the fake plugin.
+fn v0_1_plugin_dir() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("esox-e2e-v0.1-plugins-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = "esox_fixture_fake_v0_1.wasm";
+    std::fs::copy(
+        std::path::Path::new(esox_plugin_host::embedded::WASM_DIR).join(file),
+        dir.join(file),
+    )
+    .unwrap();
+    dir
 }
 
 /// A fake SecretStore serving `data` (key -> value).
@@ -100,6 +119,39 @@ async fn delete_es(client: &kube::Client, ns: &str, name: &str) {
 }
 
 // ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+#[ignore = "needs the real stack (kube-apiserver, etcd, kube-controller-manager, LocalStack): runs in `cargo xtask test` (e2e phase)"]
+async fn a_plugin_built_for_contract_0_1_still_syncs_an_external_secret() {
+    let stack = stack().await;
+    let ns = stack.new_namespace("v01").await.unwrap();
+    let client = stack.admin_client();
+    let value = secret_value("v01");
+    apply(
+        &client,
+        json!({
+            "apiVersion": "external-secrets.io/v1",
+            "kind": "SecretStore",
+            "metadata": {"name": "old-plugin", "namespace": ns.name()},
+            "spec": {"provider": {"fake-v01": {"data": [{"key": "db", "value": value}]}}},
+        }),
+    )
+    .await;
+    apply(
+        &client,
+        external_secret(
+            ns.name(),
+            "from-v01",
+            "old-plugin",
+            &[("password", "db")],
+            json!({}),
+        ),
+    )
+    .await;
+    wait_es(&client, ns.name(), "from-v01", "True", "SecretSynced").await;
+    wait_secret_data(&client, ns.name(), "from-v01", &[("password", &value)]).await;
+    assert_log_has_no_secret_values();
+}
 
 #[tokio::test]
 #[ignore = "needs the real stack (kube-apiserver, etcd, kube-controller-manager, LocalStack): runs in `cargo xtask test` (e2e phase)"]

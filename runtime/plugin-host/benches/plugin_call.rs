@@ -20,8 +20,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use esox_plugin_host::{
-    EgressPolicy, HostConfig, KEEP_RESIDENT_DEFAULT, Limits, NoServices, PluginHost, PluginOrigin,
-    StoreSpec,
+    EgressGrant, HostConfig, KEEP_RESIDENT_DEFAULT, Limits, NoServices, PluginHost, PluginOrigin,
+    StoreContext, StoreSpec,
 };
 use esox_provider::RemoteRef;
 
@@ -167,12 +167,13 @@ async fn main() -> anyhow::Result<()> {
         })?;
         host.load(PluginOrigin::Embedded, bytes).await?;
         let store = host.open_store(StoreSpec {
-            identity: "bench".into(),
+            context: StoreContext::cluster_secret_store("bench", None),
             plugin: "fake".into(),
             config: config(entries),
             settings: vec![],
-            egress: EgressPolicy::deny_all(),
+            egress: EgressGrant::default(),
             services: Arc::new(NoServices),
+            ambient: None,
         })?;
         for _ in 0..200 {
             store.get_secret(&remote).await?; // warm-up

@@ -144,6 +144,10 @@ pub enum Denial {
         "{origin} resolved to {addr}, a loopback/link-local/metadata address that no rule names"
     )]
     SpecialAddress { origin: String, addr: IpAddr },
+    #[error(
+        "{origin} resolved to {addr}, a private address that only a rule naming this exact host may reach"
+    )]
+    PrivateAddress { origin: String, addr: IpAddr },
     #[error("{origin} did not resolve to any address")]
     Unresolved { origin: String },
 }
@@ -195,14 +199,23 @@ impl EgressPolicy {
         self.rules.iter().find(|r| r.matches(scheme, host, port))
     }
 
-    /// Check an address a permitted name resolved to.
+    /// Check an address a permitted name resolved to: a special address needs a rule naming
+    /// it; a private one (RFC 1918, CGNAT, ULA, NAT64) needs a rule naming this exact host or
+    /// address, never a wildcard.
     fn address_allowed(&self, scheme: &str, host: &str, port: u16, addr: IpAddr) -> bool {
-        if !is_special(addr) {
-            return true;
+        if is_special(addr) {
+            return self
+                .rules
+                .iter()
+                .any(|r| r.matches(scheme, host, port) && r.names_address(addr));
         }
-        self.rules
-            .iter()
-            .any(|r| r.matches(scheme, host, port) && r.names_address(addr))
+        if is_private(addr) {
+            return self
+                .rules
+                .iter()
+                .any(|r| r.matches(scheme, host, port) && matches!(r.host, HostPattern::Exact(_)));
+        }
+        true
     }
 }
 
@@ -231,6 +244,25 @@ pub fn is_special(addr: IpAddr) -> bool {
     }
 }
 
+/// Private and shared ranges a wildcard rule never reaches: 10/8, 172.16/12, 192.168/16,
+/// 100.64/10 (CGNAT, which holds cloud metadata addresses such as 100.100.100.200), fc00::/7
+/// (ULA) and 64:ff9b::/96 (NAT64, which maps any IPv4 address), IPv4-mapped forms included.
+pub fn is_private(addr: IpAddr) -> bool {
+    match addr {
+        IpAddr::V4(v4) => {
+            let o = v4.octets();
+            v4.is_private() || (o[0] == 100 && (o[1] & 0xc0) == 64)
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_private(IpAddr::V4(v4));
+            }
+            let s = v6.segments();
+            (s[0] & 0xfe00) == 0xfc00 || s[..6] == [0x64, 0xff9b, 0, 0, 0, 0]
+        }
+    }
+}
+
 /// Called for each denial (metrics and logs), with the origin and the reason.
 pub type DenialSink = Arc<dyn Fn(&Denial) + Send + Sync>;
 
@@ -243,6 +275,11 @@ pub struct HttpLimits {
     pub first_byte_timeout: Duration,
     /// The most response-body bytes handed to the plugin; more is an error, not a truncation.
     pub max_response_bytes: u64,
+    /// Resource handles an instance may hold at once (header sets, requests, bodies, streams,
+    /// pollables): wasmtime's default is a million.
+    pub max_handles: usize,
+    /// Bytes of names and values in one header set (wasmtime's default: 128 KiB).
+    pub max_header_bytes: usize,
 }
 
 impl Default for HttpLimits {
@@ -251,6 +288,8 @@ impl Default for HttpLimits {
             connect_timeout: Duration::from_secs(10),
             first_byte_timeout: Duration::from_secs(30),
             max_response_bytes: 16 * 1024 * 1024,
+            max_handles: 1024,
+            max_header_bytes: 16 * 1024,
         }
     }
 }
@@ -322,7 +361,8 @@ pub(crate) async fn send_request(
     }
     if allowed.is_empty() {
         return Err(deny(match refused {
-            Some(addr) => Denial::SpecialAddress { origin, addr },
+            Some(addr) if is_special(addr) => Denial::SpecialAddress { origin, addr },
+            Some(addr) => Denial::PrivateAddress { origin, addr },
             None => Denial::Unresolved { origin },
         }));
     }
@@ -583,30 +623,143 @@ mod tests {
     }
 }
 
-/// The egress policy of one store's plugin, decided in one place for the controller and the CLI:
-/// - a first-party (embedded) plugin gets the origins it declares in `info` (`default_egress`);
-///   a plugin loaded from a file gets none of its declared origins unless the operator grants
-///   them (`granted`), because a third party's own claim is not a grant;
-/// - every operator-configured endpoint setting (`endpoint`, `endpoint.<service>`) adds its
-///   origin, so pointing a plugin at LocalStack or a private endpoint needs no second step;
-/// - `granted` (operator rules for this plugin) is added as is.
+/// What the operator grants one plugin's stores, before the store's own config is known.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EgressGrant {
+    /// Whether the plugin is first-party (built into esox): its declared ceiling is trusted.
+    pub first_party: bool,
+    /// The plugin's `default-egress`: every origin it may ever ask for.
+    pub ceiling: Vec<String>,
+    /// The operator's rules for this plugin (`--plugin-egress`), granted as they are.
+    pub granted: Vec<String>,
+    /// The origins of operator endpoint settings (`endpoint`, `endpoint.<service>`).
+    pub endpoints: Vec<String>,
+}
+
+impl EgressGrant {
+    /// The grant for a plugin: first-party or not, its ceiling, the operator's rules and
+    /// settings.
+    pub fn new(
+        first_party: bool,
+        ceiling: &[String],
+        settings: &[(String, String)],
+        granted: &[String],
+    ) -> Result<Self, EgressRuleError> {
+        for rule in granted.iter().chain(ceiling) {
+            EgressRule::parse(rule)?;
+        }
+        let endpoints = settings
+            .iter()
+            .filter(|(k, _)| k == "endpoint" || k.starts_with("endpoint."))
+            .map(|(_, v)| v.clone())
+            .collect::<Vec<_>>();
+        // Fail now, not at the first request.
+        EgressPolicy::default().with_origins(&endpoints)?;
+        Ok(EgressGrant {
+            first_party,
+            ceiling: ceiling.to_vec(),
+            granted: granted.to_vec(),
+            endpoints,
+        })
+    }
+
+    /// The policy of one store, given the origins its plugin derived from the store's config
+    /// (`egress`, contract 0.2+; `None` for 0.1 plugins, which get their whole ceiling if
+    /// first-party):
+    /// - the operator's rules and endpoint settings, as they are;
+    /// - each derived origin that a first-party plugin's ceiling or an operator rule covers
+    ///   (a derived origin outside both is dropped and reported in the second value);
+    /// - `extra` origins the host itself needs for this store (the ambient identity's
+    ///   credentials endpoint).
+    pub fn policy(
+        &self,
+        derived: Option<&[String]>,
+        extra: &[String],
+    ) -> Result<(EgressPolicy, Vec<String>), EgressRuleError> {
+        let mut rules: Vec<EgressRule> = self
+            .granted
+            .iter()
+            .map(|r| EgressRule::parse(r))
+            .collect::<Result<_, _>>()?;
+        let ceiling: Vec<EgressRule> = if self.first_party {
+            self.ceiling
+                .iter()
+                .map(|r| EgressRule::parse(r))
+                .collect::<Result<_, _>>()?
+        } else {
+            Vec::new()
+        };
+        let mut dropped = Vec::new();
+        match derived {
+            None => rules.extend(ceiling.iter().cloned()),
+            Some(derived) => {
+                for origin in derived {
+                    let rule = match EgressRule::parse(origin) {
+                        Ok(r) => r,
+                        Err(_) => {
+                            dropped.push(origin.clone());
+                            continue;
+                        }
+                    };
+                    let covered = ceiling.iter().chain(&rules).any(|c| c.covers(&rule));
+                    if covered {
+                        if !rules.contains(&rule) {
+                            rules.push(rule);
+                        }
+                    } else {
+                        dropped.push(origin.clone());
+                    }
+                }
+            }
+        }
+        let policy = EgressPolicy { rules }
+            .with_origins(&self.endpoints)?
+            .with_origins(extra)?;
+        Ok((policy, dropped))
+    }
+}
+
+impl EgressRule {
+    /// Whether every request `other` allows is also allowed by `self`.
+    fn covers(&self, other: &EgressRule) -> bool {
+        if self.scheme != other.scheme || self.port != other.port {
+            return false;
+        }
+        match (&self.host, &other.host) {
+            (HostPattern::Exact(a), HostPattern::Exact(b)) => a == b,
+            (HostPattern::Subdomains(_), HostPattern::Exact(b)) => {
+                self.matches(&other.scheme, b, other.port)
+            }
+            (HostPattern::Subdomains(a), HostPattern::Subdomains(b)) => {
+                a == b || b.ends_with(&format!(".{a}"))
+            }
+            (HostPattern::Exact(_), HostPattern::Subdomains(_)) => false,
+        }
+    }
+}
+
+impl EgressPolicy {
+    fn with_origins(mut self, urls: &[String]) -> Result<Self, EgressRuleError> {
+        for url in urls {
+            self.allow_origin_of(url)?;
+        }
+        Ok(self)
+    }
+}
+
+/// The egress policy of a store whose plugin derives nothing from its config (contract 0.1):
+/// see [`EgressGrant::policy`].
 pub fn policy_for_store(
     embedded: bool,
     default_egress: &[String],
     settings: &[(String, String)],
     granted: &[String],
 ) -> Result<EgressPolicy, EgressRuleError> {
-    let mut rules: Vec<&str> = granted.iter().map(String::as_str).collect();
-    if embedded {
-        rules.extend(default_egress.iter().map(String::as_str));
-    }
-    let mut policy = EgressPolicy::parse(rules)?;
-    for (key, value) in settings {
-        if key == "endpoint" || key.starts_with("endpoint.") {
-            policy.allow_origin_of(value)?;
-        }
-    }
-    Ok(policy)
+    Ok(
+        EgressGrant::new(embedded, default_egress, settings, granted)?
+            .policy(None, &[])?
+            .0,
+    )
 }
 
 #[cfg(test)]
@@ -642,5 +795,85 @@ mod policy_tests {
         let p = policy_for_store(false, &[], &settings, &[]).unwrap();
         assert!(p.rule_for("http", "127.0.0.1", 4566).is_some());
         assert!(p.rule_for("http", "not-an-endpoint", 1).is_none());
+    }
+
+    #[test]
+    fn derived_origins_are_granted_within_the_ceiling_only() {
+        let ceiling = vec!["https://*.amazonaws.com".to_string()];
+        let grant = EgressGrant::new(true, &ceiling, &[], &[]).unwrap();
+        let derived = vec![
+            "https://secretsmanager.eu-west-1.amazonaws.com".to_string(),
+            "https://evil.example.com".to_string(),
+        ];
+        let (p, dropped) = grant.policy(Some(&derived), &[]).unwrap();
+        assert!(
+            p.rule_for("https", "secretsmanager.eu-west-1.amazonaws.com", 443)
+                .is_some()
+        );
+        assert!(
+            p.rule_for("https", "my-bucket.s3.amazonaws.com", 443)
+                .is_none(),
+            "the ceiling itself is not granted when the store derives its origins"
+        );
+        assert!(p.rule_for("https", "evil.example.com", 443).is_none());
+        assert_eq!(dropped, vec!["https://evil.example.com".to_string()]);
+        // A third-party plugin's derived origins need an operator rule.
+        let third = EgressGrant::new(false, &ceiling, &[], &[]).unwrap();
+        let (p, dropped) = third.policy(Some(&derived[..1]), &[]).unwrap();
+        assert!(p.rules().next().is_none());
+        assert_eq!(dropped.len(), 1);
+    }
+
+    #[test]
+    fn extra_origins_such_as_a_credentials_endpoint_are_added() {
+        let grant = EgressGrant::new(true, &[], &[], &[]).unwrap();
+        let (p, _) = grant
+            .policy(
+                Some(&[]),
+                &["http://169.254.170.23/v1/credentials".to_string()],
+            )
+            .unwrap();
+        assert!(p.rule_for("http", "169.254.170.23", 80).is_some());
+    }
+
+    #[test]
+    fn private_ranges_are_recognised() {
+        for a in [
+            "10.1.2.3",
+            "172.16.0.1",
+            "172.31.255.255",
+            "192.168.1.1",
+            "100.64.0.1",
+            "100.100.100.200",
+            "100.127.255.255",
+            "fc00::1",
+            "fd12:3456::1",
+            "64:ff9b::a9fe:a9fe",
+            "::ffff:10.0.0.1",
+        ] {
+            assert!(is_private(a.parse().unwrap()), "{a}");
+        }
+        for a in [
+            "8.8.8.8",
+            "100.63.255.255",
+            "100.128.0.0",
+            "172.32.0.1",
+            "2001:db8::1",
+        ] {
+            assert!(!is_private(a.parse().unwrap()), "{a}");
+        }
+    }
+
+    #[test]
+    fn wildcards_never_reach_private_addresses_exact_rules_may() {
+        let wild = EgressPolicy::parse(["https://*.internal.example"]).unwrap();
+        let exact = EgressPolicy::parse(["https://vault.internal.example"]).unwrap();
+        let addr: IpAddr = "10.0.0.5".parse().unwrap();
+        let cgnat: IpAddr = "100.100.100.200".parse().unwrap();
+        assert!(!wild.address_allowed("https", "vault.internal.example", 443, addr));
+        assert!(!wild.address_allowed("https", "vault.internal.example", 443, cgnat));
+        assert!(exact.address_allowed("https", "vault.internal.example", 443, addr));
+        let public: IpAddr = "52.1.2.3".parse().unwrap();
+        assert!(wild.address_allowed("https", "vault.internal.example", 443, public));
     }
 }

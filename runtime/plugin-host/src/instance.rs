@@ -8,27 +8,31 @@
 //!   directories**, and **no wasi:sockets** (not linked at all: a plugin importing it fails to
 //!   load, rather than failing later).
 //! - wasi:http: outgoing requests only, through [`crate::egress`]'s policy-checking sender.
-//! - `esox:provider/host`: the auth broker, answered by the store's [`HostServices`].
+//! - `esox:provider/host` (every contract version's): the auth broker, answered by the store's
+//!   [`Broker`] within its grant.
 //! - Limits: a memory cap enforced by [`MemoryCap`], and a CPU budget counted in epoch ticks
 //!   observed while the guest runs (see [`CpuBudget`]).
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use wasmtime::component::{HasSelf, Linker, ResourceTable};
 use wasmtime::{ResourceLimiter, StoreContextMut, UpdateDeadline};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
 
-use crate::contract::v0_1;
+use crate::broker::{Broker, LogLevel};
+use crate::contract::{v0_1, v0_2};
 use crate::egress::{self, DenialSink, EgressPolicy, HttpLimits};
-use crate::services::{HostServices, TokenRequest};
-use esox_provider::ProviderError;
+use crate::metrics::{HostMetrics, PluginLabels};
 
 /// Caps linear memory growth and remembers that the cap was hit, so a resulting trap can be
 /// reported as "memory limit" rather than as a generic crash.
 pub(crate) struct MemoryCap {
     pub max_bytes: usize,
     pub hit: bool,
+    /// The largest size any memory of the instance has grown to (recycling looks at it).
+    pub peak_bytes: usize,
 }
 
 impl ResourceLimiter for MemoryCap {
@@ -42,6 +46,7 @@ impl ResourceLimiter for MemoryCap {
             self.hit = true;
             return Ok(false);
         }
+        self.peak_bytes = self.peak_bytes.max(desired);
         Ok(true)
     }
 
@@ -79,29 +84,42 @@ pub(crate) struct InstanceState {
     hooks: EgressHooks,
     pub memory: MemoryCap,
     pub cpu: CpuBudget,
-    services: Arc<dyn HostServices>,
-    plugin: Arc<str>,
-    store_id: Arc<str>,
+    broker: Arc<Broker>,
+    log: LogBudget,
+}
+
+/// Log lines an instance may write per second; more are dropped and counted.
+const LOG_LINES_PER_SECOND: u32 = 20;
+
+struct LogBudget {
+    window: Instant,
+    lines: u32,
+    metrics: HostMetrics,
 }
 
 impl InstanceState {
     pub fn new(
-        plugin: Arc<str>,
-        store_id: Arc<str>,
-        services: Arc<dyn HostServices>,
+        broker: Arc<Broker>,
         policy: Arc<EgressPolicy>,
         http_limits: HttpLimits,
         on_denial: DenialSink,
         memory_bytes: usize,
+        metrics: HostMetrics,
     ) -> Self {
         // The builder's defaults are what we want: no args, no env, no preopens, null stdio.
         let wasi = wasmtime_wasi::WasiCtxBuilder::new()
             .allow_blocking_current_thread(false)
             .build();
+        // Bounded resources: handles (fields, requests, streams, pollables) and the bytes of
+        // each header set a plugin may make the host hold.
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(http_limits.max_handles);
+        let mut http = WasiHttpCtx::new();
+        http.set_field_size_limit(http_limits.max_header_bytes);
         InstanceState {
             wasi,
-            http: WasiHttpCtx::new(),
-            table: ResourceTable::new(),
+            http,
+            table,
             hooks: EgressHooks {
                 policy,
                 limits: http_limits,
@@ -110,14 +128,71 @@ impl InstanceState {
             memory: MemoryCap {
                 max_bytes: memory_bytes,
                 hit: false,
+                peak_bytes: 0,
             },
             cpu: CpuBudget {
                 ticks: 0,
                 budget: 0,
             },
-            services,
-            plugin,
-            store_id,
+            broker,
+            log: LogBudget {
+                window: Instant::now(),
+                lines: 0,
+                metrics,
+            },
+        }
+    }
+
+    /// Set the egress policy (resolved by the store's first instance before `open`).
+    pub(crate) fn set_egress(&mut self, policy: Arc<EgressPolicy>) {
+        self.hooks.policy = policy;
+    }
+
+    /// The store's broker (grant, services, token and identity bounds).
+    pub(crate) fn broker(&self) -> &Broker {
+        &self.broker
+    }
+
+    /// A plugin's log line: cut at [`MAX_LOG_LINE`] and rate-limited per instance.
+    pub(crate) fn log(&mut self, level: LogLevel, mut message: String) {
+        let now = Instant::now();
+        if now.duration_since(self.log.window).as_secs() >= 1 {
+            self.log.window = now;
+            self.log.lines = 0;
+        }
+        self.log.lines += 1;
+        let (plugin, store) = (&*self.broker.plugin, &*self.broker.store);
+        if self.log.lines > LOG_LINES_PER_SECOND {
+            self.log
+                .metrics
+                .log_dropped
+                .get_or_create(&PluginLabels {
+                    plugin: plugin.to_string(),
+                })
+                .inc();
+            if self.log.lines == LOG_LINES_PER_SECOND + 1 {
+                tracing::warn!(
+                    plugin,
+                    store,
+                    "plugin logs more than {LOG_LINES_PER_SECOND} lines a second; dropping the rest of this second's"
+                );
+            }
+            return;
+        }
+        if message.len() > MAX_LOG_LINE {
+            let mut cut = MAX_LOG_LINE;
+            while !message.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            message.truncate(cut);
+            message.push('…');
+        }
+        match level {
+            LogLevel::Trace => tracing::trace!(plugin, store, "{message}"),
+            LogLevel::Debug => tracing::debug!(plugin, store, "{message}"),
+            LogLevel::Info => tracing::info!(plugin, store, "{message}"),
+            LogLevel::Warn => tracing::warn!(plugin, store, "{message}"),
+            LogLevel::Error => tracing::error!(plugin, store, "{message}"),
         }
     }
 }
@@ -215,108 +290,17 @@ pub(crate) fn linker(engine: &wasmtime::Engine) -> wasmtime::Result<Linker<Insta
     )?;
     // Outgoing HTTP (through EgressHooks) and the auth broker.
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut l)?;
+    // Every contract version's host interface: their names carry the version, so they coexist.
     v0_1::esox::provider::host::add_to_linker::<InstanceState, HasSelf<InstanceState>>(
+        &mut l,
+        |s| s,
+    )?;
+    v0_2::esox::provider::host::add_to_linker::<InstanceState, HasSelf<InstanceState>>(
         &mut l,
         |s| s,
     )?;
     Ok(l)
 }
 
-impl v0_1::esox::provider::types::Host for InstanceState {}
-
-fn to_wit(e: ProviderError) -> v0_1::esox::provider::types::Error {
-    use v0_1::esox::provider::types::Error as W;
-    match e {
-        ProviderError::NotFound => W::NotFound,
-        ProviderError::NotModified => W::NotModified,
-        ProviderError::InvalidConfig(m) => W::InvalidConfig(m),
-        ProviderError::PermissionDenied(m) => W::PermissionDenied(m),
-        ProviderError::Unavailable(m) => W::Unavailable(m),
-        ProviderError::Unsupported(m) => W::Unsupported(m),
-        ProviderError::Internal(m) => W::Internal(m),
-    }
-}
-
 /// Longest plugin log line kept; the rest is cut so a plugin cannot flood the logs.
 const MAX_LOG_LINE: usize = 2048;
-
-impl v0_1::esox::provider::host::Host for InstanceState {
-    async fn log(
-        &mut self,
-        level: v0_1::esox::provider::host::LogLevel,
-        message: String,
-    ) -> wasmtime::Result<()> {
-        use v0_1::esox::provider::host::LogLevel as L;
-        let mut message = message;
-        if message.len() > MAX_LOG_LINE {
-            let mut cut = MAX_LOG_LINE;
-            while !message.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            message.truncate(cut);
-            message.push('…');
-        }
-        let (plugin, store) = (&*self.plugin, &*self.store_id);
-        match level {
-            L::Trace => tracing::trace!(plugin, store, "{message}"),
-            L::Debug => tracing::debug!(plugin, store, "{message}"),
-            L::Info => tracing::info!(plugin, store, "{message}"),
-            L::Warn => tracing::warn!(plugin, store, "{message}"),
-            L::Error => tracing::error!(plugin, store, "{message}"),
-        }
-        Ok(())
-    }
-
-    async fn secret_key(
-        &mut self,
-        name: String,
-        key: String,
-        namespace: Option<String>,
-    ) -> wasmtime::Result<Result<Vec<u8>, v0_1::esox::provider::types::Error>> {
-        Ok(self
-            .services
-            .secret_key(&name, &key, namespace.as_deref())
-            .await
-            .map_err(to_wit))
-    }
-
-    async fn config_map_key(
-        &mut self,
-        name: String,
-        key: String,
-        namespace: Option<String>,
-    ) -> wasmtime::Result<Result<String, v0_1::esox::provider::types::Error>> {
-        Ok(self
-            .services
-            .config_map_key(&name, &key, namespace.as_deref())
-            .await
-            .map_err(to_wit))
-    }
-
-    async fn service_account_token(
-        &mut self,
-        name: String,
-        namespace: Option<String>,
-        audiences: Vec<String>,
-        expiration_seconds: Option<u32>,
-    ) -> wasmtime::Result<
-        Result<v0_1::esox::provider::host::SaToken, v0_1::esox::provider::types::Error>,
-    > {
-        let request = TokenRequest {
-            name,
-            namespace,
-            audiences,
-            expiration_seconds,
-        };
-        Ok(self
-            .services
-            .service_account_token(request)
-            .await
-            .map(|t| v0_1::esox::provider::host::SaToken {
-                token: t.token,
-                expires_at: t.expires_at,
-                annotations: t.annotations,
-            })
-            .map_err(to_wit))
-    }
-}

@@ -3,9 +3,15 @@
 //! ```text
 //! PluginHost ── load(bytes) ──► Plugin (compiled once, InstancePre, metadata from `info`)
 //!     │
-//!     └─ open_store(StoreSpec) ──► StoreClient ── pool of warm instances, one store only
+//!     └─ open_store(StoreSpec) ──► StoreClient ── warm instances of one store only, drawn
+//!                                      │          from the host-wide pool (store.rs)
 //!                                      └─ get_secret / get_secrets / get_secret_map / ...
 //! ```
+//!
+//! Modules by concern: engine and loading (here), [`contract`] (one bindings module per
+//! contract version, converted into the newest; the one place that matches on the version),
+//! [`store`] (store clients and the instance pool), [`broker`] (what a plugin may ask the host
+//! for), [`egress`] (what it may reach), [`instance`] (one sandboxed instance and its limits).
 //!
 //! Why it is shaped like this:
 //! - **Compile once.** Compiling a component takes ~1 s; deserializing a precompiled one takes
@@ -22,33 +28,38 @@
 //!   ([`Limits::call_timeout`]), size of what a call may return ([`Limits::max_response_bytes`]),
 //!   and outgoing HTTP through [`egress`] only.
 //! - **Contract versions** are read from the binary before compiling ([`contract`]).
+//! - **Least privilege.** A plugin may read only the Kubernetes objects its store's config
+//!   references ([`broker`]), reach only the origins its store needs within what the operator
+//!   grants ([`egress`]), and use the controller's own identity only when the operator grants it.
 
+pub mod broker;
 pub mod cache;
 pub mod contract;
 pub mod egress;
 pub mod embedded;
 mod instance;
 pub mod metrics;
-pub mod policy;
 pub mod services;
+pub mod store;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use esox_provider::{FindQuery, MetadataPolicy, ProviderError, RemoteRef, SecretMap};
+use esox_provider::{ProviderError, RemoteRef};
 use sha2::{Digest, Sha256};
-use wasmtime::component::{Linker, ResourceAny};
+use wasmtime::component::Linker;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
 
-use contract::{Contract, v0_1};
-pub use egress::{EgressPolicy, EgressRule, HttpLimits};
+pub use broker::{AmbientIdentity, AmbientSource, Grant};
+use contract::Pre;
+pub use contract::{ReferenceKind, ReferencePath, References, StoreContext, StoreKind, Validation};
+pub use egress::{EgressGrant, EgressPolicy, EgressRule, HttpLimits};
 use instance::{CpuBudget, InstanceState};
 pub use metrics::HostMetrics;
-pub use services::{
-    HostServices, LocalServices, NamespaceRules, NoServices, ServiceAccountToken, TokenRequest,
-};
+pub use services::{HostServices, NoServices, ServiceAccountToken, TokenRequest};
+pub use store::{StoreClient, StoreSpec};
 
 /// How often the engine's epoch advances: the granularity of the CPU budget.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
@@ -74,6 +85,18 @@ pub struct Limits {
     pub calls_per_instance: u32,
     /// Limits on the plugin's outgoing HTTP.
     pub http: HttpLimits,
+    /// The longest ServiceAccount token a plugin may ask for; asking for none gets this.
+    pub max_token_lifetime: Duration,
+    /// A warm instance unused this long is dropped, returning its pooled slot.
+    pub idle_timeout: Duration,
+    /// Instances alive at once for the stores of one namespace (ClusterSecretStores without a
+    /// referent namespace count as one more namespace), so one tenant cannot take the pool.
+    pub instances_per_namespace: usize,
+    /// How long a call waits for a free instance slot before it fails as unavailable.
+    pub acquire_timeout: Duration,
+    /// An instance whose memory grew past this many bytes is dropped after its call instead
+    /// of being kept warm.
+    pub recycle_memory_bytes: usize,
 }
 
 impl Default for Limits {
@@ -86,6 +109,11 @@ impl Default for Limits {
             instances_per_store: 4,
             calls_per_instance: 10_000,
             http: HttpLimits::default(),
+            max_token_lifetime: Duration::from_secs(3600),
+            idle_timeout: Duration::from_secs(300),
+            instances_per_namespace: 64,
+            acquire_timeout: Duration::from_secs(10),
+            recycle_memory_bytes: 32 << 20,
         }
     }
 }
@@ -169,6 +197,10 @@ pub struct PluginMeta {
     pub capabilities: Vec<&'static str>,
     pub config_schema: String,
     pub default_egress: Vec<String>,
+    /// Where a store config holds the Kubernetes objects the plugin may use.
+    pub references: References,
+    /// Whether the plugin can use the controller's own identity (when the operator grants it).
+    pub wants_ambient_identity: bool,
     pub sha256: String,
     pub origin: PluginOrigin,
     /// Whether the component was compiled now (true) or loaded precompiled from the cache.
@@ -180,8 +212,7 @@ pub struct PluginMeta {
 /// A loaded plugin, ready to instantiate.
 pub struct Plugin {
     pub meta: PluginMeta,
-    pre: v0_1::ProviderPluginPre<InstanceState>,
-    contract: Contract,
+    pre: Pre,
 }
 
 struct HostInner {
@@ -190,6 +221,7 @@ struct HostInner {
     plugins: RwLock<BTreeMap<String, Arc<Plugin>>>,
     config: HostConfig,
     metrics: HostMetrics,
+    pool: store::Pool,
     ticker_stop: Arc<std::sync::atomic::AtomicBool>,
 }
 
@@ -256,6 +288,7 @@ impl PluginHost {
                 engine,
                 linker,
                 plugins: RwLock::new(BTreeMap::new()),
+                pool: store::Pool::new(&config),
                 config,
                 metrics: HostMetrics::default(),
                 ticker_stop,
@@ -362,68 +395,49 @@ impl PluginHost {
             .inner
             .linker
             .instantiate_pre(&component)
-            .and_then(v0_1::ProviderPluginPre::new)
+            .and_then(|pre| Pre::new(contract, pre))
             .map_err(|e| LoadError::Link {
                 origin: origin_s.clone(),
                 message: format!("{e:#}"),
             })?;
-        let mut plugin = Plugin {
+        let info = self.plugin_info(&pre).await.map_err(|e| LoadError::Info {
+            origin: origin_s,
+            message: e.to_string(),
+        })?;
+        let plugin = Plugin {
             meta: PluginMeta {
-                name: String::new(),
-                version: String::new(),
-                description: String::new(),
+                name: info.name,
+                version: info.version,
+                description: info.description,
                 contract: version,
-                capabilities: Vec::new(),
-                config_schema: String::new(),
-                default_egress: Vec::new(),
+                capabilities: info.capabilities,
+                config_schema: info.config_schema,
+                default_egress: info.default_egress,
+                references: info.references,
+                wants_ambient_identity: info.wants_ambient_identity,
                 sha256,
                 origin,
                 compiled,
                 load_time,
             },
             pre,
-            contract,
         };
-        let info = self
-            .plugin_info(&plugin)
-            .await
-            .map_err(|e| LoadError::Info {
-                origin: origin_s,
-                message: e.to_string(),
-            })?;
-        plugin.meta.name = info.name;
-        plugin.meta.version = info.version;
-        plugin.meta.description = info.description;
-        plugin.meta.config_schema = info.config_schema;
-        plugin.meta.default_egress = info.default_egress;
-        let caps = info.capabilities;
-        use v0_1::esox::provider::types::Capabilities as C;
-        for (flag, name) in [(C::READ, "read"), (C::FIND, "find"), (C::WRITE, "write")] {
-            if caps.contains(flag) {
-                plugin.meta.capabilities.push(name);
-            }
-        }
         Ok(Arc::new(plugin))
     }
 
-    async fn plugin_info(
-        &self,
-        plugin: &Plugin,
-    ) -> Result<v0_1::esox::provider::types::PluginInfo, ProviderError> {
+    async fn plugin_info(&self, pre: &Pre) -> Result<contract::PluginInfo, ProviderError> {
         let mut inst = self.new_store(
-            plugin,
-            "(load)",
-            Arc::new(NoServices),
-            EgressPolicy::deny_all(),
+            self.broker_none("(loading)", "(load)"),
+            Arc::new(EgressPolicy::deny_all()),
         );
         let limits = &self.inner.config.limits;
         let fut = async {
-            let bindings = plugin.pre.instantiate_async(&mut inst).await?;
-            bindings.esox_provider_provider().call_info(&mut inst).await
+            let bindings = pre.instantiate(&mut inst).await?;
+            bindings.info(&mut inst).await
         };
         match tokio::time::timeout(limits.call_timeout, fut).await {
             Ok(Ok(info)) => Ok(info),
-            Ok(Err(e)) => Err(classify_trap(&e, &inst, limits)),
+            Ok(Err(e)) => Err(classify_trap(&e, &inst, limits).0),
             Err(_) => Err(ProviderError::Unavailable(format!(
                 "timed out after {:?}",
                 limits.call_timeout
@@ -452,18 +466,25 @@ impl PluginHost {
             .cloned()
     }
 
+    /// A broker that grants nothing, for calls outside any store.
+    fn broker_none(&self, plugin: &str, what: &str) -> Arc<broker::Broker> {
+        Arc::new(broker::Broker::none(
+            Arc::from(plugin),
+            what,
+            self.inner.metrics.clone(),
+        ))
+    }
+
     /// A store for one new instance, its CPU budget set for the first call.
     fn new_store(
         &self,
-        plugin: &Plugin,
-        store_id: &str,
-        services: Arc<dyn HostServices>,
-        policy: EgressPolicy,
+        broker: Arc<broker::Broker>,
+        policy: Arc<EgressPolicy>,
     ) -> Store<InstanceState> {
         let limits = &self.inner.config.limits;
         let metrics = self.inner.metrics.clone();
-        let plugin_name: Arc<str> = Arc::from(plugin.meta.name.as_str());
-        let store_name: Arc<str> = Arc::from(store_id);
+        let plugin_name = broker.plugin.clone();
+        let store_name = broker.store.clone();
         let on_denial: egress::DenialSink = {
             let plugin_name = plugin_name.clone();
             let store_name = store_name.clone();
@@ -478,13 +499,12 @@ impl PluginHost {
             })
         };
         let state = InstanceState::new(
-            plugin_name,
-            store_name,
-            services,
-            Arc::new(policy),
+            broker,
+            policy,
             limits.http.clone(),
             on_denial,
             limits.memory_bytes,
+            self.inner.metrics.clone(),
         );
         let mut store = Store::new(&self.inner.engine, state);
         store.limiter(|s| &mut s.memory);
@@ -503,23 +523,18 @@ impl PluginHost {
             .plugin(plugin)
             .ok_or_else(|| unknown_plugin(plugin, &self.plugins()))?;
         let mut store = self.new_store(
-            &p,
-            "(validate-config)",
-            Arc::new(NoServices),
-            EgressPolicy::deny_all(),
+            self.broker_none(&p.meta.name, "(validate-config)"),
+            Arc::new(EgressPolicy::deny_all()),
         );
         let limits = &self.inner.config.limits;
         let config = config.to_string();
         let fut = async {
-            let bindings = p.pre.instantiate_async(&mut store).await?;
-            bindings
-                .esox_provider_provider()
-                .call_validate_config(&mut store, &config)
-                .await
+            let bindings = p.pre.instantiate(&mut store).await?;
+            bindings.validate_config(&mut store, &config).await
         };
         match tokio::time::timeout(limits.call_timeout, fut).await {
-            Ok(Ok(r)) => r.map_err(from_wit),
-            Ok(Err(e)) => Err(classify_trap(&e, &store, limits)),
+            Ok(Ok(r)) => r,
+            Ok(Err(e)) => Err(classify_trap(&e, &store, limits).0),
             Err(_) => Err(ProviderError::Unavailable(format!(
                 "validate-config timed out after {:?}",
                 limits.call_timeout
@@ -540,26 +555,25 @@ impl PluginHost {
         let p = self
             .plugin(plugin)
             .ok_or_else(|| anyhow::anyhow!("no plugin {plugin}"))?;
+        let broker = self.broker_none(&p.meta.name, "(bench)");
+        let context = StoreContext::cluster_secret_store("bench", None);
         let t0 = Instant::now();
-        let mut store = self.new_store(
-            &p,
-            "(bench)",
-            Arc::new(NoServices),
-            EgressPolicy::deny_all(),
-        );
+        let mut store = self.new_store(broker, Arc::new(EgressPolicy::deny_all()));
         let t1 = Instant::now();
-        let bindings = p.pre.instantiate_async(&mut store).await?;
+        let bindings = p.pre.instantiate(&mut store).await?;
         let t2 = Instant::now();
-        let client = bindings.esox_provider_provider().client();
-        let this = client
-            .call_open(&mut store, config, &[])
+        let this = bindings
+            .open(&mut store, config, &[], &context)
             .await?
-            .map_err(|e| anyhow::anyhow!("open: {}", from_wit(e)))?;
+            .map_err(|e| anyhow::anyhow!("open: {e}"))?;
         let t3 = Instant::now();
-        client
-            .call_get_secret(&mut store, this, &to_wit_ref(remote))
+        match bindings
+            .invoke(&mut store, this, &contract::Call::GetSecret(remote))
             .await?
-            .map_err(|e| anyhow::anyhow!("get-secret: {}", from_wit(e)))?;
+        {
+            contract::Reply::Value(v) => v.map_err(|e| anyhow::anyhow!("get-secret: {e}"))?,
+            _ => anyhow::bail!("get-secret: unexpected reply"),
+        };
         let t4 = Instant::now();
         drop(store);
         let t5 = Instant::now();
@@ -571,22 +585,14 @@ impl PluginHost {
         let plugin = self
             .plugin(&spec.plugin)
             .ok_or_else(|| unknown_plugin(&spec.plugin, &self.plugins()))?;
-        let permits = self.inner.config.limits.instances_per_store.max(1);
-        Ok(StoreClient {
-            host: self.clone(),
-            plugin,
-            config_json: Arc::from(spec.config.to_string()),
-            spec: Arc::new(spec),
-            idle: Mutex::new(Vec::new()),
-            permits: tokio::sync::Semaphore::new(permits),
-        })
+        Ok(StoreClient::new(self.clone(), plugin, spec))
     }
 }
 
 fn unknown_plugin(name: &str, loaded: &[PluginMeta]) -> ProviderError {
     let names: Vec<&str> = loaded.iter().map(|m| m.name.as_str()).collect();
     ProviderError::InvalidConfig(format!(
-        "no plugin provides `spec.provider.{name}` (loaded: {}); add one with --plugin-dir",
+        "no plugin provides `spec.provider.{name}` (loaded: {}); the operator can load one",
         names.join(", ")
     ))
 }
@@ -600,50 +606,57 @@ fn reset_budget(store: &mut Store<InstanceState>, limits: &Limits) {
     store.set_epoch_deadline(1);
 }
 
+/// Which limit a trap hit, read off the instance's state (never off a message).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum TrapKind {
+    Memory,
+    Cpu,
+    Crash,
+}
+
+impl TrapKind {
+    fn status(self) -> &'static str {
+        match self {
+            TrapKind::Memory => "memory_limit",
+            TrapKind::Cpu => "cpu_limit",
+            TrapKind::Crash => "trap",
+        }
+    }
+}
+
 /// Turn a trap into the error users see, naming the limit that was hit.
 fn classify_trap(
     err: &wasmtime::Error,
     store: &Store<InstanceState>,
     limits: &Limits,
-) -> ProviderError {
+) -> (ProviderError, TrapKind) {
     let state = store.data();
     if state.memory.hit {
-        ProviderError::Internal(format!(
-            "plugin exceeded its memory limit of {} MiB",
-            limits.memory_bytes >> 20
-        ))
+        (
+            ProviderError::Internal(format!(
+                "plugin exceeded its memory limit of {} MiB",
+                limits.memory_bytes >> 20
+            )),
+            TrapKind::Memory,
+        )
     } else if state.cpu.exhausted() {
-        ProviderError::Internal(format!(
-            "plugin exceeded its CPU budget of {:?} per call",
-            limits.cpu_time
-        ))
+        (
+            ProviderError::Internal(format!(
+                "plugin exceeded its CPU budget of {:?} per call",
+                limits.cpu_time
+            )),
+            TrapKind::Cpu,
+        )
     } else {
         let trap = err
             .downcast_ref::<wasmtime::Trap>()
             .map(|t| t.to_string())
             .unwrap_or_else(|| format!("{}", err.root_cause()));
-        ProviderError::Internal(format!("plugin crashed: {trap}"))
-    }
-}
-
-fn trap_kind(err: &ProviderError) -> &'static str {
-    match err {
-        ProviderError::Internal(m) if m.contains("memory limit") => "memory_limit",
-        ProviderError::Internal(m) if m.contains("CPU budget") => "cpu_limit",
-        _ => "trap",
-    }
-}
-
-fn from_wit(e: v0_1::esox::provider::types::Error) -> ProviderError {
-    use v0_1::esox::provider::types::Error as W;
-    match e {
-        W::NotFound => ProviderError::NotFound,
-        W::NotModified => ProviderError::NotModified,
-        W::InvalidConfig(m) => ProviderError::InvalidConfig(m),
-        W::PermissionDenied(m) => ProviderError::PermissionDenied(m),
-        W::Unavailable(m) => ProviderError::Unavailable(m),
-        W::Unsupported(m) => ProviderError::Unsupported(m),
-        W::Internal(m) => ProviderError::Internal(m),
+        (
+            ProviderError::Internal(format!("plugin crashed: {trap}"))
+                .truncated(contract::MAX_ERROR_BYTES),
+            TrapKind::Crash,
+        )
     }
 }
 
@@ -655,350 +668,9 @@ fn error_status(e: &ProviderError) -> &'static str {
         ProviderError::PermissionDenied(_) => "permission_denied",
         ProviderError::Unavailable(_) => "unavailable",
         ProviderError::Unsupported(_) => "unsupported",
+        ProviderError::Throttled { .. } => "throttled",
+        ProviderError::EgressDenied(_) => "egress_denied",
+        ProviderError::Backend(_) => "backend",
         ProviderError::Internal(_) => "internal",
-    }
-}
-
-/// What a store needs to run its plugin.
-#[derive(Clone)]
-pub struct StoreSpec {
-    /// Names the store in logs and metrics (`SecretStore/ns/name`, `ClusterSecretStore/name`).
-    pub identity: String,
-    /// The provider name (`spec.provider.<name>`).
-    pub plugin: String,
-    /// `spec.provider.<name>` as JSON.
-    pub config: serde_json::Value,
-    /// Operator settings for the plugin (endpoints, ...).
-    pub settings: Vec<(String, String)>,
-    /// Origins the plugin may reach.
-    pub egress: EgressPolicy,
-    /// The auth broker for this store.
-    pub services: Arc<dyn HostServices>,
-}
-
-/// Whether a store is usable, as the plugin reports it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Validation {
-    Ready,
-    Unknown,
-}
-
-struct WarmInstance {
-    store: Store<InstanceState>,
-    bindings: v0_1::ProviderPlugin,
-    client: ResourceAny,
-    calls: u32,
-}
-
-/// The one place that calls into a plugin, for every contract version (today only 0.1).
-enum Call<'a> {
-    Validate,
-    GetSecret(&'a RemoteRef),
-    GetSecrets(&'a [RemoteRef]),
-    GetSecretMap(&'a RemoteRef),
-    GetAllSecrets(&'a FindQuery),
-}
-
-impl Call<'_> {
-    fn name(&self) -> &'static str {
-        match self {
-            Call::Validate => "validate",
-            Call::GetSecret(_) => "get-secret",
-            Call::GetSecrets(_) => "get-secrets",
-            Call::GetSecretMap(_) => "get-secret-map",
-            Call::GetAllSecrets(_) => "get-all-secrets",
-        }
-    }
-}
-
-enum Reply {
-    Validation(Result<Validation, ProviderError>),
-    Value(Result<Vec<u8>, ProviderError>),
-    Values(Vec<Result<Vec<u8>, ProviderError>>),
-    Map(Result<SecretMap, ProviderError>),
-}
-
-impl Reply {
-    fn bytes(&self) -> usize {
-        match self {
-            Reply::Validation(_) => 0,
-            Reply::Value(v) => v.as_ref().map_or(0, Vec::len),
-            Reply::Values(vs) => vs.iter().map(|v| v.as_ref().map_or(0, Vec::len)).sum(),
-            Reply::Map(m) => m
-                .as_ref()
-                .map_or(0, |m| m.iter().map(|(k, v)| k.len() + v.len()).sum()),
-        }
-    }
-}
-
-fn to_wit_ref(r: &RemoteRef) -> v0_1::esox::provider::types::RemoteRef {
-    use v0_1::esox::provider::types::MetadataPolicy as M;
-    v0_1::esox::provider::types::RemoteRef {
-        key: r.key.clone(),
-        property: r.property.clone(),
-        version: r.version.clone(),
-        metadata_policy: match r.metadata_policy {
-            MetadataPolicy::None => M::None,
-            MetadataPolicy::Fetch => M::Fetch,
-        },
-    }
-}
-
-fn map_from_wit(m: Vec<(String, Vec<u8>)>) -> SecretMap {
-    m.into_iter().collect()
-}
-
-async fn invoke(inst: &mut WarmInstance, call: &Call<'_>) -> wasmtime::Result<Reply> {
-    let client = inst.bindings.esox_provider_provider().client();
-    let (store, this) = (&mut inst.store, inst.client);
-    Ok(match call {
-        Call::Validate => Reply::Validation(
-            client
-                .call_validate(store, this)
-                .await?
-                .map(|v| match v {
-                    v0_1::esox::provider::types::Validation::Ready => Validation::Ready,
-                    v0_1::esox::provider::types::Validation::Unknown => Validation::Unknown,
-                })
-                .map_err(from_wit),
-        ),
-        Call::GetSecret(r) => Reply::Value(
-            client
-                .call_get_secret(store, this, &to_wit_ref(r))
-                .await?
-                .map_err(from_wit),
-        ),
-        Call::GetSecrets(rs) => {
-            let refs: Vec<_> = rs.iter().map(to_wit_ref).collect();
-            Reply::Values(
-                client
-                    .call_get_secrets(store, this, &refs)
-                    .await?
-                    .into_iter()
-                    .map(|r| r.map_err(from_wit))
-                    .collect(),
-            )
-        }
-        Call::GetSecretMap(r) => Reply::Map(
-            client
-                .call_get_secret_map(store, this, &to_wit_ref(r))
-                .await?
-                .map(map_from_wit)
-                .map_err(from_wit),
-        ),
-        Call::GetAllSecrets(q) => {
-            let query = v0_1::esox::provider::types::FindQuery {
-                name_regexp: q.name_regexp.clone(),
-                path: q.path.clone(),
-                tags: q.tags.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-            };
-            Reply::Map(
-                client
-                    .call_get_all_secrets(store, this, &query)
-                    .await?
-                    .map(map_from_wit)
-                    .map_err(from_wit),
-            )
-        }
-    })
-}
-
-/// One store's connection to its plugin: a pool of instances that belong to this store only.
-pub struct StoreClient {
-    host: PluginHost,
-    plugin: Arc<Plugin>,
-    spec: Arc<StoreSpec>,
-    /// `spec.config` serialised once: every new instance's `open` gets the same text.
-    config_json: Arc<str>,
-    idle: Mutex<Vec<WarmInstance>>,
-    permits: tokio::sync::Semaphore,
-}
-
-impl StoreClient {
-    /// The plugin serving this store.
-    pub fn plugin(&self) -> &PluginMeta {
-        &self.plugin.meta
-    }
-
-    /// Check that the store can be used (ESO's `Validate`).
-    pub async fn validate(&self) -> Result<Validation, ProviderError> {
-        match self.call(Call::Validate).await? {
-            Reply::Validation(v) => v,
-            _ => Err(ProviderError::Internal("unexpected reply".into())),
-        }
-    }
-
-    /// Read one value.
-    pub async fn get_secret(&self, remote: &RemoteRef) -> Result<Vec<u8>, ProviderError> {
-        match self.call(Call::GetSecret(remote)).await? {
-            Reply::Value(v) => v,
-            _ => Err(ProviderError::Internal("unexpected reply".into())),
-        }
-    }
-
-    /// Read many values in one call (one answer per request, in order).
-    pub async fn get_secrets(&self, remotes: &[RemoteRef]) -> Vec<Result<Vec<u8>, ProviderError>> {
-        match self.call(Call::GetSecrets(remotes)).await {
-            Ok(Reply::Values(vs)) if vs.len() == remotes.len() => vs,
-            Ok(_) => vec![
-                Err(ProviderError::Internal(
-                    "plugin answered get-secrets with the wrong number of results".into()
-                ));
-                remotes.len()
-            ],
-            Err(e) => vec![Err(e); remotes.len()],
-        }
-    }
-
-    /// Read a JSON object value as a map.
-    pub async fn get_secret_map(&self, remote: &RemoteRef) -> Result<SecretMap, ProviderError> {
-        match self.call(Call::GetSecretMap(remote)).await? {
-            Reply::Map(m) => m,
-            _ => Err(ProviderError::Internal("unexpected reply".into())),
-        }
-    }
-
-    /// Find secrets.
-    pub async fn get_all_secrets(&self, query: &FindQuery) -> Result<SecretMap, ProviderError> {
-        match self.call(Call::GetAllSecrets(query)).await? {
-            Reply::Map(m) => m,
-            _ => Err(ProviderError::Internal("unexpected reply".into())),
-        }
-    }
-
-    async fn instantiate(&self) -> Result<WarmInstance, ProviderError> {
-        let host = &self.host;
-        let limits = &host.inner.config.limits;
-        let mut store = host.new_store(
-            &self.plugin,
-            &self.spec.identity,
-            self.spec.services.clone(),
-            self.spec.egress.clone(),
-        );
-        let config = &*self.config_json;
-        let settings = &self.spec.settings;
-        let contract = self.plugin.contract;
-        let fut = async {
-            match contract {
-                Contract::V0_1 => {
-                    let bindings = self.plugin.pre.instantiate_async(&mut store).await?;
-                    let opened = bindings
-                        .esox_provider_provider()
-                        .client()
-                        .call_open(&mut store, config, settings)
-                        .await?;
-                    Ok::<_, wasmtime::Error>((bindings, opened))
-                }
-            }
-        };
-        let result = tokio::time::timeout(limits.call_timeout, fut).await;
-        host.inner
-            .metrics
-            .instances_created
-            .get_or_create(&metrics::PluginLabels {
-                plugin: self.plugin.meta.name.clone(),
-            })
-            .inc();
-        match result {
-            Ok(Ok((bindings, Ok(client)))) => Ok(WarmInstance {
-                store,
-                bindings,
-                client,
-                calls: 0,
-            }),
-            Ok(Ok((_, Err(e)))) => Err(from_wit(e)),
-            Ok(Err(trap)) => Err(classify_trap(&trap, &store, limits)),
-            Err(_) => Err(ProviderError::Unavailable(format!(
-                "opening the plugin client timed out after {:?}",
-                limits.call_timeout
-            ))),
-        }
-    }
-
-    async fn call(&self, call: Call<'_>) -> Result<Reply, ProviderError> {
-        let limits = &self.host.inner.config.limits;
-        let metrics = &self.host.inner.metrics;
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|_| ProviderError::Unavailable("store client closed".into()))?;
-        let started = Instant::now();
-        let pooled = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
-        let mut inst = match pooled {
-            Some(i) => i,
-            None => match self.instantiate().await {
-                Ok(i) => i,
-                Err(e) => {
-                    self.record(call.name(), error_status(&e), started);
-                    return Err(e);
-                }
-            },
-        };
-        reset_budget(&mut inst.store, limits);
-        let outcome = tokio::time::timeout(limits.call_timeout, invoke(&mut inst, &call)).await;
-        let discard = |status: &str| {
-            metrics
-                .instances_discarded
-                .get_or_create(&metrics::PluginLabels {
-                    plugin: self.plugin.meta.name.clone(),
-                })
-                .inc();
-            self.record(call.name(), status, started);
-        };
-        match outcome {
-            Err(_) => {
-                discard("timeout");
-                Err(ProviderError::Unavailable(format!(
-                    "plugin call {} timed out after {:?}",
-                    call.name(),
-                    limits.call_timeout
-                )))
-            }
-            Ok(Err(trap)) => {
-                let err = classify_trap(&trap, &inst.store, limits);
-                discard(trap_kind(&err));
-                tracing::warn!(plugin = %self.plugin.meta.name, store = %self.spec.identity, call = call.name(), error = %err, "plugin instance discarded");
-                Err(err)
-            }
-            Ok(Ok(reply)) => {
-                inst.calls += 1;
-                if inst.calls < limits.calls_per_instance {
-                    self.idle
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .push(inst);
-                }
-                let size = reply.bytes();
-                if size > limits.max_response_bytes {
-                    self.record(call.name(), "too_large", started);
-                    return Err(ProviderError::Internal(format!(
-                        "plugin returned {size} bytes, more than the {} bytes a Kubernetes Secret can hold",
-                        limits.max_response_bytes
-                    )));
-                }
-                let status = match &reply {
-                    Reply::Validation(Err(e)) | Reply::Value(Err(e)) | Reply::Map(Err(e)) => {
-                        error_status(e)
-                    }
-                    _ => "ok",
-                };
-                self.record(call.name(), status, started);
-                Ok(reply)
-            }
-        }
-    }
-
-    fn record(&self, call: &str, status: &str, started: Instant) {
-        let labels = metrics::CallLabels {
-            plugin: self.plugin.meta.name.clone(),
-            call: call.to_string(),
-            status: status.to_string(),
-        };
-        let m = &self.host.inner.metrics;
-        m.calls.get_or_create(&labels).inc();
-        m.call_duration
-            .get_or_create(&labels)
-            .observe(started.elapsed().as_secs_f64());
     }
 }

@@ -21,6 +21,14 @@ pub struct PluginLabels {
     pub plugin: String,
 }
 
+/// Labels of a broker denial: the plugin and what it asked for (`secret`, `config_map`,
+/// `service_account`, `token_audience`, `token_lifetime`, `ambient_identity`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct BrokerLabels {
+    pub plugin: String,
+    pub kind: String,
+}
+
 /// The host's metrics. Cheap to clone (shared handles).
 #[derive(Clone)]
 pub struct HostMetrics {
@@ -34,6 +42,15 @@ pub struct HostMetrics {
     pub instances_created: Family<PluginLabels, Counter>,
     /// `esox_plugin_instances_discarded_total{plugin}`: after a trap, timeout or limit.
     pub instances_discarded: Family<PluginLabels, Counter>,
+    /// `esox_plugin_broker_denied_total{plugin,kind}`: host requests outside the store's grant.
+    pub broker_denied: Family<BrokerLabels, Counter>,
+    /// `esox_plugin_instances_evicted_total{plugin}`: idle instances dropped (idle timeout,
+    /// pool pressure) or recycled after their memory grew past the threshold.
+    pub instances_evicted: Family<PluginLabels, Counter>,
+    /// `esox_plugin_pool_waits_total{plugin}`: calls that waited for a free instance slot.
+    pub pool_waits: Family<PluginLabels, Counter>,
+    /// `esox_plugin_log_dropped_total{plugin}`: plugin log lines dropped by the rate limit.
+    pub log_dropped: Family<PluginLabels, Counter>,
 }
 
 impl Default for HostMetrics {
@@ -46,6 +63,10 @@ impl Default for HostMetrics {
             egress_denied: Family::default(),
             instances_created: Family::default(),
             instances_discarded: Family::default(),
+            broker_denied: Family::default(),
+            instances_evicted: Family::default(),
+            pool_waits: Family::default(),
+            log_dropped: Family::default(),
         }
     }
 }
@@ -79,6 +100,48 @@ impl HostMetrics {
             "Plugin instances discarded after a trap, timeout or limit",
             self.instances_discarded.clone(),
         );
+        r.register(
+            "broker_denied",
+            "Host requests (Secret, ConfigMap, token, identity) refused because the store's config does not grant them",
+            self.broker_denied.clone(),
+        );
+        r.register(
+            "instances_evicted",
+            "Idle plugin instances dropped (idle timeout, pool pressure, grown memory)",
+            self.instances_evicted.clone(),
+        );
+        r.register(
+            "pool_waits",
+            "Plugin calls that waited for a free instance slot",
+            self.pool_waits.clone(),
+        );
+        r.register(
+            "log_dropped",
+            "Plugin log lines dropped by the per-instance rate limit",
+            self.log_dropped.clone(),
+        );
+    }
+
+    /// How many host requests of `plugin` the broker refused, over all kinds.
+    pub fn broker_denied_count(&self, plugin: &str) -> u64 {
+        [
+            "secret",
+            "config_map",
+            "service_account",
+            "token_audience",
+            "token_lifetime",
+            "ambient_identity",
+        ]
+        .iter()
+        .map(|kind| {
+            self.broker_denied
+                .get_or_create(&BrokerLabels {
+                    plugin: plugin.to_string(),
+                    kind: kind.to_string(),
+                })
+                .get()
+        })
+        .sum()
     }
 
     /// How many requests of `plugin` the egress policy refused.

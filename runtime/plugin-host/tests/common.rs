@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use esox_plugin_host::{
-    EgressPolicy, HostConfig, Limits, NoServices, PluginHost, PluginOrigin, StoreClient, StoreSpec,
+    EgressGrant, HostConfig, HostServices, Limits, NoServices, PluginHost, PluginOrigin,
+    StoreClient, StoreContext, StoreSpec,
 };
 
 /// A fixture or first-party plugin component built by build.rs.
@@ -62,19 +63,46 @@ pub async fn host_from(config: HostConfig) -> PluginHost {
     host
 }
 
+/// The operator's egress rules for a test store (nothing else is granted).
+pub fn egress(rules: &[&str]) -> EgressGrant {
+    let rules: Vec<String> = rules.iter().map(|r| r.to_string()).collect();
+    EgressGrant::new(false, &[], &[], &rules).unwrap()
+}
+
+/// A SecretStore `test/<plugin>` with these egress rules and no cluster behind its broker.
 pub fn store(
     host: &PluginHost,
     plugin: &str,
     config: serde_json::Value,
-    egress: EgressPolicy,
+    egress: EgressGrant,
+) -> StoreClient {
+    store_in(
+        host,
+        StoreContext::secret_store("test", plugin),
+        plugin,
+        config,
+        egress,
+        Arc::new(NoServices),
+    )
+}
+
+/// A store with its context and broker services given.
+pub fn store_in(
+    host: &PluginHost,
+    context: StoreContext,
+    plugin: &str,
+    config: serde_json::Value,
+    egress: EgressGrant,
+    services: Arc<dyn HostServices>,
 ) -> StoreClient {
     host.open_store(StoreSpec {
-        identity: format!("SecretStore/test/{plugin}"),
+        context,
         plugin: plugin.into(),
         config,
         settings: vec![],
         egress,
-        services: Arc::new(NoServices),
+        services,
+        ambient: None,
     })
     .unwrap()
 }

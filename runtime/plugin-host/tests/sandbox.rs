@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use esox_plugin_host::{EgressPolicy, PluginOrigin};
+use esox_plugin_host::PluginOrigin;
 use esox_provider::{ProviderError, RemoteRef};
 
 async fn get(store: &esox_plugin_host::StoreClient, key: &str) -> Result<Vec<u8>, ProviderError> {
@@ -14,12 +14,7 @@ async fn get(store: &esox_plugin_host::StoreClient, key: &str) -> Result<Vec<u8>
 
 /// A store on the hostile fixture with no egress.
 fn hostile(host: &esox_plugin_host::PluginHost) -> esox_plugin_host::StoreClient {
-    store(
-        host,
-        "hostile",
-        serde_json::json!({}),
-        EgressPolicy::deny_all(),
-    )
+    store(host, "hostile", serde_json::json!({}), egress(&[]))
 }
 
 async fn assert_still_serves(store: &esox_plugin_host::StoreClient) {
@@ -127,7 +122,7 @@ async fn egress_reaches_only_the_allow_list_and_denials_are_counted() {
         &host,
         "hostile",
         serde_json::json!({}),
-        EgressPolicy::parse([allowed.as_str()]).unwrap(),
+        egress(&[allowed.as_str()]),
     );
 
     // Positive control: the allowed origin is reachable through the policy.

@@ -1,8 +1,8 @@
 //! The provider vocabulary, shared by the pure sync pipeline (`esox-sync`) and the plugin host
 //! (`esox-plugin-host`) so neither depends on the other.
 //!
-//! These types mirror `wit/v0.1/types.wit` one to one; the plugin host converts between them and
-//! its generated bindings. They carry no Kubernetes or wasmtime types on purpose: the sync
+//! These types follow the newest contract (`wit/v0.2/types.wit`); the plugin host converts each
+//! contract version's generated bindings into them. They carry no Kubernetes or wasmtime types on purpose: the sync
 //! pipeline plans requests and consumes answers in this vocabulary and stays free of I/O.
 
 use std::collections::BTreeMap;
@@ -92,7 +92,21 @@ pub enum ProviderError {
     /// The provider does not implement this operation.
     #[error("operation not supported by this provider: {0}")]
     Unsupported(String),
-    /// Anything else, including a property that does not exist in a value.
+    /// The backend asked to slow down; retry after `retry_after_ms` when it said.
+    #[error("provider throttled: {message}")]
+    Throttled {
+        message: String,
+        retry_after_ms: Option<u64>,
+    },
+    /// The host's egress policy refused a request the plugin needed; retrying will not help
+    /// until the operator changes the policy.
+    #[error("egress denied: {0}")]
+    EgressDenied(String),
+    /// The backend answered with an error that fits no other case, or the value is not what the
+    /// request asked for (a property that does not exist).
+    #[error("{0}")]
+    Backend(String),
+    /// Something went wrong in esox or the plugin itself (a trap, a limit, a malformed reply).
     #[error("{0}")]
     Internal(String),
 }
@@ -102,8 +116,55 @@ impl ProviderError {
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
-            ProviderError::Unavailable(_) | ProviderError::Internal(_)
+            ProviderError::Unavailable(_)
+                | ProviderError::Internal(_)
+                | ProviderError::Backend(_)
+                | ProviderError::Throttled { .. }
         )
+    }
+
+    /// How long the backend asked to wait before the next try, if it said.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            ProviderError::Throttled {
+                retry_after_ms: Some(ms),
+                ..
+            } => Some(std::time::Duration::from_millis(*ms)),
+            _ => None,
+        }
+    }
+
+    /// The same error with its message cut to at most `max` bytes (on a character boundary),
+    /// so a plugin cannot make the host carry, copy or publish an unbounded text.
+    pub fn truncated(self, max: usize) -> Self {
+        let cut = |mut m: String| {
+            if m.len() > max {
+                let mut at = max;
+                while !m.is_char_boundary(at) {
+                    at -= 1;
+                }
+                m.truncate(at);
+                m.push_str("… (truncated)");
+            }
+            m
+        };
+        match self {
+            ProviderError::InvalidConfig(m) => ProviderError::InvalidConfig(cut(m)),
+            ProviderError::PermissionDenied(m) => ProviderError::PermissionDenied(cut(m)),
+            ProviderError::Unavailable(m) => ProviderError::Unavailable(cut(m)),
+            ProviderError::Unsupported(m) => ProviderError::Unsupported(cut(m)),
+            ProviderError::Throttled {
+                message,
+                retry_after_ms,
+            } => ProviderError::Throttled {
+                message: cut(message),
+                retry_after_ms,
+            },
+            ProviderError::EgressDenied(m) => ProviderError::EgressDenied(cut(m)),
+            ProviderError::Backend(m) => ProviderError::Backend(cut(m)),
+            ProviderError::Internal(m) => ProviderError::Internal(cut(m)),
+            e @ (ProviderError::NotFound | ProviderError::NotModified) => e,
+        }
     }
 }
 
@@ -137,5 +198,29 @@ mod tests {
         assert!(!ProviderError::NotFound.is_retryable());
         assert!(!ProviderError::InvalidConfig("bad region".into()).is_retryable());
         assert!(!ProviderError::PermissionDenied("no".into()).is_retryable());
+        assert!(!ProviderError::EgressDenied("https://x".into()).is_retryable());
+        let throttled = ProviderError::Throttled {
+            message: "slow down".into(),
+            retry_after_ms: Some(1500),
+        };
+        assert!(throttled.is_retryable());
+        assert_eq!(
+            throttled.retry_after(),
+            Some(std::time::Duration::from_millis(1500))
+        );
+    }
+
+    #[test]
+    fn long_messages_are_cut_on_a_character_boundary() {
+        let long = "é".repeat(10_000);
+        let ProviderError::Backend(m) = ProviderError::Backend(long).truncated(4096) else {
+            panic!("variant changed");
+        };
+        assert!(m.len() <= 4096 + "… (truncated)".len(), "{}", m.len());
+        assert!(m.ends_with("(truncated)"));
+        assert_eq!(
+            ProviderError::Backend("short".into()).truncated(4096),
+            ProviderError::Backend("short".into())
+        );
     }
 }

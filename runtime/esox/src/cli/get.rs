@@ -9,7 +9,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
-use esox_plugin_host::{HostServices, LocalServices, NoServices, StoreSpec};
+use esox_plugin_host::{HostServices, StoreContext, StoreSpec};
+
+use super::secrets_file::{LocalServices, NoCluster};
 use esox_provider::{MetadataPolicy, RemoteRef};
 
 use crate::plugins::{self, PluginOptions};
@@ -40,25 +42,30 @@ pub struct GetArgs {
 }
 
 /// The provider name and config of a store manifest: `spec.provider` has exactly one key.
-pub fn provider_of_manifest(text: &str) -> anyhow::Result<(String, serde_json::Value, String)> {
+pub fn provider_of_manifest(
+    text: &str,
+) -> anyhow::Result<(String, serde_json::Value, StoreContext)> {
     let doc: serde_json::Value =
         serde_yaml::from_str(text).context("the store manifest is not valid YAML")?;
     let kind = doc["kind"].as_str().unwrap_or_default();
     if kind != "SecretStore" && kind != "ClusterSecretStore" {
         anyhow::bail!("the manifest is a {kind:?}, expected a SecretStore or ClusterSecretStore");
     }
-    let name = doc["metadata"]["name"]
-        .as_str()
-        .unwrap_or("unnamed")
-        .to_string();
+    let name = doc["metadata"]["name"].as_str().unwrap_or("unnamed");
+    let context = if kind == "SecretStore" {
+        StoreContext::secret_store(
+            doc["metadata"]["namespace"].as_str().unwrap_or("default"),
+            name,
+        )
+    } else {
+        StoreContext::cluster_secret_store(name, None)
+    };
     let provider = doc["spec"]["provider"]
         .as_object()
         .context("the store has no spec.provider")?;
     let mut entries = provider.iter();
     match (entries.next(), entries.next()) {
-        (Some((plugin, config)), None) => {
-            Ok((plugin.clone(), config.clone(), format!("{kind}/{name}")))
-        }
+        (Some((plugin, config)), None) => Ok((plugin.clone(), config.clone(), context)),
         (None, _) => {
             anyhow::bail!("spec.provider is empty: name one provider, e.g. `fake:` or `aws:`")
         }
@@ -72,7 +79,7 @@ pub fn provider_of_manifest(text: &str) -> anyhow::Result<(String, serde_json::V
 pub async fn run(args: GetArgs) -> anyhow::Result<ExitCode> {
     let text = std::fs::read_to_string(&args.store)
         .with_context(|| format!("cannot read {}", args.store.display()))?;
-    let (plugin, config, identity) =
+    let (plugin, config, context) =
         provider_of_manifest(&text).with_context(|| args.store.display().to_string())?;
     let host = plugins::host(&args.plugins).await?;
     let policy = args.plugins.policy()?;
@@ -84,15 +91,16 @@ pub async fn run(args: GetArgs) -> anyhow::Result<ExitCode> {
         })?;
     let services: Arc<dyn HostServices> = match &args.secrets_file {
         Some(path) => Arc::new(LocalServices::from_file(path)?),
-        None => Arc::new(NoServices),
+        None => Arc::new(NoCluster),
     };
     let store = host.open_store(StoreSpec {
-        identity,
+        context,
         plugin: plugin.clone(),
         config,
         settings: policy.settings(&plugin),
         egress: policy.egress(&meta)?,
         services,
+        ambient: policy.ambient(&meta),
     })?;
     let remote = RemoteRef {
         key: args.key.clone(),
@@ -127,10 +135,10 @@ mod tests {
     #[test]
     fn a_store_manifest_names_exactly_one_provider() {
         let ok = "apiVersion: external-secrets.io/v1\nkind: SecretStore\nmetadata: {name: s}\nspec:\n  provider:\n    fake:\n      data: []\n";
-        let (plugin, config, identity) = provider_of_manifest(ok).unwrap();
+        let (plugin, config, context) = provider_of_manifest(ok).unwrap();
         assert_eq!(
-            (plugin.as_str(), identity.as_str()),
-            ("fake", "SecretStore/s")
+            (plugin.as_str(), context.to_string().as_str()),
+            ("fake", "SecretStore/default/s")
         );
         assert_eq!(config, serde_json::json!({"data": []}));
 

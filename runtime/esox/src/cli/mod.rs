@@ -7,6 +7,7 @@ mod get;
 mod plugin;
 mod render;
 pub mod run;
+mod secrets_file;
 
 use std::process::ExitCode;
 

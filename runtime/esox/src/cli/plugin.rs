@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Subcommand;
-use esox_plugin_host::{PluginMeta, PluginOrigin};
+use esox_plugin_host::{PluginMeta, PluginOrigin, References};
 
 use crate::plugins::{self, PluginOptions};
 
@@ -94,6 +94,20 @@ fn to_json(m: &PluginMeta) -> serde_json::Value {
         "sha256": m.sha256,
         "origin": match &m.origin { PluginOrigin::Embedded => "embedded".to_string(), PluginOrigin::File(p) => p.display().to_string() },
         "defaultEgress": m.default_egress,
+        "references": match &m.references {
+            References::Declared(paths) => serde_json::json!(paths
+                .iter()
+                .map(|p| serde_json::json!({
+                    "kind": p.kind.as_str(),
+                    "path": p.path,
+                    "audiences": p.audiences,
+                }))
+                .collect::<Vec<_>>()),
+            References::InferredFromConfig => serde_json::json!(
+                "inferred from the store config (contract 0.1: every {name, key} object and serviceAccountRef it names)"
+            ),
+        },
+        "wantsAmbientIdentity": m.wants_ambient_identity,
         "configSchema": serde_json::from_str::<serde_json::Value>(&m.config_schema).unwrap_or(serde_json::Value::Null),
         "loadMillis": m.load_time.as_secs_f64() * 1e3,
         "precompiled": !m.compiled,

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use base64::Engine as _;
 use esox_api::ExternalSecret;
-use esox_plugin_host::{EgressPolicy, NoServices, StoreSpec};
+use esox_plugin_host::{EgressGrant, NoServices, StoreContext, StoreSpec};
 use esox_sync::{Action, Answer, Answers, ProviderOp, TemplateInputs};
 
 use crate::plugins::{self, PluginOptions};
@@ -86,12 +86,16 @@ pub async fn run(args: RenderArgs) -> anyhow::Result<ExitCode> {
         .collect();
     let host = plugins::host(&args.plugins).await?;
     let store = host.open_store(StoreSpec {
-        identity: format!("render/{}", args.values.display()),
+        context: StoreContext::cluster_secret_store(
+            &format!("render/{}", args.values.display()),
+            None,
+        ),
         plugin: "fake".into(),
         config: serde_json::json!({ "data": data }),
         settings: vec![],
-        egress: EgressPolicy::deny_all(),
+        egress: EgressGrant::default(),
         services: Arc::new(NoServices),
+        ambient: None,
     })?;
     let mut answers = Answers::new();
     for request in &plan.requests {

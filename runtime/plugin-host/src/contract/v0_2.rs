@@ -1,0 +1,227 @@
+//! Contract 0.2 (`wit/v0.2`, the newest): its bindings and their conversion into the host's
+//! vocabulary. Typed errors, declared references, store context, egress derived from the
+//! config, ambient identity.
+
+use esox_provider::{MetadataPolicy, ProviderError, RemoteRef};
+use wasmtime::Store;
+use wasmtime::component::ResourceAny;
+
+use super::{
+    Call, MAX_ERROR_BYTES, PluginInfo, ReferenceKind, ReferencePath, References, Reply,
+    StoreContext, StoreKind,
+};
+use crate::broker::LogLevel;
+use crate::instance::InstanceState;
+
+wasmtime::component::bindgen!({
+    path: "../../wit/v0.2",
+    world: "provider-plugin",
+    imports: { default: async | trappable },
+    exports: { default: async },
+    with: {
+        "wasi:http": wasmtime_wasi_http::p2::bindings::http,
+        "wasi:io": wasmtime_wasi::p2::bindings::io,
+        "wasi:clocks": wasmtime_wasi::p2::bindings::clocks,
+    },
+});
+
+use esox::provider::host as wit_host;
+use esox::provider::types as wit;
+
+/// A plugin's error, in the host's terms, its messages cut to [`MAX_ERROR_BYTES`].
+pub(crate) fn from_wit(e: wit::Error) -> ProviderError {
+    match e {
+        wit::Error::NotFound => ProviderError::NotFound,
+        wit::Error::NotModified => ProviderError::NotModified,
+        wit::Error::InvalidConfig(c) if c.field.is_empty() => {
+            ProviderError::InvalidConfig(c.message)
+        }
+        wit::Error::InvalidConfig(c) => {
+            ProviderError::InvalidConfig(format!("{}: {}", c.field, c.message))
+        }
+        wit::Error::PermissionDenied(m) => ProviderError::PermissionDenied(m),
+        wit::Error::Unsupported(m) => ProviderError::Unsupported(m),
+        wit::Error::Throttled(t) => ProviderError::Throttled {
+            message: t.message,
+            retry_after_ms: t.retry_after_ms,
+        },
+        wit::Error::EgressDenied(m) => ProviderError::EgressDenied(m),
+        wit::Error::Unavailable(m) => ProviderError::Unavailable(m),
+        wit::Error::Backend(m) => ProviderError::Backend(m),
+    }
+    .truncated(MAX_ERROR_BYTES)
+}
+
+/// A host error, for the plugin.
+fn to_wit(e: ProviderError) -> wit::Error {
+    match e {
+        ProviderError::NotFound => wit::Error::NotFound,
+        ProviderError::NotModified => wit::Error::NotModified,
+        ProviderError::InvalidConfig(message) => wit::Error::InvalidConfig(wit::ConfigError {
+            field: String::new(),
+            message,
+        }),
+        ProviderError::PermissionDenied(m) => wit::Error::PermissionDenied(m),
+        ProviderError::Unavailable(m) => wit::Error::Unavailable(m),
+        ProviderError::Unsupported(m) => wit::Error::Unsupported(m),
+        ProviderError::Throttled {
+            message,
+            retry_after_ms,
+        } => wit::Error::Throttled(wit::Throttled {
+            retry_after_ms,
+            message,
+        }),
+        ProviderError::EgressDenied(m) => wit::Error::EgressDenied(m),
+        ProviderError::Backend(m) | ProviderError::Internal(m) => wit::Error::Backend(m),
+    }
+}
+
+pub(crate) fn to_wit_ref(r: &RemoteRef) -> wit::RemoteRef {
+    wit::RemoteRef {
+        key: r.key.clone(),
+        property: r.property.clone(),
+        version: r.version.clone(),
+        metadata_policy: match r.metadata_policy {
+            MetadataPolicy::None => wit::MetadataPolicy::None,
+            MetadataPolicy::Fetch => wit::MetadataPolicy::Fetch,
+        },
+    }
+}
+
+pub(crate) fn to_wit_context(c: &StoreContext) -> wit::StoreContext {
+    wit::StoreContext {
+        kind: match c.kind {
+            StoreKind::SecretStore => wit::StoreKind::SecretStore,
+            StoreKind::ClusterSecretStore => wit::StoreKind::ClusterSecretStore,
+        },
+        namespace: c.namespace.clone(),
+        name: c.name.clone(),
+        referent_namespace: c.referent_namespace.clone(),
+    }
+}
+
+pub(crate) async fn info(
+    b: &ProviderPlugin,
+    store: &mut Store<InstanceState>,
+) -> wasmtime::Result<PluginInfo> {
+    let info = b.esox_provider_provider().call_info(store).await?;
+    Ok(PluginInfo {
+        capabilities: super::capability_names!(self, info.capabilities),
+        name: info.name,
+        version: info.version,
+        description: info.description,
+        config_schema: info.config_schema,
+        default_egress: info.default_egress,
+        references: References::Declared(
+            info.references
+                .into_iter()
+                .map(|r| ReferencePath {
+                    kind: match r.kind {
+                        wit::ReferenceKind::SecretKey => ReferenceKind::SecretKey,
+                        wit::ReferenceKind::ConfigMapKey => ReferenceKind::ConfigMapKey,
+                        wit::ReferenceKind::CaProvider => ReferenceKind::CaProvider,
+                        wit::ReferenceKind::ServiceAccount => ReferenceKind::ServiceAccount,
+                    },
+                    path: r.path,
+                    audiences: r.audiences,
+                })
+                .collect(),
+        ),
+        wants_ambient_identity: info.wants_ambient_identity,
+    })
+}
+
+pub(crate) async fn invoke(
+    b: &ProviderPlugin,
+    store: &mut Store<InstanceState>,
+    this: ResourceAny,
+    call: &Call<'_>,
+) -> wasmtime::Result<Reply> {
+    super::invoke_reads!(self, b, store, this, call)
+}
+
+impl wit::Host for InstanceState {}
+
+impl wit_host::Host for InstanceState {
+    async fn log(&mut self, level: wit_host::LogLevel, message: String) -> wasmtime::Result<()> {
+        use wit_host::LogLevel as L;
+        self.log(
+            match level {
+                L::Trace => LogLevel::Trace,
+                L::Debug => LogLevel::Debug,
+                L::Info => LogLevel::Info,
+                L::Warn => LogLevel::Warn,
+                L::Error => LogLevel::Error,
+            },
+            message,
+        );
+        Ok(())
+    }
+
+    async fn secret_key(
+        &mut self,
+        name: String,
+        key: String,
+        namespace: Option<String>,
+    ) -> wasmtime::Result<Result<Vec<u8>, wit::Error>> {
+        Ok(self
+            .broker()
+            .secret_key(&name, &key, namespace.as_deref())
+            .await
+            .map_err(to_wit))
+    }
+
+    async fn config_map_key(
+        &mut self,
+        name: String,
+        key: String,
+        namespace: Option<String>,
+    ) -> wasmtime::Result<Result<String, wit::Error>> {
+        Ok(self
+            .broker()
+            .config_map_key(&name, &key, namespace.as_deref())
+            .await
+            .map_err(to_wit))
+    }
+
+    async fn service_account_token(
+        &mut self,
+        name: String,
+        namespace: Option<String>,
+        audiences: Vec<String>,
+        expiration_seconds: Option<u32>,
+    ) -> wasmtime::Result<Result<wit_host::SaToken, wit::Error>> {
+        Ok(self
+            .broker()
+            .service_account_token(name, namespace, audiences, expiration_seconds)
+            .await
+            .map(|t| wit_host::SaToken {
+                token: t.token,
+                expires_at: t.expires_at,
+                annotations: t.annotations,
+            })
+            .map_err(to_wit))
+    }
+
+    async fn ambient_identity(
+        &mut self,
+    ) -> wasmtime::Result<Result<wit_host::ControllerIdentity, wit::Error>> {
+        Ok(self
+            .broker()
+            .ambient_identity()
+            .map(|a| wit_host::ControllerIdentity {
+                web_identity: a.web_identity.map(|w| wit_host::WebIdentity {
+                    token: w.token,
+                    role_arn: w.role_arn,
+                }),
+                container_credentials: a.container_credentials.map(|c| {
+                    wit_host::ContainerCredentials {
+                        uri: c.uri,
+                        authorization: c.authorization,
+                    }
+                }),
+                environment: a.environment,
+            })
+            .map_err(to_wit))
+    }
+}
