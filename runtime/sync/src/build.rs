@@ -19,6 +19,7 @@ use crate::error::reason;
 use crate::hash::{ANNOTATION_DATA_HASH, LABEL_CREATED_BY, LABEL_MANAGED, LABEL_MANAGED_VALUE};
 use crate::keys::{convert_keys, rewrite_map, validate_keys};
 use crate::plan::{ProviderOp, ProviderRequest, data_from_request, data_request};
+use crate::redact::cap_detail;
 use crate::template::{TemplateInputs, apply_template};
 use crate::{SyncError, created_by_label, data_hash};
 
@@ -128,6 +129,29 @@ fn answer<'a>(
     })
 }
 
+/// A provider error with its text capped (plugins and backends control it).
+fn cap_provider_error(e: &ProviderError) -> ProviderError {
+    match e {
+        ProviderError::InvalidConfig(m) => ProviderError::InvalidConfig(cap_detail(m.clone())),
+        ProviderError::PermissionDenied(m) => {
+            ProviderError::PermissionDenied(cap_detail(m.clone()))
+        }
+        ProviderError::Unavailable(m) => ProviderError::Unavailable(cap_detail(m.clone())),
+        ProviderError::Unsupported(m) => ProviderError::Unsupported(cap_detail(m.clone())),
+        ProviderError::Throttled {
+            message,
+            retry_after_ms,
+        } => ProviderError::Throttled {
+            message: cap_detail(message.clone()),
+            retry_after_ms: *retry_after_ms,
+        },
+        ProviderError::EgressDenied(m) => ProviderError::EgressDenied(cap_detail(m.clone())),
+        ProviderError::Backend(m) => ProviderError::Backend(cap_detail(m.clone())),
+        ProviderError::Internal(m) => ProviderError::Internal(cap_detail(m.clone())),
+        other => other.clone(),
+    }
+}
+
 /// Decodes and NUL-checks every value of a map (ESO's `DecodeMap` + `validateFetchedSecretMap`).
 fn decode_map(
     field: &str,
@@ -141,13 +165,13 @@ fn decode_map(
         let value = decode(strategy, value).map_err(|message| SyncError::Decode {
             field: field.to_string(),
             strategy: strategy_name(strategy).to_string(),
-            key: key.clone(),
-            message,
+            key: cap_detail(key.clone()),
+            message: cap_detail(message),
         })?;
         if violates_null_byte_policy(policy.unwrap_or_default(), &value) {
             return Err(SyncError::NullBytes {
                 field: field.to_string(),
-                key,
+                key: cap_detail(key),
             });
         }
         out.insert(key, value);
@@ -197,7 +221,7 @@ fn data_from_entry(
         Err(e) => {
             return Err(SyncError::Provider {
                 field,
-                source: e.clone(),
+                source: cap_provider_error(e),
             });
         }
     };
@@ -206,18 +230,18 @@ fn data_from_entry(
         convert_keys(strategy, map).map_err(|key| SyncError::KeyCollision {
             field: field.clone(),
             strategy: format!("{strategy:?}"),
-            key,
+            key: cap_detail(key),
         })?
     } else {
         rewrite_map(&entry.rewrite, map).map_err(|(index, message)| SyncError::Rewrite {
             field: field.clone(),
             index,
-            message,
+            message: cap_detail(message),
         })?
     };
     validate_keys(&mut map).map_err(|message| SyncError::InvalidKey {
         field: field.clone(),
-        message,
+        message: cap_detail(message),
     })?;
     decode_map(&field, decoding, null_bytes, map).map(Some)
 }
@@ -246,7 +270,7 @@ fn data_entry(
         Err(e) => {
             return Err(SyncError::Provider {
                 field,
-                source: e.clone(),
+                source: cap_provider_error(e),
             });
         }
     };
@@ -255,7 +279,7 @@ fn data_entry(
         field: field.clone(),
         strategy: strategy_name(strategy).to_string(),
         key: entry.secret_key.clone(),
-        message,
+        message: cap_detail(message),
     })?;
     if violates_null_byte_policy(
         entry.remote_ref.null_byte_policy.unwrap_or_default(),

@@ -21,7 +21,36 @@ fn go_decode(engine: &GeneralPurpose, input: &[u8]) -> Result<Vec<u8>, String> {
         .copied()
         .filter(|b| *b != b'\r' && *b != b'\n')
         .collect();
-    engine.decode(cleaned).map_err(|e| e.to_string())
+    engine
+        .decode(&cleaned)
+        .map_err(|e| decode_error_message(&e, input, cleaned.len()))
+}
+
+/// Go's `illegal base64 data at input byte N`, with `N` an offset into the value as stored
+/// (line breaks included). The base64 crate's own message quotes the offending byte, and
+/// errors end up in Events that people who may not read Secrets can see, so it is not used.
+fn decode_error_message(e: &base64::DecodeError, input: &[u8], cleaned_len: usize) -> String {
+    use base64::DecodeError;
+    let cleaned_offset = match *e {
+        DecodeError::InvalidByte(offset, _) | DecodeError::InvalidLastSymbol(offset, _) => offset,
+        DecodeError::InvalidLength(_) | DecodeError::InvalidPadding => cleaned_len,
+    };
+    // Map the offset among non-line-break bytes back to the original value.
+    let offset = input
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| **b != b'\r' && **b != b'\n')
+        .nth(cleaned_offset)
+        .map_or(input.len(), |(i, _)| i);
+    match e {
+        DecodeError::InvalidPadding => {
+            format!("illegal base64 data at input byte {offset} (bad padding)")
+        }
+        DecodeError::InvalidLength(_) => {
+            format!("illegal base64 data at input byte {offset} (truncated input)")
+        }
+        _ => format!("illegal base64 data at input byte {offset}"),
+    }
 }
 
 /// The strategy's name as users write it.
@@ -110,6 +139,32 @@ mod tests {
             decode(DecodingStrategy::Auto, b"test".to_vec()),
             Ok(vec![0xb5, 0xeb, 0x2d])
         );
+    }
+
+    #[test]
+    fn decode_errors_name_an_offset_never_a_byte() {
+        let secret = b"hunter2-DISTINCTIVE";
+        for strategy in [DecodingStrategy::Base64, DecodingStrategy::Base64Url] {
+            let e = decode(strategy, secret.to_vec()).unwrap_err();
+            assert!(e.starts_with("illegal base64 data at input byte "), "{e}");
+            if strategy == DecodingStrategy::Base64 {
+                assert_eq!(e, "illegal base64 data at input byte 7");
+            }
+            // The offending byte is '-' (45) for Base64; neither it nor the value appears.
+            assert!(
+                !e.contains("hunter2") && !e.contains("45") && !e.contains('-'),
+                "{e}"
+            );
+        }
+        // Offsets count the line breaks Go skips.
+        let e = decode(DecodingStrategy::Base64, b"aGVs\r\nbG8*".to_vec()).unwrap_err();
+        assert_eq!(e, "illegal base64 data at input byte 9");
+        // Bad length and bad padding still say where.
+        let e = decode(DecodingStrategy::Base64, b"aGVsbG8".to_vec()).unwrap_err();
+        assert!(e.starts_with("illegal base64 data at input byte 7"), "{e}");
+        let e = decode(DecodingStrategy::Base64, b"aGk==".to_vec()).unwrap_err();
+        assert!(e.starts_with("illegal base64 data at input byte"), "{e}");
+        assert!(!e.contains("aGk"), "{e}");
     }
 
     #[test]

@@ -240,7 +240,9 @@ impl SyncError {
                 source.is_retryable()
                     || matches!(
                         source,
-                        ProviderError::NotFound | ProviderError::PermissionDenied(_)
+                        ProviderError::NotFound
+                            | ProviderError::PermissionDenied(_)
+                            | ProviderError::EgressDenied(_)
                     )
             }
             SyncError::DeleteRequiresOwner { .. }

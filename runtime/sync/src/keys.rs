@@ -9,6 +9,8 @@ use esox_api::{
 };
 use esox_provider::SecretMap;
 
+use crate::redact::{json_error, json_kind};
+
 /// Longest Secret key Kubernetes accepts.
 pub const MAX_KEY_LENGTH: usize = 253;
 
@@ -133,8 +135,24 @@ fn rewrite_merge(op: &RewriteMerge, input: SecretMap) -> Result<SecretMap, Strin
                 "merge failed with key {key:?} not found in input map"
             ));
         };
-        let object: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(value)
-            .map_err(|e| format!("merge failed with failed to unmarshal JSON: {e}"))?;
+        // Parse to a generic value first: serde's typed errors quote the value.
+        let parsed: serde_json::Value = serde_json::from_slice(value).map_err(|e| {
+            format!(
+                "merge failed with failed to unmarshal JSON of key {key:?}: {}",
+                json_error(&e)
+            )
+        })?;
+        let object = match parsed {
+            serde_json::Value::Object(object) => object,
+            // Go's json.Unmarshal leaves a map nil (empty) for `null`.
+            serde_json::Value::Null => serde_json::Map::new(),
+            other => {
+                return Err(format!(
+                    "merge failed with failed to unmarshal JSON of key {key:?}: json: cannot unmarshal {} into Go value of type map[string]interface {{}}",
+                    json_kind(&other)
+                ));
+            }
+        };
         for (field, field_value) in object {
             if merged.contains_key(&field) {
                 conflicts.push(field.clone());
@@ -158,7 +176,7 @@ fn rewrite_merge(op: &RewriteMerge, input: SecretMap) -> Result<SecretMap, Strin
                 return Err("merge failed with missing 'into' field".to_string());
             }
             let bytes = serde_json::to_vec(&merged)
-                .map_err(|e| format!("merge failed with failed to marshal merged map: {e}"))?;
+                .map_err(|_| "merge failed with failed to marshal merged map".to_string())?;
             let mut out = input;
             out.insert(op.into.clone(), bytes);
             Ok(out)
@@ -322,6 +340,57 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(err.1, "merge failed with conflicts: user");
+    }
+
+    const SECRET: &str = "hunter2-DISTINCTIVE";
+
+    #[test]
+    fn merge_errors_never_quote_the_value() {
+        let b64 = "aHVudGVyMi1ESVNUSU5DVElWRQ==";
+        for value in [
+            format!("\"{SECRET}\""),
+            format!("[\"{SECRET}\"]"),
+            format!("{{\"user\": {SECRET}}}"),
+            format!("{{\"user\": \"{SECRET}"),
+            SECRET.to_string(),
+            b64.to_string(),
+        ] {
+            let input = map(&[("creds", value.as_str())]);
+            let err = rewrite_map(&[merge_op(RewriteMergeStrategy::Extract, "", &[])], input)
+                .unwrap_err();
+            assert!(
+                !err.1.contains("hunter2") && !err.1.contains(b64) && !err.1.contains("DISTINCT"),
+                "{}",
+                err.1
+            );
+            assert!(
+                err.1
+                    .starts_with("merge failed with failed to unmarshal JSON of key \"creds\": "),
+                "{}",
+                err.1
+            );
+        }
+        let input = map(&[("creds", format!("\"{SECRET}\"").as_str())]);
+        let err =
+            rewrite_map(&[merge_op(RewriteMergeStrategy::Extract, "", &[])], input).unwrap_err();
+        assert!(
+            err.1.ends_with(
+                "json: cannot unmarshal string into Go value of type map[string]interface {}"
+            ),
+            "{}",
+            err.1
+        );
+        let input = map(&[("creds", format!("{{\n  \"user\": {SECRET}}}").as_str())]);
+        let err =
+            rewrite_map(&[merge_op(RewriteMergeStrategy::Extract, "", &[])], input).unwrap_err();
+        assert!(err.1.contains("line 2, column"), "{}", err.1);
+    }
+
+    #[test]
+    fn merge_treats_json_null_as_an_empty_object_like_go() {
+        let input = map(&[("a", "null"), ("b", r#"{"x":"1"}"#)]);
+        let out = rewrite_map(&[merge_op(RewriteMergeStrategy::Extract, "", &[])], input).unwrap();
+        assert_eq!(keys(&out), ["x"]);
     }
 
     #[test]

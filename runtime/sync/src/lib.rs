@@ -17,6 +17,7 @@ pub mod error;
 pub mod hash;
 pub mod keys;
 pub mod plan;
+mod redact;
 pub mod refresh;
 pub mod template;
 

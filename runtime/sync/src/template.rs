@@ -18,6 +18,7 @@ use esox_provider::SecretMap;
 
 use crate::SyncError;
 use crate::decode::{decode, strategy_name};
+use crate::redact::{cap_detail, yaml_error, yaml_kind};
 
 /// The ConfigMaps and Secrets that `templateFrom` reads, as the controller fetched them from
 /// the ExternalSecret's namespace. A name absent here does not exist.
@@ -126,10 +127,26 @@ fn keys_and_values(
     data: &SecretMap,
 ) -> Result<Vec<(String, Vec<u8>)>, String> {
     let out = render(name, src, data)?;
-    let parsed: Option<serde_yaml::Mapping> = serde_yaml::from_slice(&out)
-        .map_err(|e| format!("could not unmarshal template to 'map[string][]byte': {e}"))?;
+    // Parse to a generic value first: serde's typed errors quote what they refused, and the
+    // output is built from secret values (`literal: "{{ .password }}"`).
+    let parsed: serde_yaml::Value = serde_yaml::from_slice(&out).map_err(|e| {
+        format!(
+            "could not unmarshal template to 'map[string][]byte': {}",
+            yaml_error(&e)
+        )
+    })?;
+    let mapping = match parsed {
+        serde_yaml::Value::Mapping(m) => m,
+        serde_yaml::Value::Null => serde_yaml::Mapping::new(),
+        other => {
+            return Err(format!(
+                "could not unmarshal template to 'map[string][]byte': the template rendered {}, not a map of keys to values",
+                yaml_kind(&other)
+            ));
+        }
+    };
     let mut pairs = Vec::new();
-    for (key, value) in parsed.unwrap_or_default() {
+    for (key, value) in mapping {
         let key = match key {
             serde_yaml::Value::String(s) => s,
             serde_yaml::Value::Number(n) => n.to_string(),
@@ -165,7 +182,7 @@ fn apply_template_from(
         .target()
         .map_err(|e| SyncError::InvalidTemplate(e.to_string()))?;
     let fail = |message: String| SyncError::Template {
-        message: format!("error fetching templateFrom data: {message}"),
+        message: cap_detail(format!("error fetching templateFrom data: {message}")),
     };
     let mut items: Vec<(String, Vec<u8>, TemplateScope)> = Vec::new();
     if let Some(cm) = &tf.config_map {
@@ -245,7 +262,7 @@ fn render_map(
 ) -> Result<(), SyncError> {
     for (key, src) in map {
         let value = render(key, src, data).map_err(|message| SyncError::Template {
-            message: format!("could not execute template: {message}"),
+            message: cap_detail(format!("could not execute template: {message}")),
         })?;
         out.apply(target, key.clone(), value);
     }

@@ -864,3 +864,198 @@ fn a_missing_answer_is_reported_as_a_controller_bug() {
         Err(SyncError::MissingAnswer { .. })
     ));
 }
+
+// ---------------------------------------------------------------- value-free errors
+
+/// A value that must never appear in an error, and its base64.
+const SECRET: &str = "hunter2-DISTINCTIVE";
+const SECRET_B64: &str = "aHVudGVyMi1ESVNUSU5DVElWRQ==";
+
+fn assert_value_free(err: &SyncError) {
+    let text = err.to_string();
+    for leak in [SECRET, SECRET_B64, "hunter2", "DISTINCTIVE"] {
+        assert!(!text.contains(leak), "error leaks {leak:?}: {text}");
+    }
+    assert!(text.len() < 2048, "error detail is not capped: {text}");
+}
+
+fn secret_creds() -> Answers {
+    Answers::from([(
+        get_map("aws", "creds"),
+        map_answer(&[("username", "admin"), ("password", SECRET)]),
+    )])
+}
+
+#[test]
+fn keys_and_values_literal_rendering_a_scalar_does_not_quote_it() {
+    let es = templated("templateFrom:\n  - literal: \"{{ .password }}\"");
+    let err = build_simple(&es, secret_creds()).unwrap_err();
+    assert_value_free(&err);
+    assert!(
+        err.to_string().ends_with(
+            "could not unmarshal template to 'map[string][]byte': the template rendered a string, not a map of keys to values"
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn keys_and_values_yaml_errors_do_not_quote_the_output() {
+    // Invalid YAML, a duplicate key and a list, each built from the secret value.
+    for literal in [
+        "\"a: [{{ .password }}\\nb: c\"",
+        "\"{{ .password }}: x\\n{{ .password }}: y\"",
+        "\"- {{ .password }}\"",
+    ] {
+        let es = templated(&format!("templateFrom:\n  - literal: {literal}"));
+        let err = build_simple(&es, secret_creds()).unwrap_err();
+        assert_value_free(&err);
+        assert!(
+            err.to_string()
+                .contains("could not unmarshal template to 'map[string][]byte': "),
+            "{err}"
+        );
+    }
+    let es = templated("templateFrom:\n  - literal: \"a: [{{ .password }}\\nb: c\"");
+    let err = build_simple(&es, secret_creds()).unwrap_err();
+    assert!(err.to_string().contains("at line"), "{err}");
+}
+
+#[test]
+fn rewrite_merge_errors_do_not_quote_the_value() {
+    let es = es(r#"
+metadata: {name: db, namespace: app}
+spec:
+  secretStoreRef: {name: aws}
+  dataFrom:
+    - extract: {key: creds}
+      rewrite: [{merge: {strategy: Extract}}]
+"#);
+    for bad in [
+        format!("\"{SECRET}\""),
+        SECRET.to_string(),
+        format!("{{\"a\": {SECRET}}}"),
+    ] {
+        let answers = Answers::from([(
+            get_map("aws", "creds"),
+            map_answer(&[("password", bad.as_str())]),
+        )]);
+        let err = build_simple(&es, answers).unwrap_err();
+        assert_value_free(&err);
+        assert!(
+            err.to_string().contains(
+                "failed rewrite operation[0]: merge failed with failed to unmarshal JSON of key \"password\": "
+            ),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn base64_decoding_errors_name_an_offset_not_the_value() {
+    let es = es(r#"
+metadata: {name: db, namespace: app}
+spec:
+  secretStoreRef: {name: aws}
+  data: [{secretKey: pw, remoteRef: {key: k, decodingStrategy: Base64}}]
+  dataFrom: [{extract: {key: creds, decodingStrategy: Base64URL}}]
+"#);
+    let answers = Answers::from([
+        (get("aws", "k"), value(SECRET)),
+        (get_map("aws", "creds"), map_answer(&[("password", "aGk=")])),
+    ]);
+    let err = build_simple(&es, answers).unwrap_err();
+    assert_value_free(&err);
+    assert!(
+        err.to_string()
+            .ends_with("failure decoding key pw: illegal base64 data at input byte 7"),
+        "{err}"
+    );
+
+    let es = es_data_from_decoding("Base64URL");
+    let answers = Answers::from([(
+        get_map("aws", "creds"),
+        map_answer(&[("password", "hunter2=DISTINCTIVE")]),
+    )]);
+    let err = build_simple(&es, answers).unwrap_err();
+    assert_value_free(&err);
+    assert!(
+        err.to_string()
+            .contains("failure decoding key password: illegal base64 data at input byte"),
+        "{err}"
+    );
+
+    // valuesDecodingStrategy on rendered template values.
+    let es = templated(
+        "templateFrom:\n  - literal: \"pw: '{{ .password }}'\"\n    valuesDecodingStrategy: Base64",
+    );
+    let err = build_simple(&es, secret_creds()).unwrap_err();
+    assert_value_free(&err);
+    assert!(
+        err.to_string()
+            .contains("illegal base64 data at input byte 7"),
+        "{err}"
+    );
+}
+
+fn es_data_from_decoding(strategy: &str) -> ExternalSecret {
+    es(&format!(
+        r#"
+metadata: {{name: db, namespace: app}}
+spec:
+  secretStoreRef: {{name: aws}}
+  dataFrom: [{{extract: {{key: creds, decodingStrategy: {strategy}}}}}]
+"#
+    ))
+}
+
+#[test]
+fn long_error_details_are_capped() {
+    let es = es(r#"
+metadata: {name: db, namespace: app}
+spec:
+  secretStoreRef: {name: aws}
+  data: [{secretKey: pw, remoteRef: {key: k}}]
+"#);
+    let answers = Answers::from([(
+        get("aws", "k"),
+        Err(ProviderError::Backend("x".repeat(100_000))),
+    )]);
+    let err = build_simple(&es, answers).unwrap_err();
+    assert!(err.to_string().len() < 2048, "{}", err.to_string().len());
+    assert!(err.to_string().ends_with("(truncated)"), "{err}");
+}
+
+#[test]
+fn egress_denied_is_retried_like_permission_denied() {
+    let es = es(r#"
+metadata: {name: db, namespace: app}
+spec:
+  secretStoreRef: {name: aws}
+  data: [{secretKey: pw, remoteRef: {key: k}}]
+"#);
+    for e in [
+        ProviderError::EgressDenied("example.com".into()),
+        ProviderError::Throttled {
+            message: "slow down".into(),
+            retry_after_ms: Some(5),
+        },
+        ProviderError::Backend("boom".into()),
+    ] {
+        let answers = Answers::from([(get("aws", "k"), Err(e.clone()))]);
+        let err = build_simple(&es, answers).unwrap_err();
+        assert!(err.is_retryable(), "{e:?}");
+        assert!(!err.is_not_found());
+    }
+}
+
+#[test]
+fn a_hostile_template_fails_on_its_output_limit() {
+    let es = templated("data:\n  x: '{{ range 64 }}{{ repeat 16777216 \"x\" }}{{ end }}'");
+    let err = build_simple(&es, creds()).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("template exceeded its output limit of 1048576 bytes"),
+        "{err}"
+    );
+}

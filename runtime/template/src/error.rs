@@ -5,6 +5,11 @@
 
 use std::fmt;
 
+use crate::limits::LimitKind;
+
+/// Longest message kept in an error; longer ones (user-controlled template text) are cut.
+const MAX_MESSAGE: usize = 1024;
+
 /// An error while parsing or executing a template.
 ///
 /// Displays like Go: `template: <name>:<line>:<col>: <what>`. It never carries a secret value.
@@ -14,6 +19,7 @@ pub struct TemplateError {
     line: usize,
     col: usize,
     message: String,
+    limit: Option<LimitKind>,
 }
 
 impl TemplateError {
@@ -27,12 +33,41 @@ impl TemplateError {
             Some(nl) => pos - nl - 1,
             None => pos,
         };
+        let mut message: String = message.into();
+        if message.len() > MAX_MESSAGE {
+            let mut cut = MAX_MESSAGE;
+            while !message.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            message.truncate(cut);
+            message.push_str("...");
+        }
+        let mut name = name.to_string();
+        if name.len() > 253 {
+            let mut cut = 253;
+            while !name.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            name.truncate(cut);
+        }
         TemplateError {
-            name: name.to_string(),
+            name,
             line,
             col,
-            message: message.into(),
+            message,
+            limit: None,
         }
+    }
+
+    /// Marks the error as a breach of `kind`.
+    pub(crate) fn with_limit(mut self, kind: Option<LimitKind>) -> Self {
+        self.limit = kind;
+        self
+    }
+
+    /// The resource limit the render exceeded, when that is why it failed.
+    pub fn limit(&self) -> Option<LimitKind> {
+        self.limit
     }
 
     /// The template name the error occurred in.

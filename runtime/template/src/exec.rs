@@ -3,8 +3,11 @@
 //! Owns variable scoping, control flow (`if`/`range`/`with`/`break`/`continue`), template
 //! invocation, field access, function calls (with the lazy `and`/`or`), and printing.
 
+use std::time::Instant;
+
 use crate::error::TemplateError;
 use crate::funcs;
+use crate::limits::{self, DEADLINE_CHECK_INTERVAL, LimitKind, Limits};
 use crate::parse::{Arg, Command, List, Node, Pipe, Tree};
 use crate::value::Value;
 
@@ -25,14 +28,15 @@ const MAX_NESTING: usize = 150;
 /// `range N` over an integer is bounded so a template cannot stall or exhaust the controller.
 const MAX_RANGE_INT: i64 = 1 << 20;
 
-/// Maximum nesting of `{{template}}` calls (Go allows more, but Rust stacks are smaller).
-const MAX_TEMPLATE_DEPTH: usize = 100;
+/// Longest node text quoted in an error (`executing "t" at <...>`).
+const MAX_NODE_TEXT: usize = 200;
 
 /// An execution failure before the template name is attached.
 pub(crate) struct ExecError {
     pos: usize,
     node: String,
     msg: String,
+    limit: Option<LimitKind>,
 }
 
 type R<T> = Result<T, ExecError>;
@@ -51,6 +55,9 @@ pub(crate) struct Exec<'a> {
     out: Vec<u8>,
     depth: usize,
     nesting: usize,
+    limits: Limits,
+    steps: u64,
+    started: Instant,
 }
 
 pub(crate) fn execute(
@@ -58,7 +65,9 @@ pub(crate) fn execute(
     name: &str,
     src: &str,
     data: &Value,
+    limits: &Limits,
 ) -> Result<Vec<u8>, TemplateError> {
+    let _cap = limits::CapGuard::install(limits.max_output_bytes);
     let mut ex = Exec {
         tree,
         src,
@@ -67,16 +76,77 @@ pub(crate) fn execute(
         out: Vec::new(),
         depth: 0,
         nesting: 0,
+        limits: *limits,
+        steps: 0,
+        started: Instant::now(),
     };
     match ex.walk_list(data, &tree.main) {
         Ok(_) => Ok(ex.out),
-        Err(e) => Err(TemplateError::at(
-            name,
-            src,
-            e.pos,
-            format!("executing {:?} at <{}>: {}", ex.current, e.node, e.msg),
-        )),
+        Err(e) => {
+            let mut node = e.node;
+            if node.len() > MAX_NODE_TEXT {
+                let mut cut = MAX_NODE_TEXT;
+                while !node.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                node.truncate(cut);
+                node.push_str("...");
+            }
+            Err(TemplateError::at(
+                name,
+                src,
+                e.pos,
+                format!("executing {:?} at <{}>: {}", ex.current, node, e.msg),
+            )
+            .with_limit(e.limit))
+        }
     }
+}
+
+/// Deepest nesting of lists and maps a function may return: recursive `Clone`/`Drop` and
+/// printing must not overflow the stack (`{{ $x = list $x }}` in a long `range`).
+const MAX_VALUE_DEPTH: usize = 1000;
+
+/// Why a function's result is refused.
+enum TooBig {
+    /// Larger than the output cap.
+    Size,
+    /// Nested deeper than [`MAX_VALUE_DEPTH`].
+    Depth,
+}
+
+/// Checks `v` against `cap` in the units of [`Limits::max_output_bytes`] (string bytes, plus one
+/// per list element and map entry; map keys count their bytes) and against
+/// [`MAX_VALUE_DEPTH`]. Stops early.
+fn check_value(v: &Value, cap: usize) -> Result<(), TooBig> {
+    fn walk(v: &Value, budget: &mut usize, depth: usize) -> Result<(), TooBig> {
+        let own = match v {
+            Value::Str(b) => b.len(),
+            Value::Map(m) => m.len(),
+            Value::List(l) => l.len(),
+            _ => return Ok(()),
+        };
+        if own > *budget {
+            return Err(TooBig::Size);
+        }
+        *budget -= own;
+        if depth > MAX_VALUE_DEPTH && matches!(v, Value::List(_) | Value::Map(_)) {
+            return Err(TooBig::Depth);
+        }
+        match v {
+            Value::List(l) => l.iter().try_for_each(|x| walk(x, budget, depth + 1)),
+            Value::Map(m) => m.iter().try_for_each(|(k, x)| {
+                if k.len() > *budget {
+                    return Err(TooBig::Size);
+                }
+                *budget -= k.len();
+                walk(x, budget, depth + 1)
+            }),
+            _ => Ok(()),
+        }
+    }
+    let mut budget = cap;
+    walk(v, &mut budget, 1)
 }
 
 fn err<T>(pos: usize, node: impl Into<String>, msg: impl Into<String>) -> R<T> {
@@ -84,6 +154,7 @@ fn err<T>(pos: usize, node: impl Into<String>, msg: impl Into<String>) -> R<T> {
         pos,
         node: node.into(),
         msg: msg.into(),
+        limit: None,
     })
 }
 
@@ -123,14 +194,51 @@ fn arg_pos(a: &Arg, fallback: usize) -> usize {
 }
 
 impl Exec<'_> {
+    fn limit_err<T>(&self, pos: usize, node: impl Into<String>, kind: LimitKind) -> R<T> {
+        Err(ExecError {
+            pos,
+            node: node.into(),
+            msg: limits::message(kind, &self.limits),
+            limit: Some(kind),
+        })
+    }
+
+    /// Counts one step against the budget; reads the clock every few steps.
+    fn step(&mut self, pos: usize, node: &str) -> R<()> {
+        self.steps += 1;
+        if self.steps > self.limits.max_steps {
+            return self.limit_err(pos, node, LimitKind::Steps);
+        }
+        if self.steps.is_multiple_of(DEADLINE_CHECK_INTERVAL) {
+            self.check_deadline(pos, node)?;
+        }
+        Ok(())
+    }
+
+    fn check_deadline(&self, pos: usize, node: &str) -> R<()> {
+        if self.started.elapsed() > self.limits.timeout {
+            return self.limit_err(pos, node, LimitKind::Time);
+        }
+        Ok(())
+    }
+
+    /// Fails when the output has grown past the cap.
+    fn check_output(&self, pos: usize, node: &str) -> R<()> {
+        if self.out.len() > self.limits.max_output_bytes {
+            return self.limit_err(pos, node, LimitKind::Output);
+        }
+        Ok(())
+    }
+
     fn walk_list(&mut self, dot: &Value, list: &List) -> R<Flow> {
         self.nesting += 1;
         if self.nesting > MAX_NESTING {
-            return err(
-                0,
-                "template",
-                format!("exceeded maximum nesting depth ({MAX_NESTING})"),
-            );
+            return Err(ExecError {
+                pos: 0,
+                node: "template".into(),
+                msg: format!("exceeded maximum nesting depth ({MAX_NESTING})"),
+                limit: Some(LimitKind::TemplateDepth),
+            });
         }
         let r = self.walk_list_inner(dot, list);
         self.nesting -= 1;
@@ -148,8 +256,20 @@ impl Exec<'_> {
     }
 
     fn walk(&mut self, dot: &Value, node: &Node) -> R<Flow> {
+        let pos = match node {
+            Node::Action(p)
+            | Node::If { pipe: p, .. }
+            | Node::With { pipe: p, .. }
+            | Node::Range { pipe: p, .. } => p.pos,
+            Node::Template { pos, .. } => *pos,
+            _ => 0,
+        };
+        self.step(pos, "template")?;
         match node {
-            Node::Text(t) => self.out.extend_from_slice(t),
+            Node::Text(t) => {
+                self.out.extend_from_slice(t);
+                self.check_output(0, "template")?;
+            }
             Node::Action(pipe) => {
                 let v = self.eval_pipeline(dot, pipe)?;
                 if pipe.decl.is_empty() {
@@ -157,6 +277,7 @@ impl Exec<'_> {
                         Value::Nil => self.out.extend_from_slice(b"<no value>"),
                         v => v.write_go(&mut self.out),
                     }
+                    self.check_output(pipe.pos, "action")?;
                 }
             }
             Node::If {
@@ -193,16 +314,20 @@ impl Exec<'_> {
             } => {
                 let mark = self.vars.len();
                 let v = self.eval_pipeline(dot, pipe)?;
-                let items: Vec<(Value, Value)> = match v {
-                    Value::List(l) => l
-                        .into_iter()
-                        .enumerate()
-                        .map(|(i, v)| (Value::Int(i as i64), v))
-                        .collect(),
-                    Value::Map(m) => m
-                        .into_iter()
-                        .map(|(k, v)| (Value::Str(k.into_bytes()), v))
-                        .collect(),
+                // Lazily: `range 1048576` must not allocate a million pairs up front.
+                let (empty, items): (bool, Box<dyn Iterator<Item = (Value, Value)>>) = match v {
+                    Value::List(l) => (
+                        l.is_empty(),
+                        Box::new(
+                            l.into_iter()
+                                .enumerate()
+                                .map(|(i, v)| (Value::Int(i as i64), v)),
+                        ),
+                    ),
+                    Value::Map(m) => (
+                        m.is_empty(),
+                        Box::new(m.into_iter().map(|(k, v)| (Value::Str(k.into_bytes()), v))),
+                    ),
                     Value::Int(n) => {
                         if pipe.decl.len() > 1 {
                             return err(
@@ -220,11 +345,12 @@ impl Exec<'_> {
                                 ),
                             );
                         }
-                        (0..n.max(0))
-                            .map(|i| (Value::Int(i), Value::Int(i)))
-                            .collect()
+                        (
+                            n <= 0,
+                            Box::new((0..n.max(0)).map(|i| (Value::Int(i), Value::Int(i)))),
+                        )
                     }
-                    Value::Nil => Vec::new(),
+                    Value::Nil => (true, Box::new(std::iter::empty())),
                     other => {
                         return err(
                             pipe.pos,
@@ -236,9 +362,9 @@ impl Exec<'_> {
                         );
                     }
                 };
-                let empty = items.is_empty();
                 let inner = self.vars.len();
                 for (idx, elem) in items {
+                    self.step(pipe.pos, "range")?;
                     let nd = pipe.decl.len();
                     if nd > 0 {
                         if pipe.is_assign {
@@ -281,11 +407,11 @@ impl Exec<'_> {
                     Some(p) => self.eval_pipeline(dot, p)?,
                     None => Value::Nil,
                 };
-                if self.depth >= MAX_TEMPLATE_DEPTH {
-                    return err(
+                if self.depth >= self.limits.max_template_depth {
+                    return self.limit_err(
                         *pos,
                         format!("template {name:?}"),
-                        format!("exceeded maximum template depth ({MAX_TEMPLATE_DEPTH})"),
+                        LimitKind::TemplateDepth,
                     );
                 }
                 let saved_vars =
@@ -322,11 +448,12 @@ impl Exec<'_> {
     fn eval_pipeline(&mut self, dot: &Value, pipe: &Pipe) -> R<Value> {
         self.nesting += 1;
         if self.nesting > MAX_NESTING {
-            return err(
-                pipe.pos,
-                "pipeline",
-                format!("exceeded maximum nesting depth ({MAX_NESTING})"),
-            );
+            return Err(ExecError {
+                pos: pipe.pos,
+                node: "pipeline".into(),
+                msg: format!("exceeded maximum nesting depth ({MAX_NESTING})"),
+                limit: Some(LimitKind::TemplateDepth),
+            });
         }
         let r = self.eval_pipeline_inner(dot, pipe);
         self.nesting -= 1;
@@ -362,6 +489,7 @@ impl Exec<'_> {
     }
 
     fn eval_command(&mut self, dot: &Value, cmd: &Command, fin: Option<Value>) -> R<Value> {
+        self.step(cmd.pos, "pipeline")?;
         let first = &cmd.args[0];
         let rest = &cmd.args[1..];
         match first {
@@ -482,6 +610,7 @@ impl Exec<'_> {
                     pos,
                     node: node.to_string(),
                     msg,
+                    limit: None,
                 })
             }
             other => err(
@@ -545,15 +674,35 @@ impl Exec<'_> {
                 format!("wrong number of args for {name}: {want} got {got}"),
             );
         }
+        self.step(pos, node)?;
+        limits::take_hit();
         let result = (f.call)(argv).map_err(|e| ExecError {
             pos,
             node: node.to_string(),
+            limit: limits::take_hit().then_some(LimitKind::Output),
             msg: if e.starts_with("wrong type") || e.starts_with("invalid value") {
                 e
             } else {
                 format!("error calling {name}: {e}")
             },
         })?;
+        // A function's result is bounded like the output (functions that amplify their input
+        // refuse before allocating), and every call reads the clock: one call can be slow.
+        match check_value(&result, self.limits.max_output_bytes) {
+            Ok(()) => {}
+            Err(TooBig::Size) => return self.limit_err(pos, node, LimitKind::Output),
+            Err(TooBig::Depth) => {
+                return Err(ExecError {
+                    pos,
+                    node: node.to_string(),
+                    msg: format!(
+                        "template exceeded its value nesting limit of {MAX_VALUE_DEPTH} levels"
+                    ),
+                    limit: Some(LimitKind::TemplateDepth),
+                });
+            }
+        }
+        self.check_deadline(pos, node)?;
         // Sprig's set/unset/merge mutate their map argument in Go (`$_ := set $d "k" v`).
         // Values here are immutable, so write the result back to the variable that was passed.
         if MUTATING.contains(&name)

@@ -467,7 +467,10 @@ fn parse_num(f: &[u8], i: &mut usize) -> Option<usize> {
 }
 
 /// Go's `fmt.Sprintf`.
-pub fn sprintf(format: &[u8], args: &[Value]) -> Vec<u8> {
+///
+/// Stops (returning what it has, longer than `cap`) once the output exceeds
+/// `cap` bytes, so many wide verbs cannot allocate without bound.
+pub fn sprintf_capped(format: &[u8], args: &[Value], cap: usize) -> Vec<u8> {
     let mut out = Vec::with_capacity(format.len());
     let mut argi = 0usize;
     let mut i = 0usize;
@@ -561,6 +564,9 @@ pub fn sprintf(format: &[u8], args: &[Value]) -> Vec<u8> {
             Some(v) => fmt_one(&mut out, verb, &sp, v),
         }
         argi += 1;
+        if out.len() > cap {
+            return out;
+        }
     }
     if argi < args.len() {
         out.extend_from_slice(b"%!(EXTRA ");

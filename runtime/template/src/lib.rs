@@ -11,11 +11,13 @@ mod error;
 mod exec;
 mod funcs;
 mod gofmt;
+mod limits;
 mod parse;
 mod value;
 
 pub use error::TemplateError;
 pub use funcs::function_names;
+pub use limits::{LimitKind, Limits};
 pub use value::Value;
 
 /// A parsed template set (the main template plus its `define`/`block` templates).
@@ -57,13 +59,22 @@ impl Template {
 
     /// Executes the template with `missingkey=error` semantics and returns the rendered bytes.
     ///
-    /// On error no partial output is returned (ESO discards it too).
+    /// On error no partial output is returned (ESO discards it too). The render runs under
+    /// [`Limits::default`]; see [`Template::execute_with`].
     pub fn execute(&self, data: &Value) -> Result<Vec<u8>, TemplateError> {
-        exec::execute(&self.tree, &self.name, &self.src, data)
+        self.execute_with(data, &Limits::default())
+    }
+
+    /// [`Template::execute`] under explicit resource limits. A render that exceeds one fails
+    /// with an error whose [`TemplateError::limit`] names it.
+    pub fn execute_with(&self, data: &Value, limits: &Limits) -> Result<Vec<u8>, TemplateError> {
+        exec::execute(&self.tree, &self.name, &self.src, data, limits)
     }
 }
 
 /// ESO v2 secret templates: `.key` is the value of each secret key (as a Go string of the raw bytes).
+///
+/// Runs under [`Limits::default`]; see [`render_bytes_with_limits`].
 pub fn render_bytes(
     name: &str,
     src: &str,
@@ -83,7 +94,20 @@ pub fn render_bytes_with_delims(
     Template::parse_with_delims(name, src, left, right)?.execute(&Value::from_secret_data(data))
 }
 
-/// rewrite.transform: data is {"value": key}; returns the new key.
+/// [`render_bytes_with_delims`] under explicit resource limits.
+pub fn render_bytes_with_limits(
+    name: &str,
+    src: &str,
+    left: &str,
+    right: &str,
+    data: &BTreeMap<String, Vec<u8>>,
+    limits: &Limits,
+) -> Result<Vec<u8>, TemplateError> {
+    Template::parse_with_delims(name, src, left, right)?
+        .execute_with(&Value::from_secret_data(data), limits)
+}
+
+/// rewrite.transform (under [`Limits::default`]): data is {"value": key}; returns the new key.
 pub fn render_transform(src: &str, key: &str) -> Result<String, TemplateError> {
     let mut map = BTreeMap::new();
     map.insert("value".to_string(), Value::Str(key.as_bytes().to_vec()));

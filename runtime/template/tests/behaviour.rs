@@ -357,9 +357,25 @@ fn render_bytes_with_delims_uses_the_given_delimiters() {
 #[test]
 fn huge_printf_widths_and_precisions_render_like_go_instead_of_panicking() {
     let d = data(&[]);
-    let wide = render_bytes("t", r#"{{ printf "%2000000d" 1 }}"#, &d).unwrap();
+    // 2 MB is over the default 1 MiB output limit: raise it to see Go's rendering...
+    let roomy = esox_template::Limits {
+        max_output_bytes: 4 << 20,
+        ..esox_template::Limits::default()
+    };
+    let wide = esox_template::render_bytes_with_limits(
+        "t",
+        r#"{{ printf "%2000000d" 1 }}"#,
+        "{{",
+        "}}",
+        &d,
+        &roomy,
+    )
+    .unwrap();
     assert_eq!(wide.len(), 2_000_000);
     assert!(wide.ends_with(b" 1"));
+    // ...which the default limits refuse.
+    let e = render_bytes("t", r#"{{ printf "%2000000d" 1 }}"#, &d).unwrap_err();
+    assert_eq!(e.limit(), Some(esox_template::LimitKind::Output), "{e}");
     let precise = render_bytes(
         "t",
         r#"{{ printf "%.70000f|%.70000e|%.70000g" 1.5 1.5 1.5 }}"#,

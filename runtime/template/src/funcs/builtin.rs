@@ -85,7 +85,12 @@ pub(crate) fn register(r: &mut Registry) {
     reg_var(r, "println", 0, |a| Ok(Value::Str(gofmt::sprintln(&a))));
     reg_var(r, "printf", 1, |a| {
         let f = s(&a[0])?.to_vec();
-        Ok(Value::Str(gofmt::sprintf(&f, &a[1..])))
+        let cap = crate::limits::cap();
+        let out = gofmt::sprintf_capped(&f, &a[1..], cap);
+        if out.len() > cap {
+            crate::limits::fits(out.len() as u128)?;
+        }
+        Ok(Value::Str(out))
     });
     reg_var(r, "html", 0, |a| {
         Ok(Value::Str(html_escape(&eval_args(&a))))

@@ -79,6 +79,22 @@ pub(crate) fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
 
+/// Size of `replace_all(src, old, new)` without building it.
+fn replaced_len(src: &[u8], old: &[u8], new: &[u8]) -> u128 {
+    let count = if old.is_empty() {
+        String::from_utf8_lossy(src).chars().count() as u128 + 1
+    } else {
+        let mut n = 0u128;
+        let mut rest = src;
+        while let Some(i) = find(rest, old) {
+            n += 1;
+            rest = &rest[i + old.len()..];
+        }
+        n
+    };
+    (src.len() as u128 + count * new.len() as u128).saturating_sub(count * old.len() as u128)
+}
+
 fn replace_all(src: &[u8], old: &[u8], new: &[u8]) -> Vec<u8> {
     if old.is_empty() {
         // Go inserts `new` before every rune and at the end.
@@ -295,10 +311,20 @@ fn pad_width(n: i64) -> Result<usize, String> {
     Ok(n.max(0) as usize)
 }
 
+/// `pad_width`, refusing before allocation when indenting every line of `text` would exceed
+/// the output cap.
+fn indent_width(n: i64, text: &[u8]) -> Result<usize, String> {
+    let w = pad_width(n)?;
+    let lines = text.iter().filter(|b| **b == b'\n').count() as u128 + 1;
+    crate::limits::fits(text.len() as u128 + lines * w as u128 + 1)?;
+    Ok(w)
+}
+
 fn rand_string(n: i64, charset: &[u8]) -> FnResult {
     if n < 0 {
         return Err(format!("Requested random length {n} is less than 0."));
     }
+    crate::limits::fits(n as u128)?;
     if n > 1 << 20 {
         return Err(format!(
             "random string length {n} is too large (limit 1048576)"
@@ -564,7 +590,13 @@ fn regex_split(re: &regex::bytes::Regex, s: &[u8], n: i64) -> Vec<Vec<u8>> {
 }
 
 /// Go's `Regexp.Expand` template syntax (`$1`, `${name}`, `$$`) applied by `ReplaceAllString`.
-fn regex_replace(re: &regex::bytes::Regex, s: &[u8], repl: &[u8], literal: bool) -> Vec<u8> {
+fn regex_replace(
+    re: &regex::bytes::Regex,
+    s: &[u8],
+    repl: &[u8],
+    literal: bool,
+) -> Result<Vec<u8>, String> {
+    let cap = crate::limits::cap();
     let mut out = Vec::new();
     let mut last = 0;
     let mut prev_end: Option<usize> = None;
@@ -581,9 +613,12 @@ fn regex_replace(re: &regex::bytes::Regex, s: &[u8], repl: &[u8], literal: bool)
             caps.expand(repl, &mut out);
         }
         last = m.end();
+        if out.len() > cap {
+            crate::limits::fits(out.len() as u128)?;
+        }
     }
     out.extend_from_slice(&s[last..]);
-    out
+    Ok(out)
 }
 
 fn path_clean(p: &str) -> String {
@@ -836,9 +871,7 @@ pub(crate) fn register(r: &mut Registry) {
         if n < 0 {
             return Err("strings: negative Repeat count".into());
         }
-        if (n as u128) * (x.len() as u128) > 64 << 20 {
-            return Err("repeat: result too large".into());
-        }
+        crate::limits::fits((n as u128) * (x.len() as u128))?;
         vs(x.repeat(n as usize))
     });
     reg(r, "nospace", 1, |a| {
@@ -891,6 +924,10 @@ pub(crate) fn register(r: &mut Registry) {
         vs(wrap_custom(&st(&a[1])?, int(&a[0])?, "\n"))
     });
     reg(r, "wrapWith", 3, |a| {
+        // At most one separator per `width` characters (and per input byte).
+        let (w, sep, text) = (int(&a[0])?.max(1) as u128, s(&a[1])?, s(&a[2])?);
+        let breaks = (text.len() as u128).div_ceil(w);
+        crate::limits::fits(text.len() as u128 + breaks * sep.len() as u128)?;
         vs(wrap_custom(&st(&a[2])?, int(&a[0])?, &st(&a[1])?))
     });
     reg(r, "contains", 2, |a| {
@@ -927,16 +964,17 @@ pub(crate) fn register(r: &mut Registry) {
         vs(parts.join(&b' '))
     });
     reg(r, "indent", 2, |a| {
-        let pad = " ".repeat(pad_width(int(&a[0])?)?);
+        let pad = " ".repeat(indent_width(int(&a[0])?, s(&a[1])?)?);
         let body = replace_all(s(&a[1])?, b"\n", format!("\n{pad}").as_bytes());
         vs([pad.as_bytes(), &body].concat())
     });
     reg(r, "nindent", 2, |a| {
-        let pad = " ".repeat(pad_width(int(&a[0])?)?);
+        let pad = " ".repeat(indent_width(int(&a[0])?, s(&a[1])?)?);
         let body = replace_all(s(&a[1])?, b"\n", format!("\n{pad}").as_bytes());
         vs([b"\n", pad.as_bytes(), &body].concat())
     });
     reg(r, "replace", 3, |a| {
+        crate::limits::fits(replaced_len(s(&a[2])?, s(&a[0])?, s(&a[1])?))?;
         vs(replace_all(s(&a[2])?, s(&a[0])?, s(&a[1])?))
     });
     reg(r, "plural", 3, |a| {
@@ -974,7 +1012,13 @@ pub(crate) fn register(r: &mut Registry) {
     });
     reg(r, "toString", 1, |a| vs(strval(&a[0])));
     reg(r, "toStrings", 1, |a| Ok(bytes_list(strslice(&a[0]))));
-    reg(r, "join", 2, |a| vs(strslice(&a[1]).join(s(&a[0])?)));
+    reg(r, "join", 2, |a| {
+        let (parts, sep) = (strslice(&a[1]), s(&a[0])?);
+        let total: u128 = parts.iter().map(|p| p.len() as u128).sum::<u128>()
+            + (parts.len().saturating_sub(1) as u128) * sep.len() as u128;
+        crate::limits::fits(total)?;
+        vs(parts.join(sep))
+    });
     reg(r, "split", 2, |a| {
         let parts = go_split(s(&a[0])?, s(&a[1])?, -1);
         Ok(Value::Map(
@@ -1278,6 +1322,7 @@ pub(crate) fn register(r: &mut Registry) {
         if !(0..=1 << 20).contains(&n) {
             return Err("randBytes: count out of range".into());
         }
+        crate::limits::fits((n as u128).div_ceil(3) * 4)?;
         let mut b = vec![0u8; n as usize];
         getrandom::fill(&mut b).map_err(|e| format!("no randomness available: {e}"))?;
         vs(b64_encode(&b))
@@ -1573,7 +1618,7 @@ pub(crate) fn register(r: &mut Registry) {
                 s(&a[1])?,
                 s(&a[2])?,
                 false,
-            ))
+            )?)
         });
     }
     for name in ["regexReplaceAllLiteral", "mustRegexReplaceAllLiteral"] {
@@ -1583,7 +1628,7 @@ pub(crate) fn register(r: &mut Registry) {
                 s(&a[1])?,
                 s(&a[2])?,
                 true,
-            ))
+            )?)
         });
     }
     for name in ["regexSplit", "mustRegexSplit"] {
@@ -1649,6 +1694,13 @@ pub(crate) fn register(r: &mut Registry) {
 fn until_step(start: i64, stop: i64, step: i64) -> FnResult {
     let mut v = Vec::new();
     const LIMIT: usize = 1 << 20;
+    // Each element counts one unit against the output cap; refuse before building the list.
+    if step != 0 {
+        let count = (i128::from(stop) - i128::from(start)) / i128::from(step);
+        if count > 0 {
+            crate::limits::fits(count as u128)?;
+        }
+    }
     if stop < start {
         if step >= 0 {
             return Ok(Value::List(v));
