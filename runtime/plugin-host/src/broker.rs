@@ -676,7 +676,14 @@ mod tests {
         assert_eq!(web.role_arn.as_deref(), Some("arn:aws:iam::1:role/esox"));
         assert_eq!(
             a.environment,
-            vec![("AWS_REGION".to_string(), "eu-west-1".to_string())]
+            vec![
+                ("AWS_REGION".to_string(), "eu-west-1".to_string()),
+                (
+                    "AWS_ROLE_ARN".to_string(),
+                    "arn:aws:iam::1:role/esox".to_string()
+                ),
+            ],
+            "HOME and KUBERNETES_SERVICE_HOST are not passed"
         );
         assert!(
             !format!("{a:?}").contains("jwt-value"),

@@ -246,7 +246,8 @@ async fn a_plugin_built_for_contract_0_1_loads_and_serves_unchanged() {
         &host,
         "fake-v01",
         serde_json::json!({"data": [
-            {"key": "/db/credentials", "value": "{\"username\":\"app\",\"password\":\"s3cr3t\"}"}
+            {"key": "/db/credentials", "value": "{\"username\":\"app\",\"password\":\"s3cr3t\"}"},
+            {"key": "/plain", "value": "not json"}
         ]}),
         egress(&[]),
     );
@@ -268,8 +269,7 @@ async fn a_plugin_built_for_contract_0_1_loads_and_serves_unchanged() {
         Err(ProviderError::NotFound)
     );
     assert!(matches!(
-        s.get_secret(&r("/db/credentials", Some("nope"), None))
-            .await,
+        s.get_secret_map(&r("/plain", None, None)).await,
         Err(ProviderError::Backend(_))
     ));
 }

@@ -72,6 +72,16 @@ pub async fn stack_with_controller(
     name: &'static str,
     run_args: impl FnOnce(&Stack) -> Vec<String>,
 ) -> &'static Stack {
+    stack_with_controller_env(name, run_args, &[]).await
+}
+
+/// [`stack_with_controller`] with these variables in the controller's environment (the
+/// controller's own identity, as a Deployment's `env` would give it).
+pub async fn stack_with_controller_env(
+    name: &'static str,
+    run_args: impl FnOnce(&Stack) -> Vec<String>,
+    env: &[(&str, &str)],
+) -> &'static Stack {
     let stack = Stack::shared().await.expect("the e2e stack starts");
     CONTROLLER_LOG
         .get_or_init(|| async {
@@ -80,6 +90,7 @@ pub async fn stack_with_controller(
             stack.install_crds(crds.path()).await.expect("CRDs install");
             let mut cmd = esox_run(stack, LOG_FILTER);
             cmd.args(run_args(stack));
+            cmd.envs(env.iter().copied());
             let mut process = ManagedProcess::spawn(name, cmd).expect("esox starts");
             process
                 .wait_for_log("watch caches synced", WAIT)
