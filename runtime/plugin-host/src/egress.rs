@@ -747,24 +747,21 @@ impl EgressPolicy {
     }
 }
 
-/// The egress policy of a store whose plugin derives nothing from its config (contract 0.1):
-/// see [`EgressGrant::policy`].
-pub fn policy_for_store(
-    embedded: bool,
-    default_egress: &[String],
-    settings: &[(String, String)],
-    granted: &[String],
-) -> Result<EgressPolicy, EgressRuleError> {
-    Ok(
-        EgressGrant::new(embedded, default_egress, settings, granted)?
-            .policy(None, &[])?
-            .0,
-    )
-}
-
 #[cfg(test)]
 mod policy_tests {
     use super::*;
+
+    /// The policy of a store whose plugin derives nothing from its config (contract 0.1).
+    fn policy_for_store(
+        first_party: bool,
+        ceiling: &[String],
+        settings: &[(String, String)],
+        granted: &[String],
+    ) -> Result<EgressPolicy, EgressRuleError> {
+        Ok(EgressGrant::new(first_party, ceiling, settings, granted)?
+            .policy(None, &[])?
+            .0)
+    }
 
     #[test]
     fn first_party_defaults_are_granted_third_party_claims_are_not() {

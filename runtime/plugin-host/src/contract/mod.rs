@@ -255,7 +255,7 @@ pub enum Validation {
 }
 
 /// A plugin's answer, in the newest vocabulary. Maps stay lists here: the host checks their
-/// size and refuses repeated keys before building a map ([`Reply::checked`]).
+/// size and refuses repeated keys before building a map (`store::into_map`).
 pub(crate) enum Reply {
     Validation(Result<Validation, ProviderError>),
     Value(Result<Vec<u8>, ProviderError>),
@@ -446,6 +446,77 @@ macro_rules! invoke_reads {
     }};
 }
 pub(crate) use invoke_reads;
+
+/// The host imports every contract version shares: the same broker calls over that version's
+/// types. Expands inside `impl <version>::esox::provider::host::Host for InstanceState`, where
+/// `wit_host`, `wit` and `to_wit` name the version's host interface, types and error conversion.
+macro_rules! broker_host_calls {
+    () => {
+        async fn log(
+            &mut self,
+            level: wit_host::LogLevel,
+            message: String,
+        ) -> wasmtime::Result<()> {
+            use wit_host::LogLevel as L;
+            use $crate::broker::LogLevel;
+            let level = match level {
+                L::Trace => LogLevel::Trace,
+                L::Debug => LogLevel::Debug,
+                L::Info => LogLevel::Info,
+                L::Warn => LogLevel::Warn,
+                L::Error => LogLevel::Error,
+            };
+            self.log(level, message);
+            Ok(())
+        }
+
+        async fn secret_key(
+            &mut self,
+            name: String,
+            key: String,
+            namespace: Option<String>,
+        ) -> wasmtime::Result<Result<Vec<u8>, wit::Error>> {
+            Ok(self
+                .broker()
+                .secret_key(&name, &key, namespace.as_deref())
+                .await
+                .map_err(to_wit))
+        }
+
+        async fn config_map_key(
+            &mut self,
+            name: String,
+            key: String,
+            namespace: Option<String>,
+        ) -> wasmtime::Result<Result<String, wit::Error>> {
+            Ok(self
+                .broker()
+                .config_map_key(&name, &key, namespace.as_deref())
+                .await
+                .map_err(to_wit))
+        }
+
+        async fn service_account_token(
+            &mut self,
+            name: String,
+            namespace: Option<String>,
+            audiences: Vec<String>,
+            expiration_seconds: Option<u32>,
+        ) -> wasmtime::Result<Result<wit_host::SaToken, wit::Error>> {
+            Ok(self
+                .broker()
+                .service_account_token(name, namespace, audiences, expiration_seconds)
+                .await
+                .map(|t| wit_host::SaToken {
+                    token: t.token,
+                    expires_at: t.expires_at,
+                    annotations: t.annotations,
+                })
+                .map_err(to_wit))
+        }
+    };
+}
+pub(crate) use broker_host_calls;
 
 /// The capability flags, named.
 macro_rules! capability_names {

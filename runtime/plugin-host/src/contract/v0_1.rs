@@ -10,7 +10,6 @@ use wasmtime::Store;
 use wasmtime::component::ResourceAny;
 
 use super::{Call, MAX_ERROR_BYTES, PluginInfo, References, Reply};
-use crate::broker::LogLevel;
 use crate::instance::InstanceState;
 
 wasmtime::component::bindgen!({
@@ -25,6 +24,7 @@ wasmtime::component::bindgen!({
     },
 });
 
+use esox::provider::host as wit_host;
 use esox::provider::types as wit;
 
 /// A plugin's error, in the newest terms, its message cut to [`MAX_ERROR_BYTES`].
@@ -96,68 +96,6 @@ pub(crate) async fn invoke(
 
 impl wit::Host for InstanceState {}
 
-impl esox::provider::host::Host for InstanceState {
-    async fn log(
-        &mut self,
-        level: esox::provider::host::LogLevel,
-        message: String,
-    ) -> wasmtime::Result<()> {
-        use esox::provider::host::LogLevel as L;
-        self.log(
-            match level {
-                L::Trace => LogLevel::Trace,
-                L::Debug => LogLevel::Debug,
-                L::Info => LogLevel::Info,
-                L::Warn => LogLevel::Warn,
-                L::Error => LogLevel::Error,
-            },
-            message,
-        );
-        Ok(())
-    }
-
-    async fn secret_key(
-        &mut self,
-        name: String,
-        key: String,
-        namespace: Option<String>,
-    ) -> wasmtime::Result<Result<Vec<u8>, wit::Error>> {
-        Ok(self
-            .broker()
-            .secret_key(&name, &key, namespace.as_deref())
-            .await
-            .map_err(to_wit))
-    }
-
-    async fn config_map_key(
-        &mut self,
-        name: String,
-        key: String,
-        namespace: Option<String>,
-    ) -> wasmtime::Result<Result<String, wit::Error>> {
-        Ok(self
-            .broker()
-            .config_map_key(&name, &key, namespace.as_deref())
-            .await
-            .map_err(to_wit))
-    }
-
-    async fn service_account_token(
-        &mut self,
-        name: String,
-        namespace: Option<String>,
-        audiences: Vec<String>,
-        expiration_seconds: Option<u32>,
-    ) -> wasmtime::Result<Result<esox::provider::host::SaToken, wit::Error>> {
-        Ok(self
-            .broker()
-            .service_account_token(name, namespace, audiences, expiration_seconds)
-            .await
-            .map(|t| esox::provider::host::SaToken {
-                token: t.token,
-                expires_at: t.expires_at,
-                annotations: t.annotations,
-            })
-            .map_err(to_wit))
-    }
+impl wit_host::Host for InstanceState {
+    super::broker_host_calls!();
 }

@@ -10,7 +10,6 @@ use super::{
     Call, MAX_ERROR_BYTES, PluginInfo, ReferenceKind, ReferencePath, References, Reply,
     StoreContext, StoreKind,
 };
-use crate::broker::LogLevel;
 use crate::instance::InstanceState;
 
 wasmtime::component::bindgen!({
@@ -143,65 +142,7 @@ pub(crate) async fn invoke(
 impl wit::Host for InstanceState {}
 
 impl wit_host::Host for InstanceState {
-    async fn log(&mut self, level: wit_host::LogLevel, message: String) -> wasmtime::Result<()> {
-        use wit_host::LogLevel as L;
-        self.log(
-            match level {
-                L::Trace => LogLevel::Trace,
-                L::Debug => LogLevel::Debug,
-                L::Info => LogLevel::Info,
-                L::Warn => LogLevel::Warn,
-                L::Error => LogLevel::Error,
-            },
-            message,
-        );
-        Ok(())
-    }
-
-    async fn secret_key(
-        &mut self,
-        name: String,
-        key: String,
-        namespace: Option<String>,
-    ) -> wasmtime::Result<Result<Vec<u8>, wit::Error>> {
-        Ok(self
-            .broker()
-            .secret_key(&name, &key, namespace.as_deref())
-            .await
-            .map_err(to_wit))
-    }
-
-    async fn config_map_key(
-        &mut self,
-        name: String,
-        key: String,
-        namespace: Option<String>,
-    ) -> wasmtime::Result<Result<String, wit::Error>> {
-        Ok(self
-            .broker()
-            .config_map_key(&name, &key, namespace.as_deref())
-            .await
-            .map_err(to_wit))
-    }
-
-    async fn service_account_token(
-        &mut self,
-        name: String,
-        namespace: Option<String>,
-        audiences: Vec<String>,
-        expiration_seconds: Option<u32>,
-    ) -> wasmtime::Result<Result<wit_host::SaToken, wit::Error>> {
-        Ok(self
-            .broker()
-            .service_account_token(name, namespace, audiences, expiration_seconds)
-            .await
-            .map(|t| wit_host::SaToken {
-                token: t.token,
-                expires_at: t.expires_at,
-                annotations: t.annotations,
-            })
-            .map_err(to_wit))
-    }
+    super::broker_host_calls!();
 
     async fn ambient_identity(
         &mut self,
