@@ -10,6 +10,7 @@ use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{ObjectRef, Store};
 use tokio::sync::Semaphore;
 
+use crate::fairness::KeyedLimiter;
 use crate::metrics::Metrics;
 use crate::store_clients::{StoreClients, StoreKey};
 
@@ -30,6 +31,14 @@ pub struct Config {
     pub store_requeue_interval: Duration,
     /// Refuse to sync from a store that is not Ready=True (ESO's flood gate).
     pub enable_flood_gate: bool,
+    /// Syncs in flight at once per store: a slow or failing store holds no more than this of
+    /// the global permits (see fairness.rs).
+    pub concurrency_per_store: usize,
+    /// Syncs in flight at once per namespace.
+    pub concurrency_per_namespace: usize,
+    /// The shortest refresh interval esox honours; shorter non-zero `refreshInterval`s are
+    /// raised to it. Zero: no floor (ESO's behaviour).
+    pub min_refresh_interval: Duration,
 }
 
 impl Default for Config {
@@ -40,47 +49,128 @@ impl Default for Config {
             concurrency: 32,
             store_requeue_interval: Duration::from_secs(300),
             enable_flood_gate: true,
+            concurrency_per_store: 8,
+            concurrency_per_namespace: 16,
+            min_refresh_interval: Duration::ZERO,
         }
     }
 }
 
-/// ExternalSecrets by the `(namespace, name)` of the Secret they write.
-type TargetIndex = HashMap<(String, String), HashSet<ObjectRef<ExternalSecret>>>;
+/// What one ExternalSecret was last seen to use.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Uses {
+    target: (String, String),
+    stores: Vec<StoreKey>,
+}
+
+#[derive(Default)]
+struct IndexMaps {
+    /// ExternalSecrets by the `(namespace, name)` of the Secret they write.
+    targets: HashMap<(String, String), HashSet<ObjectRef<ExternalSecret>>>,
+    /// ExternalSecrets by the store they read.
+    store_users: HashMap<StoreKey, HashSet<ObjectRef<ExternalSecret>>>,
+    /// The other two, inverted: what each ExternalSecret uses now.
+    uses: HashMap<ObjectRef<ExternalSecret>, Uses>,
+}
+
+impl IndexMaps {
+    fn unlink(&mut self, es: &ObjectRef<ExternalSecret>) -> Option<Uses> {
+        let old = self.uses.remove(es)?;
+        if let Some(set) = self.targets.get_mut(&old.target) {
+            set.remove(es);
+            if set.is_empty() {
+                self.targets.remove(&old.target);
+            }
+        }
+        for store in &old.stores {
+            if let Some(set) = self.store_users.get_mut(store) {
+                set.remove(es);
+                if set.is_empty() {
+                    self.store_users.remove(store);
+                }
+            }
+        }
+        Some(old)
+    }
+}
+
+/// An ExternalSecret dropped from the index, with the `(namespace, name)` of its Secret.
+pub type Gone = (ObjectRef<ExternalSecret>, (String, String));
 
 /// Which ExternalSecrets look at which Secrets and stores, learnt while reconciling; watch
 /// events on a Secret or store are mapped back through it.
+///
+/// Each ExternalSecret has one entry, replaced on every reconcile (`apply`: a changed target or
+/// store drops the old links), removed when it is deleted (`delete`), and after a relist of
+/// the watch every entry the list no longer has is dropped (`reset`), so the index holds what
+/// exists now and nothing more.
 #[derive(Default)]
 pub struct Index {
-    targets: RwLock<TargetIndex>,
-    store_users: RwLock<HashMap<StoreKey, HashSet<ObjectRef<ExternalSecret>>>>,
+    maps: RwLock<IndexMaps>,
 }
 
 impl Index {
-    /// Record that `es` writes Secret `namespace/name` and reads `stores`.
-    pub fn record(
+    /// Record that `es` writes Secret `namespace/secret` and reads `stores`, replacing what it
+    /// used before.
+    pub fn apply(
         &self,
         es: &ObjectRef<ExternalSecret>,
         namespace: &str,
         secret: &str,
         stores: &[StoreKey],
     ) {
-        self.targets
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry((namespace.to_string(), secret.to_string()))
+        let uses = Uses {
+            target: (namespace.to_string(), secret.to_string()),
+            stores: stores.to_vec(),
+        };
+        let mut maps = self.maps.write().unwrap_or_else(|e| e.into_inner());
+        if maps.uses.get(es) == Some(&uses) {
+            return;
+        }
+        maps.unlink(es);
+        maps.targets
+            .entry(uses.target.clone())
             .or_default()
             .insert(es.clone());
-        let mut users = self.store_users.write().unwrap_or_else(|e| e.into_inner());
-        for s in stores {
-            users.entry(s.clone()).or_default().insert(es.clone());
+        for s in &uses.stores {
+            maps.store_users
+                .entry(s.clone())
+                .or_default()
+                .insert(es.clone());
         }
+        maps.uses.insert(es.clone(), uses);
+    }
+
+    /// Forget `es`; returns the Secret it wrote, if it was known.
+    pub fn delete(&self, es: &ObjectRef<ExternalSecret>) -> Option<(String, String)> {
+        self.maps
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .unlink(es)
+            .map(|u| u.target)
+    }
+
+    /// Keep only the ExternalSecrets in `live` (a fresh list); returns the ones dropped, each
+    /// with the Secret it wrote.
+    pub fn reset(&self, live: &HashSet<ObjectRef<ExternalSecret>>) -> Vec<Gone> {
+        let mut maps = self.maps.write().unwrap_or_else(|e| e.into_inner());
+        let gone: Vec<_> = maps
+            .uses
+            .keys()
+            .filter(|es| !live.contains(*es))
+            .cloned()
+            .collect();
+        gone.into_iter()
+            .filter_map(|es| maps.unlink(&es).map(|u| (es, u.target)))
+            .collect()
     }
 
     /// ExternalSecrets that write this Secret.
     pub fn writers_of(&self, namespace: &str, secret: &str) -> Vec<ObjectRef<ExternalSecret>> {
-        self.targets
+        self.maps
             .read()
             .unwrap_or_else(|e| e.into_inner())
+            .targets
             .get(&(namespace.to_string(), secret.to_string()))
             .map(|s| s.iter().cloned().collect())
             .unwrap_or_default()
@@ -88,13 +178,25 @@ impl Index {
 
     /// ExternalSecrets that read this store.
     pub fn users_of(&self, store: &StoreKey) -> Vec<ObjectRef<ExternalSecret>> {
-        self.store_users
+        self.maps
             .read()
             .unwrap_or_else(|e| e.into_inner())
+            .store_users
             .get(store)
             .map(|s| s.iter().cloned().collect())
             .unwrap_or_default()
     }
+
+    /// How many ExternalSecrets, Secrets and stores the index holds.
+    pub fn sizes(&self) -> (usize, usize, usize) {
+        let maps = self.maps.read().unwrap_or_else(|e| e.into_inner());
+        (maps.uses.len(), maps.targets.len(), maps.store_users.len())
+    }
+}
+
+/// The key of an ExternalSecret in the per-object maps (failures, statuses, errors).
+pub fn es_key(namespace: &str, name: &str) -> String {
+    format!("ExternalSecret/{namespace}/{name}")
 }
 
 /// Shared state of the reconcilers.
@@ -111,6 +213,10 @@ pub struct Context {
     pub first_syncs: Semaphore,
     /// Permits for refreshes of ExternalSecrets that synced before.
     pub refreshes: Semaphore,
+    /// Each store's share of the sync permits, taken before the global ones.
+    pub store_shares: KeyedLimiter<StoreKey>,
+    /// Each namespace's share of the sync permits, taken before the global ones.
+    pub namespace_shares: KeyedLimiter<String>,
     /// Permits for building Secrets (templates, decoding) on the blocking pool: one per core,
     /// so renders never run on, or starve, the async workers that serve every tenant.
     pub builds: Arc<Semaphore>,
@@ -145,8 +251,12 @@ impl Context {
         *n
     }
 
-    /// Record the resourceVersion the Secret watch saw.
+    /// Record the resourceVersion the Secret watch saw, for Secrets an ExternalSecret writes
+    /// (the watch sees every managed Secret, ESO's and orphaned ones too: those are not kept).
     pub fn observe_secret(&self, namespace: &str, name: &str, resource_version: Option<String>) {
+        if self.index.writers_of(namespace, name).is_empty() {
+            return;
+        }
         let key = (namespace.to_string(), name.to_string());
         let mut observed = self.observed.lock().unwrap_or_else(|e| e.into_inner());
         match resource_version {
@@ -174,6 +284,14 @@ impl Context {
             .insert(key, resource_version);
     }
 
+    /// Forget what esox wrote to a Secret it deleted.
+    pub fn forget_write(&self, namespace: &str, name: &str) {
+        self.written
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&(namespace.to_string(), name.to_string()));
+    }
+
     /// Whether the Secret is, as far as the watch knows, at the version esox last wrote.
     pub fn secret_unchanged_since_write(&self, namespace: &str, name: &str) -> bool {
         let key = (namespace.to_string(), name.to_string());
@@ -192,11 +310,167 @@ impl Context {
         matches!((written, observed), (Some(w), Some(o)) if w == o)
     }
 
+    /// Drop everything kept about a deleted ExternalSecret: its index entry, failure count,
+    /// last error, last status, metric series, and the resourceVersions of its Secret when no
+    /// other ExternalSecret writes it.
+    pub fn forget_external_secret(&self, es: &ObjectRef<ExternalSecret>) {
+        let target = self.index.delete(es);
+        self.forget_unindexed(es, target);
+    }
+
+    /// After a relist: forget every ExternalSecret the list no longer has.
+    pub fn forget_all_but(&self, live: &HashSet<ObjectRef<ExternalSecret>>) -> usize {
+        let gone = self.index.reset(live);
+        let n = gone.len();
+        for (es, target) in gone {
+            self.forget_unindexed(&es, Some(target));
+        }
+        n
+    }
+
+    fn forget_unindexed(&self, es: &ObjectRef<ExternalSecret>, target: Option<(String, String)>) {
+        let namespace = es.namespace.clone().unwrap_or_default();
+        let key = es_key(&namespace, &es.name);
+        if let Some((ns, secret)) = target
+            && self.index.writers_of(&ns, &secret).is_empty()
+        {
+            self.forget_write(&ns, &secret);
+            self.observed
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&(ns, secret));
+        }
+        self.failures
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&key);
+        self.last_errors
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&key);
+        self.statuses
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&key);
+        self.metrics.forget_external_secret(&es.name, &namespace);
+    }
+
+    /// Drop everything kept about a deleted store: its plugin clients (and their instances),
+    /// failure count and metric series.
+    pub fn forget_store(&self, store: &StoreKey) {
+        self.stores.forget(store);
+        self.failures
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&store.to_string());
+        match store {
+            StoreKey::Namespaced { namespace, name } => {
+                self.metrics.forget_store(Some(namespace), name)
+            }
+            StoreKey::Cluster { name } => self.metrics.forget_store(None, name),
+        }
+    }
+
+    /// How many entries the per-object maps hold, summed (for the churn check and tests).
+    pub fn tracked(&self) -> usize {
+        self.failures
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .len()
+            + self.written.lock().unwrap_or_else(|e| e.into_inner()).len()
+            + self
+                .last_errors
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .len()
+            + self
+                .statuses
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .len()
+            + self
+                .observed
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .len()
+    }
+
     /// Reset the failure count of `key`.
     pub fn succeeded(&self, key: &str) {
         self.failures
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(key);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn es(ns: &str, name: &str) -> ObjectRef<ExternalSecret> {
+        ObjectRef::new(name).within(ns)
+    }
+
+    fn store(name: &str) -> StoreKey {
+        StoreKey::Namespaced {
+            namespace: "team".into(),
+            name: name.into(),
+        }
+    }
+
+    #[test]
+    fn apply_replaces_what_an_external_secret_used_before() {
+        let index = Index::default();
+        let a = es("team", "a");
+        index.apply(&a, "team", "db", &[store("aws")]);
+        assert_eq!(index.writers_of("team", "db"), vec![a.clone()]);
+        assert_eq!(index.users_of(&store("aws")), vec![a.clone()]);
+
+        // A new target and another store: the old links go.
+        index.apply(&a, "team", "db2", &[store("vault")]);
+        assert!(index.writers_of("team", "db").is_empty());
+        assert!(index.users_of(&store("aws")).is_empty());
+        assert_eq!(index.writers_of("team", "db2"), vec![a.clone()]);
+        assert_eq!(index.users_of(&store("vault")), vec![a]);
+        assert_eq!(index.sizes(), (1, 1, 1));
+    }
+
+    #[test]
+    fn delete_drops_only_that_external_secret() {
+        let index = Index::default();
+        let (a, b) = (es("team", "a"), es("team", "b"));
+        index.apply(&a, "team", "shared", &[store("aws")]);
+        index.apply(&b, "team", "shared", &[store("aws")]);
+        assert_eq!(index.delete(&a), Some(("team".into(), "shared".into())));
+        assert_eq!(index.writers_of("team", "shared"), vec![b.clone()]);
+        assert_eq!(index.users_of(&store("aws")), vec![b.clone()]);
+        assert_eq!(index.delete(&a), None, "a second delete finds nothing");
+        index.delete(&b);
+        assert_eq!(index.sizes(), (0, 0, 0), "empty sets are removed too");
+    }
+
+    #[test]
+    fn reset_keeps_only_what_the_relist_returned() {
+        let index = Index::default();
+        let names = ["a", "b", "c", "d"];
+        for n in names {
+            index.apply(&es("team", n), "team", n, &[store(n)]);
+        }
+        let live: HashSet<_> = [es("team", "b"), es("team", "d"), es("team", "new")].into();
+        let mut gone = index.reset(&live);
+        gone.sort_by(|x, y| x.0.name.cmp(&y.0.name));
+        assert_eq!(
+            gone,
+            vec![
+                (es("team", "a"), ("team".into(), "a".into())),
+                (es("team", "c"), ("team".into(), "c".into()))
+            ]
+        );
+        assert_eq!(index.sizes(), (2, 2, 2));
+        assert!(index.writers_of("team", "a").is_empty());
+        assert_eq!(index.writers_of("team", "d"), vec![es("team", "d")]);
+        // Same namespace and name elsewhere stay apart.
+        assert!(index.writers_of("other", "b").is_empty());
     }
 }

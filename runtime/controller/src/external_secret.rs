@@ -11,7 +11,7 @@
 //! after `build` succeeded. Never-synced ExternalSecrets take permits from their own pool, so
 //! they never queue behind refreshes.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -20,15 +20,16 @@ use esox_api::{
 };
 use esox_provider::ProviderError;
 use esox_sync::hash::{LABEL_CREATED_BY, LABEL_MANAGED};
+use esox_sync::write::Owner;
 use esox_sync::{
-    Action as SyncAction, Answer, Answers, DesiredSecret, ExistingSecret, Plan, ProviderOp,
-    StoreRef, SyncError, TemplateInputs, TemplateSource, reason,
+    Action as SyncAction, Answer, Answers, Delete, ExistingSecret, Plan, Precondition, ProviderOp,
+    StoreRef, SyncError, TargetMeta, TargetWrite, TemplateInputs, TemplateSource, WritePlan,
+    Writer, reason,
 };
-use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{Api, DeleteParams, Patch, PatchParams};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, Preconditions};
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType};
 use kube::runtime::reflector::ObjectRef;
@@ -36,7 +37,7 @@ use kube::{Resource, ResourceExt};
 use serde_json::json;
 
 use crate::backoff::{failure_delay, jittered, random_unit};
-use crate::context::{Context, FIELD_MANAGER};
+use crate::context::{Context, FIELD_MANAGER, es_key};
 use crate::error::Error;
 use crate::managed_fields::managed_data_keys;
 use crate::metrics::ObjectLabels;
@@ -109,7 +110,7 @@ pub async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Context>) -> Result<Act
     let started = Instant::now();
     let namespace = es.namespace().unwrap_or_default();
     let name = es.name_any();
-    let id = format!("{namespace}/{name}");
+    let id = es_key(&namespace, &name);
     let labels = ObjectLabels {
         name: name.clone(),
         namespace: namespace.clone(),
@@ -127,7 +128,7 @@ pub async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Context>) -> Result<Act
         .collect();
     let target = es.target_secret_name();
     ctx.index
-        .record(&ObjectRef::from_obj(&*es), &namespace, &target, &keys);
+        .apply(&ObjectRef::from_obj(&*es), &namespace, &target, &keys);
 
     let stores = match resolve_stores(&ctx, &plan, &namespace).await {
         Ok(Stores::Ready(s)) => s,
@@ -147,14 +148,20 @@ pub async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Context>) -> Result<Act
     } else {
         &ctx.refreshes
     };
-    let _permit = pool
-        .acquire()
-        .await
-        .map_err(|e| Error::Task(e.to_string()))?;
-
-    if !esox_sync::refresh::should_refresh(&es_now, now)
-        && secret_intact(&ctx, &es_now, &namespace, &target).await?
-    {
+    let floor = ctx.config.min_refresh_interval;
+    let due = esox_sync::refresh::should_refresh_with_floor(&es_now, now, floor);
+    // Not due: only the Secret is looked at, under the namespace's and the global share.
+    let intact = if due {
+        false
+    } else {
+        let _namespace = ctx.namespace_shares.acquire(namespace.clone()).await;
+        let _global = pool
+            .acquire()
+            .await
+            .map_err(|e| Error::Task(e.to_string()))?;
+        secret_intact(&ctx, &es_now, &namespace, &target).await?
+    };
+    if intact {
         // Nothing to read: keep the status (repairing a stale failure condition) and requeue.
         let current_ok = old_status
             .as_ref()
@@ -174,8 +181,25 @@ pub async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Context>) -> Result<Act
         return Ok(requeue_after_success(
             &es,
             effective_status(&ctx, &id, &es).as_ref(),
+            floor,
         ));
     }
+
+    // A sync: a share of each store it reads first, then the namespace's, then a global
+    // permit, always in this order (stores sorted), so waiting on a slow store holds nothing
+    // other tenants need (see fairness.rs).
+    let mut shares = Vec::with_capacity(keys.len());
+    let mut sorted = keys.clone();
+    sorted.sort();
+    sorted.dedup();
+    for key in sorted {
+        shares.push(ctx.store_shares.acquire(key).await);
+    }
+    let _namespace = ctx.namespace_shares.acquire(namespace.clone()).await;
+    let _global = pool
+        .acquire()
+        .await
+        .map_err(|e| Error::Task(e.to_string()))?;
 
     ctx.metrics.sync_calls.get_or_create(&labels).inc();
     let result = sync(
@@ -213,7 +237,7 @@ pub async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Context>) -> Result<Act
                 .remove(&id);
             ctx.metrics.set_es_condition(&name, &namespace, true);
             tracing::debug!(externalsecret = %id, secret = %target, reason = %ready.reason, "synced");
-            Ok(requeue_after_success(&es, Some(&status)))
+            Ok(requeue_after_success(&es, Some(&status), floor))
         }
         Err(f) => fail(&ctx, &es, &id, old_status.as_ref(), f).await,
     }
@@ -251,12 +275,16 @@ fn with_status(es: &ExternalSecret, status: Option<ExternalSecretStatus>) -> Ext
 /// After a sync or a skip: Periodic looks again when the rest of the interval has passed
 /// (spread by ±10 %); the other policies wait for a change (of the ExternalSecret, its Secret
 /// or its store).
-fn requeue_after_success(es: &ExternalSecret, status: Option<&ExternalSecretStatus>) -> Action {
+fn requeue_after_success(
+    es: &ExternalSecret,
+    status: Option<&ExternalSecretStatus>,
+    floor: Duration,
+) -> Action {
     if es.spec.refresh_policy() != RefreshPolicy::Periodic {
         return Action::await_change();
     }
     let es = with_status(es, status.cloned());
-    match esox_sync::refresh::requeue_after(&es, Timestamp::now()) {
+    match esox_sync::refresh::requeue_after_with_floor(&es, Timestamp::now(), floor) {
         None => Action::await_change(),
         Some(d) => {
             Action::requeue(jittered(d, random_unit()).max(std::time::Duration::from_millis(100)))
@@ -342,9 +370,8 @@ async fn secret_intact(
     let secret = Api::<Secret>::namespaced(ctx.client.clone(), namespace)
         .get_opt(target)
         .await?;
-    let existing = secret
-        .as_ref()
-        .map(|s| existing_secret(s, field_manager(es)));
+    let manager = esox_sync::field_manager(&es.name_any());
+    let existing = secret.as_ref().map(|s| existing_secret(s, &manager));
     let valid = esox_sync::refresh::secret_is_valid(es, existing.as_ref());
     if valid && let Some(rv) = secret.and_then(|s| s.metadata.resource_version) {
         ctx.remember_write(&key.0, &key.1, rv);
@@ -352,29 +379,7 @@ async fn secret_intact(
     Ok(valid)
 }
 
-/// The field manager for this ExternalSecret's Secret writes. `esox` for every policy that
-/// owns the whole Secret; under Merge and CreateOrMerge several ExternalSecrets (and people)
-/// share one Secret, so each ExternalSecret applies its own keys under its own manager and
-/// server-side apply keeps everyone else's.
-fn field_manager(es: &ExternalSecret) -> String {
-    match es.spec.creation_policy() {
-        CreationPolicy::Merge | CreationPolicy::CreateOrMerge => {
-            let name = es.name_any();
-            let manager = format!("{FIELD_MANAGER}/{name}");
-            if manager.len() <= 128 {
-                manager
-            } else {
-                format!(
-                    "{FIELD_MANAGER}/{}",
-                    &esox_sync::created_by_label("", &name)[..32]
-                )
-            }
-        }
-        _ => FIELD_MANAGER.to_string(),
-    }
-}
-
-fn existing_secret(s: &Secret, manager: String) -> ExistingSecret {
+fn existing_secret(s: &Secret, manager: &str) -> ExistingSecret {
     ExistingSecret {
         type_: s.type_.clone().unwrap_or_default(),
         data: s
@@ -389,7 +394,7 @@ fn existing_secret(s: &Secret, manager: String) -> ExistingSecret {
         immutable: s.immutable.unwrap_or(false),
         managed_data_keys: managed_data_keys(
             s.metadata.managed_fields.as_deref().unwrap_or_default(),
-            &manager,
+            manager,
         ),
     }
 }
@@ -462,29 +467,11 @@ async fn sync(
             e,
         )
     })?;
-    let creation = es.spec.creation_policy();
-    if creation == CreationPolicy::Owner
-        && let Some(owner) = current.as_ref().and_then(|s| {
-            s.owner_references()
-                .iter()
-                .find(|o| o.controller == Some(true))
-        })
-        && owner.kind == "ExternalSecret"
-        && Some(&owner.uid) != es.metadata.uid.as_ref()
-    {
-        return Err(Failure {
-            message: reason::MSG_ERROR_IS_OWNED,
-            detail: format!(
-                "Secret {namespace}/{target} is owned by ExternalSecret {:?}; give this ExternalSecret another target.name",
-                owner.name
-            ),
-            retry: false,
-        });
-    }
-    let manager = field_manager(es);
-    let existing = current
-        .as_ref()
-        .map(|s| existing_secret(s, manager.clone()));
+    let current_meta = current.as_ref().map(target_meta);
+    // Refused before any provider is called.
+    esox_sync::check_ownership(&Writer::of(es), current_meta.as_ref())?;
+    let manager = esox_sync::field_manager(&es.name_any());
+    let existing = current.as_ref().map(|s| existing_secret(s, &manager));
 
     let answers = fetch(ctx, plan, stores, namespace).await;
     let inputs = template_inputs(ctx, plan, namespace).await?;
@@ -500,71 +487,235 @@ async fn sync(
         )
         .await;
     }
-    if creation == CreationPolicy::Owner {
-        delete_renamed_target(ctx, es, namespace, target, old_status).await?;
-    }
+    let previous = previous_target(ctx, es, namespace, target, old_status).await?;
+    let write = esox_sync::plan_write(
+        es,
+        &outcome,
+        existing.as_ref().map(|e| &e.data),
+        current_meta.as_ref(),
+        previous.as_ref(),
+    )?;
+    execute(ctx, es, namespace, &outcome, write).await?;
     let (reason_, message) = outcome.condition();
-    match &outcome.action {
-        SyncAction::Write(desired) => {
-            let written = apply_secret(ctx, es, desired, &manager, current.as_ref()).await?;
-            if let Some(rv) = written.metadata.resource_version {
-                ctx.remember_write(namespace, target, rv);
-            }
-            match &existing {
-                None => {
-                    publish(
-                        ctx,
-                        es,
-                        EventType::Normal,
-                        reason::EVENT_CREATED,
-                        "secret created",
-                    )
-                    .await
-                }
-                Some(e) if e.data != desired.data => {
-                    publish(
-                        ctx,
-                        es,
-                        EventType::Normal,
-                        reason::EVENT_UPDATED,
-                        "secret updated",
-                    )
-                    .await
-                }
-                Some(_) => {}
+    Ok(Ready::ok(reason_, message))
+}
+
+/// The Secret's metadata as the write plan needs it (no values).
+fn target_meta(s: &Secret) -> TargetMeta {
+    TargetMeta {
+        name: s.name_any(),
+        uid: s.metadata.uid.clone().unwrap_or_default(),
+        resource_version: s.metadata.resource_version.clone().unwrap_or_default(),
+        controller_owner: s
+            .owner_references()
+            .iter()
+            .find(|o| o.controller == Some(true))
+            .map(|o| Owner {
+                kind: o.kind.clone(),
+                name: o.name.clone(),
+                uid: o.uid.clone(),
+            }),
+        created_by: s.labels().get(LABEL_CREATED_BY).cloned(),
+    }
+}
+
+/// Under Owner, a changed `target.name` leaves the old Secret behind: its metadata, for the
+/// write plan to decide whether this ExternalSecret created it (ESO's orphan cleanup).
+async fn previous_target(
+    ctx: &Context,
+    es: &ExternalSecret,
+    namespace: &str,
+    target: &str,
+    old: Option<&ExternalSecretStatus>,
+) -> Result<Option<TargetMeta>, Failure> {
+    if es.spec.creation_policy() != CreationPolicy::Owner {
+        return Ok(None);
+    }
+    let Some(previous) = old
+        .and_then(|s| s.binding.as_ref())
+        .map(|b| b.name.clone())
+        .filter(|n| !n.is_empty() && n != target)
+    else {
+        return Ok(None);
+    };
+    let api = Api::<Secret>::namespaced(ctx.client.clone(), namespace);
+    let found = api.get_metadata_opt(&previous).await.map_err(|e| {
+        Failure::kube(
+            reason::MSG_ERROR_DELETE_ORPHANED,
+            &format!("reading the previous target Secret {namespace}/{previous}"),
+            e,
+        )
+    })?;
+    Ok(found.map(|m| {
+        let owner = m
+            .owner_references()
+            .iter()
+            .find(|o| o.controller == Some(true))
+            .map(|o| Owner {
+                kind: o.kind.clone(),
+                name: o.name.clone(),
+                uid: o.uid.clone(),
+            });
+        TargetMeta {
+            name: previous.clone(),
+            uid: m.metadata.uid.clone().unwrap_or_default(),
+            resource_version: m.metadata.resource_version.clone().unwrap_or_default(),
+            controller_owner: owner,
+            created_by: m.labels().get(LABEL_CREATED_BY).cloned(),
+        }
+    }))
+}
+
+/// A resourceVersion no existing object has: an apply carrying it creates the Secret when it
+/// is absent (a create ignores the version) and fails with a conflict when someone created it
+/// meanwhile. Verified against the real API server by the e2e suite (racing owners).
+const ABSENT_RESOURCE_VERSION: &str = "1";
+
+/// Carry out a write plan: delete the previous target, then write or delete the target, each
+/// conditional (resourceVersion or uid) so that a concurrent writer gets a conflict instead of
+/// being overwritten; events and the remembered resourceVersion follow each write.
+async fn execute(
+    ctx: &Context,
+    es: &ExternalSecret,
+    namespace: &str,
+    outcome: &esox_sync::Outcome,
+    plan: WritePlan,
+) -> Result<(), Failure> {
+    let api = Api::<Secret>::namespaced(ctx.client.clone(), namespace);
+    if let Some(previous) = &plan.delete_previous {
+        match delete_exactly(&api, previous).await {
+            Ok(()) => {}
+            Err(e) => {
+                return Err(Failure::kube(
+                    reason::MSG_ERROR_DELETE_ORPHANED,
+                    &format!(
+                        "deleting the previous target Secret {namespace}/{}",
+                        previous.name
+                    ),
+                    e,
+                ));
             }
         }
-        SyncAction::Delete { name } => {
-            if current.is_some() {
-                match secrets.delete(name, &DeleteParams::default()).await {
-                    Ok(_) => {
-                        publish(
-                            ctx,
-                            es,
-                            EventType::Normal,
-                            reason::EVENT_DELETED,
-                            "secret deleted",
+    }
+    match plan.target {
+        TargetWrite::Apply(apply) => {
+            let what = format!("writing Secret {namespace}/{}", apply.name);
+            let mut body = apply.manifest;
+            body["metadata"]["resourceVersion"] = json!(match &apply.precondition {
+                Precondition::Absent => ABSENT_RESOURCE_VERSION,
+                Precondition::ResourceVersion(rv) => rv.as_str(),
+            });
+            let written = api
+                .patch(
+                    &apply.name,
+                    &PatchParams::apply(&apply.field_manager).force(),
+                    &Patch::Apply(body),
+                )
+                .await
+                .map_err(|e| write_failure(&what, &apply.precondition, e))?;
+            let mut rv = written.metadata.resource_version.clone();
+            if apply.remove_other_keys
+                && let SyncAction::Write(desired) = &outcome.action
+            {
+                let extra =
+                    esox_sync::keys_to_remove(desired, written.data.iter().flat_map(|d| d.keys()));
+                if !extra.is_empty() {
+                    let removal: serde_json::Map<String, serde_json::Value> = extra
+                        .into_iter()
+                        .map(|k| (k, serde_json::Value::Null))
+                        .collect();
+                    let trimmed = api
+                        .patch(
+                            &apply.name,
+                            &PatchParams::default(),
+                            &Patch::Merge(json!({
+                                "metadata": {"resourceVersion": rv},
+                                "data": removal,
+                            })),
                         )
                         .await
-                    }
-                    Err(kube::Error::Api(s)) if s.code == 404 => {}
-                    Err(e) => {
-                        return Err(Failure::kube(
-                            reason::MSG_ERROR_DELETE_SECRET,
-                            &format!("deleting Secret {namespace}/{name}"),
-                            e,
-                        ));
-                    }
+                        .map_err(|e| write_failure(&what, &Precondition::Absent, e))?;
+                    rv = trimmed.metadata.resource_version;
                 }
-                ctx.written
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .remove(&(namespace.to_string(), name.clone()));
+            }
+            if let Some(rv) = rv {
+                ctx.remember_write(namespace, &apply.name, rv);
+            }
+            if let Some((reason_, note)) = apply.event {
+                publish(ctx, es, EventType::Normal, reason_, note).await;
             }
         }
-        SyncAction::Retain | SyncAction::Missing | SyncAction::Nothing => {}
+        TargetWrite::Delete(delete) => {
+            delete_exactly(&api, &delete).await.map_err(|e| {
+                Failure::kube(
+                    reason::MSG_ERROR_DELETE_SECRET,
+                    &format!("deleting Secret {namespace}/{}", delete.name),
+                    e,
+                )
+            })?;
+            publish(
+                ctx,
+                es,
+                EventType::Normal,
+                reason::EVENT_DELETED,
+                "secret deleted",
+            )
+            .await;
+            ctx.forget_write(namespace, &delete.name);
+        }
+        TargetWrite::KeepForeign { name } => {
+            publish(
+                ctx,
+                es,
+                EventType::Warning,
+                reason::EVENT_UPDATE_FAILED,
+                &format!(
+                    "the provider has no data and deletionPolicy is Delete, but Secret {namespace}/{name} was neither created nor owned by this ExternalSecret: left as it is"
+                ),
+            )
+            .await;
+        }
+        TargetWrite::Nothing => {}
     }
-    Ok(Ready::ok(reason_, message))
+    Ok(())
+}
+
+/// Delete this incarnation of a Secret only (uid precondition). Already gone, or replaced by
+/// another object of the same name (the precondition's conflict), both mean there is nothing
+/// of ours left to delete; every other error is the caller's to report.
+async fn delete_exactly(api: &Api<Secret>, delete: &Delete) -> Result<(), kube::Error> {
+    let params = DeleteParams {
+        preconditions: Some(Preconditions {
+            uid: Some(delete.uid.clone()),
+            resource_version: None,
+        }),
+        ..Default::default()
+    };
+    match api.delete(&delete.name, &params).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// A failed Secret write; a conflict means another writer got there between esox's read and
+/// its write, so the next attempt reads again.
+fn write_failure(what: &str, precondition: &Precondition, e: kube::Error) -> Failure {
+    match &e {
+        kube::Error::Api(s) if s.code == 409 => Failure {
+            message: reason::MSG_ERROR_UPDATE_SECRET,
+            detail: match precondition {
+                Precondition::Absent => format!(
+                    "{what}: the Secret was created by someone else after esox found it absent; esox reads it again and retries"
+                ),
+                Precondition::ResourceVersion(_) => format!(
+                    "{what}: the Secret changed after esox read it; esox reads it again and retries"
+                ),
+            },
+            retry: true,
+        },
+        _ => Failure::kube(reason::MSG_ERROR_UPDATE_SECRET, what, e),
+    }
 }
 
 /// Call the plugins for every planned request: per store, all `data[]` values in one batched
@@ -685,137 +836,6 @@ async fn template_inputs(
     Ok(inputs)
 }
 
-/// Under Owner, a changed `target.name` leaves the old Secret behind: delete it if it carries
-/// this ExternalSecret's created-by label (ESO's orphan cleanup).
-async fn delete_renamed_target(
-    ctx: &Context,
-    es: &ExternalSecret,
-    namespace: &str,
-    target: &str,
-    old: Option<&ExternalSecretStatus>,
-) -> Result<(), Failure> {
-    let Some(previous) = old
-        .and_then(|s| s.binding.as_ref())
-        .map(|b| b.name.clone())
-        .filter(|n| !n.is_empty() && n != target)
-    else {
-        return Ok(());
-    };
-    let api = Api::<Secret>::namespaced(ctx.client.clone(), namespace);
-    let fail = |e| {
-        Failure::kube(
-            reason::MSG_ERROR_DELETE_ORPHANED,
-            &format!("deleting the previous target Secret {namespace}/{previous}"),
-            e,
-        )
-    };
-    let Some(old_secret) = api.get_metadata_opt(&previous).await.map_err(fail)? else {
-        return Ok(());
-    };
-    let mine = esox_sync::created_by_label(namespace, &es.name_any());
-    if old_secret.labels().get(LABEL_CREATED_BY) == Some(&mine) {
-        match api.delete(&previous, &DeleteParams::default()).await {
-            Ok(_) | Err(kube::Error::Api(_)) => {}
-            Err(e) => return Err(fail(e)),
-        }
-    }
-    Ok(())
-}
-
-/// Server-side apply of the desired Secret. Under policies that own the whole Secret, keys
-/// someone else added are removed afterwards (ESO replaces the data).
-async fn apply_secret(
-    ctx: &Context,
-    es: &ExternalSecret,
-    desired: &DesiredSecret,
-    manager: &str,
-    current: Option<&Secret>,
-) -> Result<Secret, Failure> {
-    let merge = matches!(
-        es.spec.creation_policy(),
-        CreationPolicy::Merge | CreationPolicy::CreateOrMerge
-    );
-    let data = applied_data(desired, merge);
-    let owner = desired.controller_owner.then(|| OwnerReference {
-        api_version: ExternalSecret::api_version(&()).into_owned(),
-        kind: ExternalSecret::kind(&()).into_owned(),
-        name: es.name_any(),
-        uid: es.metadata.uid.clone().unwrap_or_default(),
-        controller: Some(true),
-        block_owner_deletion: Some(true),
-    });
-    let secret = Secret {
-        metadata: ObjectMeta {
-            name: Some(desired.name.clone()),
-            namespace: Some(desired.namespace.clone()),
-            labels: Some(desired.labels.clone()),
-            annotations: Some(desired.annotations.clone()),
-            finalizers: (!desired.finalizers.is_empty()).then(|| desired.finalizers.clone()),
-            owner_references: owner.map(|o| vec![o]),
-            ..Default::default()
-        },
-        type_: Some(desired.type_.clone()),
-        data: Some(data),
-        immutable: desired.immutable.then_some(true),
-        ..Default::default()
-    };
-    let mut body = serde_json::to_value(&secret).map_err(|e| Failure {
-        message: reason::MSG_ERROR_UPDATE_SECRET,
-        detail: e.to_string(),
-        retry: false,
-    })?;
-    body["apiVersion"] = json!("v1");
-    body["kind"] = json!("Secret");
-    let api = Api::<Secret>::namespaced(ctx.client.clone(), &desired.namespace);
-    let what = format!("writing Secret {}/{}", desired.namespace, desired.name);
-    let written = api
-        .patch(
-            &desired.name,
-            &PatchParams::apply(manager).force(),
-            &Patch::Apply(body),
-        )
-        .await
-        .map_err(|e| Failure::kube(reason::MSG_ERROR_UPDATE_SECRET, &what, e))?;
-    if merge || current.is_none() {
-        return Ok(written);
-    }
-    let extra: BTreeSet<&String> = written
-        .data
-        .as_ref()
-        .map(|d| {
-            d.keys()
-                .filter(|k| !desired.data.contains_key(*k))
-                .collect()
-        })
-        .unwrap_or_default();
-    if extra.is_empty() {
-        return Ok(written);
-    }
-    let removal: serde_json::Map<String, serde_json::Value> = extra
-        .into_iter()
-        .map(|k| (k.clone(), serde_json::Value::Null))
-        .collect();
-    api.patch(
-        &desired.name,
-        &PatchParams::default(),
-        &Patch::Merge(json!({ "data": removal })),
-    )
-    .await
-    .map_err(|e| Failure::kube(reason::MSG_ERROR_UPDATE_SECRET, &what, e))
-}
-
-/// The data esox applies: everything under whole-Secret policies; under Merge policies only
-/// the keys this ExternalSecret renders (server-side apply keeps everyone else's keys, and
-/// drops keys this ExternalSecret stops rendering).
-fn applied_data(desired: &DesiredSecret, merge: bool) -> BTreeMap<String, ByteString> {
-    desired
-        .data
-        .iter()
-        .filter(|(k, _)| !merge || desired.managed_data_keys.contains(*k))
-        .map(|(k, v)| (k.clone(), ByteString(v.clone())))
-        .collect()
-}
-
 /// Write the status if it differs from what is there, and remember it.
 async fn write_status(
     ctx: &Context,
@@ -901,6 +921,26 @@ async fn fail(
     }
 }
 
+/// A reconcile of this ExternalSecret panicked (caught by the runner): say so on the object,
+/// Ready=False and an UpdateFailed event, and back off. The Secret was not touched after the
+/// panic, and the message names no value.
+pub async fn report_panic(es: Arc<ExternalSecret>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let id = es_key(&es.namespace().unwrap_or_default(), &es.name_any());
+    let old = effective_status(&ctx, &id, &es);
+    fail(
+        &ctx,
+        &es,
+        &id,
+        old.as_ref(),
+        Failure {
+            message: reason::MSG_ERROR_UPDATE_SECRET,
+            detail: "esox failed internally while syncing this ExternalSecret (a bug: the controller's log has the details); the existing Secret is untouched and esox retries with backoff".into(),
+            retry: true,
+        },
+    )
+    .await
+}
+
 /// Publish an event about the ExternalSecret; a failure to publish is logged, not fatal.
 async fn publish(ctx: &Context, es: &ExternalSecret, type_: EventType, reason_: &str, note: &str) {
     let event = Event {
@@ -943,6 +983,7 @@ pub fn managed_selector() -> String {
 mod tests {
     use super::*;
     use esox_api::{ExternalSecretSpec, ExternalSecretTarget};
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
     fn es(
         name: &str,
@@ -967,32 +1008,6 @@ mod tests {
             },
             status: None,
         }
-    }
-
-    #[test]
-    fn whole_secret_policies_write_as_esox_and_merge_policies_as_esox_slash_name() {
-        assert_eq!(
-            field_manager(&es("db", CreationPolicy::Owner, None, "1h")),
-            "esox"
-        );
-        assert_eq!(
-            field_manager(&es("db", CreationPolicy::Orphan, None, "1h")),
-            "esox"
-        );
-        assert_eq!(
-            field_manager(&es("db", CreationPolicy::Merge, None, "1h")),
-            "esox/db"
-        );
-        assert_eq!(
-            field_manager(&es("db", CreationPolicy::CreateOrMerge, None, "1h")),
-            "esox/db"
-        );
-        let long = "x".repeat(200);
-        let manager = field_manager(&es(&long, CreationPolicy::Merge, None, "1h"));
-        assert!(
-            manager.starts_with("esox/") && manager.len() <= 128,
-            "{manager}"
-        );
     }
 
     #[test]
@@ -1031,7 +1046,8 @@ mod tests {
                     Some(RefreshPolicy::OnChange),
                     "1h"
                 ),
-                None
+                None,
+                Duration::ZERO
             ),
             never
         );
@@ -1043,36 +1059,26 @@ mod tests {
                     Some(RefreshPolicy::CreatedOnce),
                     "1h"
                 ),
-                None
+                None,
+                Duration::ZERO
             ),
             never
         );
         assert_eq!(
-            requeue_after_success(&es("a", CreationPolicy::Owner, None, "0"), None),
+            requeue_after_success(
+                &es("a", CreationPolicy::Owner, None, "0"),
+                None,
+                Duration::ZERO
+            ),
             never
         );
         assert_ne!(
-            requeue_after_success(&es("a", CreationPolicy::Owner, None, "1h"), None),
+            requeue_after_success(
+                &es("a", CreationPolicy::Owner, None, "1h"),
+                None,
+                Duration::ZERO
+            ),
             never
         );
-    }
-
-    #[test]
-    fn merge_policies_apply_only_their_own_keys() {
-        let desired = DesiredSecret {
-            data: BTreeMap::from([
-                ("mine".into(), b"1".to_vec()),
-                ("theirs".into(), b"2".to_vec()),
-            ]),
-            managed_data_keys: BTreeSet::from(["mine".to_string()]),
-            ..Default::default()
-        };
-        let keys = |merge| {
-            applied_data(&desired, merge)
-                .into_keys()
-                .collect::<Vec<_>>()
-        };
-        assert_eq!(keys(true), vec!["mine"]);
-        assert_eq!(keys(false), vec!["mine", "theirs"]);
     }
 }

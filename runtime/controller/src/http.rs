@@ -1,15 +1,25 @@
 //! The controller's HTTP endpoints, on two ports as in ESO: `/metrics` (Prometheus text) on
-//! the metrics address, `/healthz` and `/readyz` on the liveness address. `/readyz` turns 200
-//! once the watch caches have their first full list, so a rollout waits for a warm controller.
+//! the metrics address, `/healthz` and `/readyz` on the liveness address, answered from
+//! [`Health`](crate::health::Health): 200 with the list of checks, or 503 with the failing
+//! ones marked `[-]`.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
 
 use axum::Router;
 use axum::http::StatusCode;
 use axum::routing::get;
 use prometheus_client::registry::Registry;
+
+use crate::health::Health;
+
+fn answer(result: Result<String, String>) -> (StatusCode, String) {
+    match result {
+        Ok(text) => (StatusCode::OK, text),
+        Err(text) => (StatusCode::SERVICE_UNAVAILABLE, text),
+    }
+}
 
 /// Bind both listeners (so a port clash fails start-up) and serve them in the background.
 /// Returns the bound addresses (useful with port 0).
@@ -17,7 +27,7 @@ pub async fn serve(
     metrics_addr: SocketAddr,
     live_addr: SocketAddr,
     registry: Arc<Registry>,
-    ready: Arc<AtomicBool>,
+    health: Arc<Health>,
 ) -> anyhow::Result<(SocketAddr, SocketAddr)> {
     let metrics = Router::new().route(
         "/metrics",
@@ -34,22 +44,20 @@ pub async fn serve(
             }
         }),
     );
+    let (h1, h2) = (health.clone(), health);
     let live = Router::new()
-        .route("/healthz", get(|| async { "ok" }))
+        .route(
+            "/healthz",
+            get(move || {
+                let health = h1.clone();
+                async move { answer(health.liveness(Instant::now())) }
+            }),
+        )
         .route(
             "/readyz",
             get(move || {
-                let ready = ready.clone();
-                async move {
-                    if ready.load(Ordering::Relaxed) {
-                        (StatusCode::OK, "ok")
-                    } else {
-                        (
-                            StatusCode::SERVICE_UNAVAILABLE,
-                            "watch caches not synced yet",
-                        )
-                    }
-                }
+                let health = h2.clone();
+                async move { answer(health.readiness(Instant::now())) }
             }),
         );
     let metrics_listener = tokio::net::TcpListener::bind(metrics_addr)

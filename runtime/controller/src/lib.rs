@@ -13,6 +13,8 @@ pub mod backoff;
 pub mod context;
 pub mod error;
 pub mod external_secret;
+pub mod fairness;
+pub mod health;
 pub mod http;
 pub mod managed_fields;
 pub mod metrics;

@@ -121,6 +121,60 @@ impl Metrics {
         }
     }
 
+    /// Remove every series of a deleted ExternalSecret.
+    pub fn forget_external_secret(&self, name: &str, namespace: &str) {
+        let labels = ObjectLabels {
+            name: name.into(),
+            namespace: namespace.into(),
+        };
+        self.sync_calls.remove(&labels);
+        self.sync_calls_error.remove(&labels);
+        self.es_reconcile_duration.remove(&labels);
+        for status in ["True", "False"] {
+            self.es_condition.remove(&ConditionLabels {
+                name: name.into(),
+                namespace: namespace.into(),
+                condition: "Ready".into(),
+                status: status.into(),
+            });
+        }
+    }
+
+    /// Remove every series of a deleted store (`namespace` None: a ClusterSecretStore).
+    pub fn forget_store(&self, namespace: Option<&str>, name: &str) {
+        for status in ["True", "False"] {
+            match namespace {
+                Some(ns) => {
+                    self.ss_condition.remove(&ConditionLabels {
+                        name: name.into(),
+                        namespace: ns.into(),
+                        condition: "Ready".into(),
+                        status: status.into(),
+                    });
+                }
+                None => {
+                    self.css_condition.remove(&ClusterConditionLabels {
+                        name: name.into(),
+                        condition: "Ready".into(),
+                        status: status.into(),
+                    });
+                }
+            }
+        }
+        match namespace {
+            Some(ns) => {
+                self.ss_reconcile_duration.remove(&ObjectLabels {
+                    name: name.into(),
+                    namespace: ns.into(),
+                });
+            }
+            None => {
+                self.css_reconcile_duration
+                    .remove(&ClusterLabels { name: name.into() });
+            }
+        }
+    }
+
     /// The store's Ready gauge, by kind.
     pub fn set_store_condition(&self, namespace: Option<&str>, name: &str, ready: bool) {
         for (status, value) in [("True", ready), ("False", !ready)] {
@@ -185,5 +239,32 @@ mod tests {
         );
         assert!(text.contains(r#"externalsecret_status_condition{name="db",namespace="team",condition="Ready",status="True"} 1"#), "{text}");
         assert!(text.contains(r#"externalsecret_status_condition{name="db",namespace="team",condition="Ready",status="False"} 0"#), "{text}");
+    }
+
+    #[test]
+    fn a_deleted_objects_series_are_removed_and_no_others() {
+        let m = Metrics::default();
+        for name in ["db", "keep"] {
+            let labels = ObjectLabels {
+                name: name.into(),
+                namespace: "team".into(),
+            };
+            m.sync_calls.get_or_create(&labels).inc();
+            m.sync_calls_error.get_or_create(&labels).inc();
+            m.es_reconcile_duration.get_or_create(&labels).set(1.0);
+            m.set_es_condition(name, "team", true);
+            m.set_store_condition(Some("team"), name, true);
+            m.ss_reconcile_duration.get_or_create(&labels).set(1.0);
+            m.set_store_condition(None, name, false);
+            m.css_reconcile_duration
+                .get_or_create(&ClusterLabels { name: name.into() })
+                .set(1.0);
+        }
+        m.forget_external_secret("db", "team");
+        m.forget_store(Some("team"), "db");
+        m.forget_store(None, "db");
+        let text = encode(&m.registry(&esox_plugin_host::HostMetrics::default()));
+        assert!(!text.contains(r#"name="db""#), "{text}");
+        assert_eq!(text.matches(r#"name="keep""#).count(), 11, "{text}");
     }
 }

@@ -2,9 +2,10 @@
 //! and label-filtered; stores), the three controllers, the HTTP endpoints, and shutdown on
 //! SIGTERM / Ctrl-C.
 
+use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Instant;
 
 use crate::plugin_policy::PluginPolicy;
 use esox_api::{ClusterSecretStore, ExternalSecret, SecretStore};
@@ -22,8 +23,10 @@ use kube::{Resource, ResourceExt};
 use tokio::sync::Semaphore;
 
 use crate::backoff::{failure_delay, random_unit};
-use crate::context::{Config, Context, Index};
+use crate::context::{Config, Context, Index, es_key};
 use crate::external_secret::{managed_selector, reconcile, secret_to_external_secrets};
+use crate::fairness::KeyedLimiter;
+use crate::health::{Health, PROBE_INTERVAL};
 use crate::metrics::Metrics;
 use crate::store_clients::{StoreClients, StoreKey};
 use crate::stores::{reconcile_cluster_secret_store, reconcile_secret_store};
@@ -47,75 +50,138 @@ where
     }
 }
 
-fn error_policy<K: Resource<DynamicType = ()>>(
-    obj: Arc<K>,
-    error: &crate::Error,
-    ctx: Arc<Context>,
-) -> Action {
-    let id = ObjectRef::from_obj(&*obj).to_string();
+/// What the runner needs of each kind it reconciles: its key in the per-object maps, and how
+/// a caught panic is reported on the object itself.
+pub trait Reconciled: Resource<DynamicType = ()> + Send + Sync + 'static {
+    /// The key of this object's failure count (and, for ExternalSecrets, status and errors).
+    fn failure_key(&self) -> String;
+    /// Report a caught panic on the object (status and/or event); returns what to do next.
+    fn report_panic(
+        obj: Arc<Self>,
+        ctx: Arc<Context>,
+    ) -> futures::future::BoxFuture<'static, Result<Action, crate::Error>>;
+}
+
+impl Reconciled for ExternalSecret {
+    fn failure_key(&self) -> String {
+        es_key(&self.namespace().unwrap_or_default(), &self.name_any())
+    }
+    fn report_panic(
+        obj: Arc<Self>,
+        ctx: Arc<Context>,
+    ) -> futures::future::BoxFuture<'static, Result<Action, crate::Error>> {
+        Box::pin(crate::external_secret::report_panic(obj, ctx))
+    }
+}
+
+impl Reconciled for SecretStore {
+    fn failure_key(&self) -> String {
+        StoreKey::Namespaced {
+            namespace: self.namespace().unwrap_or_default(),
+            name: self.name_any(),
+        }
+        .to_string()
+    }
+    fn report_panic(
+        obj: Arc<Self>,
+        ctx: Arc<Context>,
+    ) -> futures::future::BoxFuture<'static, Result<Action, crate::Error>> {
+        Box::pin(crate::stores::report_panic(obj, ctx))
+    }
+}
+
+impl Reconciled for ClusterSecretStore {
+    fn failure_key(&self) -> String {
+        StoreKey::Cluster {
+            name: self.name_any(),
+        }
+        .to_string()
+    }
+    fn report_panic(
+        obj: Arc<Self>,
+        ctx: Arc<Context>,
+    ) -> futures::future::BoxFuture<'static, Result<Action, crate::Error>> {
+        Box::pin(crate::stores::report_panic(obj, ctx))
+    }
+}
+
+fn error_policy<K: Reconciled>(obj: Arc<K>, error: &crate::Error, ctx: Arc<Context>) -> Action {
+    let id = obj.failure_key();
     tracing::warn!(object = %id, error = %error, "reconcile failed; retrying with backoff");
     Action::requeue(failure_delay(ctx.failed(&id), random_unit()))
 }
 
 /// Run a reconcile with its panics caught: kube-runtime would end the whole process on one,
-/// a crash loop for every tenant. A caught panic fails this object only (logged, retried with
-/// backoff by `error_policy`).
+/// a crash loop for every tenant. A caught panic fails this object only: logged, reported on
+/// the object (`Reconciled::report_panic`: status and event), retried with backoff.
 fn guarded<K, F, Fut>(
     reconcile: F,
 ) -> impl Fn(Arc<K>, Arc<Context>) -> futures::future::BoxFuture<'static, Result<Action, crate::Error>>
 where
-    K: Resource<DynamicType = ()> + Send + Sync + 'static,
+    K: Reconciled,
     F: Fn(Arc<K>, Arc<Context>) -> Fut + Send + Sync + Copy + 'static,
     Fut: std::future::Future<Output = Result<Action, crate::Error>> + Send + 'static,
 {
     move |obj, ctx| {
         use futures::FutureExt;
-        let id = ObjectRef::from_obj(&*obj).to_string();
-        std::panic::AssertUnwindSafe(reconcile(obj, ctx))
-            .catch_unwind()
-            .map(move |r| {
-                r.unwrap_or_else(|_| {
+        let id = obj.failure_key();
+        let (o, c) = (obj.clone(), ctx.clone());
+        async move {
+            match std::panic::AssertUnwindSafe(reconcile(obj, ctx))
+                .catch_unwind()
+                .await
+            {
+                Ok(result) => result,
+                Err(_) => {
                     tracing::error!(object = %id, "reconcile panicked; only this object is affected, retrying with backoff");
-                    Err(crate::Error::Panicked)
-                })
-            })
-            .boxed()
+                    K::report_panic(o, c).await
+                }
+            }
+        }
+        .boxed()
     }
 }
 
-/// Counts the watch caches whose first full list is in; when all are, marks the controller
-/// ready and logs it once.
-///
-/// Readiness is taken from the watch streams themselves, not from `Store::wait_until_ready`:
-/// kube-runtime's store readiness keeps one waker, so a second task waiting on it can steal the
-/// wake-up from the controller's own runner (or be left waiting forever itself).
-struct CachesSynced {
-    pending: AtomicUsize,
-    ready: Arc<AtomicBool>,
+/// What a watch tells the cleanup about objects that went away.
+enum Gone<K: Resource<DynamicType = ()>> {
+    /// This object was deleted.
+    One(ObjectRef<K>),
+    /// The watch listed again (after an expired resourceVersion, say): every object not in
+    /// this set is gone, deleted while the watch was not looking.
+    AllBut(HashSet<ObjectRef<K>>),
 }
 
-impl CachesSynced {
-    fn new(caches: usize, ready: Arc<AtomicBool>) -> Self {
-        Self {
-            pending: AtomicUsize::new(caches),
-            ready,
+/// Follow a watch's health: an error marks it failing (it retries with backoff), any event
+/// marks it recovered, the end of its first full list marks it synced.
+fn observed<K>(
+    stream: impl futures::Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send + 'static,
+    name: &'static str,
+    health: Arc<Health>,
+) -> impl futures::Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send + 'static
+where
+    K: Send + 'static,
+{
+    stream.inspect(move |event| match event {
+        Ok(e) => {
+            health.watch_ok(name);
+            if matches!(e, watcher::Event::InitDone) && health.synced(name) {
+                tracing::info!("watch caches synced; ready");
+            }
         }
-    }
-
-    fn one_synced(&self) {
-        if self.pending.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.ready.store(true, Ordering::Release);
-            tracing::info!("watch caches synced; ready");
+        Err(e) => {
+            health.watch_failed(name, &e.to_string(), Instant::now());
+            tracing::warn!(watch = name, error = %e, "watch failed; retrying with backoff");
         }
-    }
+    })
 }
 
 /// A watch of `api` through a reflector cache: the trigger stream for `Controller::for_stream`
-/// and the cache it fills. Reports to `synced` once, at the end of the first full list.
+/// and the cache it fills. Deletions, and objects missing from a relist, go to `gone`.
 fn cached<K>(
     api: Api<K>,
-    synced: Arc<CachesSynced>,
-    on_delete: impl Fn(&K) + Send + 'static,
+    name: &'static str,
+    health: Arc<Health>,
+    gone: tokio::sync::mpsc::UnboundedSender<Gone<K>>,
 ) -> (
     impl futures::Stream<Item = Result<K, watcher::Error>> + Send + 'static,
     reflector::Store<K>,
@@ -130,22 +196,123 @@ where
         + 'static,
 {
     let (reader, writer) = reflector::store();
-    let first_list = AtomicBool::new(true);
-    let trigger = reflector(writer, watcher(api, watcher::Config::default()))
+    let mut relist: Option<HashSet<ObjectRef<K>>> = None;
+    let events = observed(
+        watcher(api, watcher::Config::default()).default_backoff(),
+        name,
+        health,
+    );
+    let trigger = reflector(writer, events)
         .inspect(move |event| {
-            if matches!(event, Ok(watcher::Event::InitDone))
-                && first_list.swap(false, Ordering::AcqRel)
-            {
-                synced.one_synced();
-            }
             // Deleted objects never reach a reconcile (applied_objects drops them): whatever
-            // is kept per object is freed here.
-            if let Ok(watcher::Event::Delete(object)) = event {
-                on_delete(object);
+            // is kept per object is freed through `gone`.
+            let message = match event {
+                Ok(watcher::Event::Delete(object)) => Some(Gone::One(ObjectRef::from_obj(object))),
+                Ok(watcher::Event::Init) => {
+                    relist = Some(HashSet::new());
+                    None
+                }
+                Ok(watcher::Event::InitApply(object)) => {
+                    if let Some(seen) = relist.as_mut() {
+                        seen.insert(ObjectRef::from_obj(object));
+                    }
+                    None
+                }
+                Ok(watcher::Event::InitDone) => relist.take().map(Gone::AllBut),
+                _ => None,
+            };
+            if let Some(m) = message {
+                let _ = gone.send(m);
             }
         })
         .applied_objects();
     (trigger, reader)
+}
+
+/// Free what the controller keeps about objects that are gone, as the watches report them.
+fn spawn_cleanup(
+    ctx: Arc<Context>,
+    mut external_secrets: tokio::sync::mpsc::UnboundedReceiver<Gone<ExternalSecret>>,
+    mut secret_stores: tokio::sync::mpsc::UnboundedReceiver<Gone<SecretStore>>,
+    mut cluster_stores: tokio::sync::mpsc::UnboundedReceiver<Gone<ClusterSecretStore>>,
+) {
+    let c = ctx.clone();
+    tokio::spawn(async move {
+        while let Some(gone) = external_secrets.recv().await {
+            match gone {
+                Gone::One(es) => {
+                    c.forget_external_secret(&es);
+                    tracing::debug!(externalsecret = %es, "deleted; forgotten");
+                }
+                Gone::AllBut(live) => {
+                    let n = c.forget_all_but(&live);
+                    if n > 0 {
+                        tracing::info!(
+                            forgotten = n,
+                            "ExternalSecrets deleted while the watch was relisting; forgotten"
+                        );
+                    }
+                }
+            }
+        }
+    });
+    let c = ctx.clone();
+    tokio::spawn(async move {
+        while let Some(gone) = secret_stores.recv().await {
+            match gone {
+                Gone::One(s) => c.forget_store(&StoreKey::Namespaced {
+                    namespace: s.namespace.unwrap_or_default(),
+                    name: s.name,
+                }),
+                Gone::AllBut(live) => {
+                    let live: HashSet<StoreKey> = live
+                        .into_iter()
+                        .map(|s| StoreKey::Namespaced {
+                            namespace: s.namespace.unwrap_or_default(),
+                            name: s.name,
+                        })
+                        .collect();
+                    forget_stores_but(&c, &live, |k| matches!(k, StoreKey::Namespaced { .. }));
+                }
+            }
+        }
+    });
+    tokio::spawn(async move {
+        while let Some(gone) = cluster_stores.recv().await {
+            match gone {
+                Gone::One(s) => ctx.forget_store(&StoreKey::Cluster { name: s.name }),
+                Gone::AllBut(live) => {
+                    let live: HashSet<StoreKey> = live
+                        .into_iter()
+                        .map(|s| StoreKey::Cluster { name: s.name })
+                        .collect();
+                    forget_stores_but(&ctx, &live, |k| matches!(k, StoreKey::Cluster { .. }));
+                }
+            }
+        }
+    });
+}
+
+fn forget_stores_but(ctx: &Context, live: &HashSet<StoreKey>, kind: impl Fn(&StoreKey) -> bool) {
+    for key in ctx.stores.keys() {
+        if kind(&key) && !live.contains(&key) {
+            ctx.forget_store(&key);
+        }
+    }
+}
+
+/// Probe the API server (`GET /version`) every [`PROBE_INTERVAL`] for `/readyz`.
+fn spawn_probe(client: kube::Client, health: Arc<Health>) {
+    tokio::spawn(async move {
+        loop {
+            match tokio::time::timeout(PROBE_INTERVAL, client.apiserver_version()).await {
+                Ok(Ok(_)) => health.probe_ok(Instant::now()),
+                Ok(Err(e)) => health.probe_failed(&e.to_string()),
+                Err(_) => health.probe_failed("no answer within 10s"),
+            }
+            tokio::time::sleep(PROBE_INTERVAL).await;
+        }
+    });
 }
 
 /// Run the controller until SIGTERM or Ctrl-C.
@@ -158,28 +325,31 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let ns = config.namespace.clone();
     let wc = watcher::Config::default;
-    let ready = Arc::new(AtomicBool::new(false));
-    let synced = Arc::new(CachesSynced::new(3, ready.clone()));
+    let health = Arc::new(Health::new(&[
+        "ExternalSecret",
+        "SecretStore",
+        "ClusterSecretStore",
+        "Secret",
+    ]));
+    spawn_probe(client.clone(), health.clone());
+    let (es_gone, es_gone_rx) = tokio::sync::mpsc::unbounded_channel();
+    let (ss_gone, ss_gone_rx) = tokio::sync::mpsc::unbounded_channel();
+    let (css_gone, css_gone_rx) = tokio::sync::mpsc::unbounded_channel();
 
     // A deleted or changed store frees its plugin clients (and their instances) at once.
     let stores = Arc::new(StoreClients::new(host.clone(), policy, client.clone()));
-    let forget = stores.clone();
     let (trigger, reader) = cached(
         api::<SecretStore>(&client, ns.as_deref()),
-        synced.clone(),
-        move |s: &SecretStore| {
-            forget.forget(&StoreKey::Namespaced {
-                namespace: s.namespace().unwrap_or_default(),
-                name: s.name_any(),
-            })
-        },
+        "SecretStore",
+        health.clone(),
+        ss_gone,
     );
     let ss_controller = Controller::for_stream(trigger, reader);
-    let forget = stores.clone();
     let (trigger, reader) = cached(
         Api::<ClusterSecretStore>::all(client.clone()),
-        synced.clone(),
-        move |s: &ClusterSecretStore| forget.forget(&StoreKey::Cluster { name: s.name_any() }),
+        "ClusterSecretStore",
+        health.clone(),
+        css_gone,
     );
     let css_controller = Controller::for_stream(trigger, reader);
 
@@ -187,8 +357,9 @@ pub async fn run(
     // end in the cheap "not due, Secret intact" path without API calls or writes.
     let (trigger, reader) = cached(
         api::<ExternalSecret>(&client, ns.as_deref()),
-        synced,
-        |_: &ExternalSecret| {},
+        "ExternalSecret",
+        health.clone(),
+        es_gone,
     );
     let es_controller = Controller::for_stream(trigger, reader);
 
@@ -205,6 +376,8 @@ pub async fn run(
         recorder: Recorder::new(client.clone(), Context::reporter()),
         first_syncs: Semaphore::new(permits),
         refreshes: Semaphore::new(permits),
+        store_shares: KeyedLimiter::new(config.concurrency_per_store),
+        namespace_shares: KeyedLimiter::new(config.concurrency_per_namespace),
         builds: Arc::new(Semaphore::new(
             std::thread::available_parallelism().map_or(2, |n| n.get()),
         )),
@@ -216,25 +389,33 @@ pub async fn run(
         config,
     });
 
+    spawn_cleanup(ctx.clone(), es_gone_rx, ss_gone_rx, css_gone_rx);
     let (metrics_addr, live_addr) =
-        crate::http::serve(http.metrics_addr, http.live_addr, registry, ready.clone()).await?;
+        crate::http::serve(http.metrics_addr, http.live_addr, registry, health.clone()).await?;
     tracing::info!(%metrics_addr, %live_addr, namespace = ns.as_deref().unwrap_or("(all)"), class = %ctx.config.controller_class, concurrency = permits, "esox controller starting");
 
     let (c1, c2, c3) = (ctx.clone(), ctx.clone(), ctx.clone());
     // Managed Secrets: metadata only (no values held in memory), filtered by the managed label.
+    // Metadata only: `Api<PartialObjectMeta<_>>` makes metadata-only requests.
+    let secrets = watcher(
+        api::<PartialObjectMeta<Secret>>(&client, ns.as_deref()),
+        wc().labels(&managed_selector()),
+    )
+    .default_backoff();
+    let ss_triggers = watcher(api::<SecretStore>(&client, ns.as_deref()), wc()).default_backoff();
+    let css_triggers =
+        watcher(Api::<ClusterSecretStore>::all(client.clone()), wc()).default_backoff();
     let es_controller = es_controller
-        .watches(
-            api::<PartialObjectMeta<Secret>>(&client, ns.as_deref()),
-            wc().labels(&managed_selector()),
+        .watches_stream(
+            observed(secrets, "Secret", health.clone()).touched_objects(),
             move |s: PartialObjectMeta<Secret>| {
                 let ns = s.namespace().unwrap_or_default();
                 c1.observe_secret(&ns, &s.name_any(), s.resource_version());
                 secret_to_external_secrets(&c1, &ns, &s.name_any(), s.owner_references())
             },
         )
-        .watches(
-            api::<SecretStore>(&client, ns.as_deref()),
-            wc(),
+        .watches_stream(
+            observed(ss_triggers, "SecretStore", health.clone()).touched_objects(),
             move |s: SecretStore| {
                 c2.index.users_of(&StoreKey::Namespaced {
                     namespace: s.namespace().unwrap_or_default(),
@@ -242,9 +423,8 @@ pub async fn run(
                 })
             },
         )
-        .watches(
-            Api::<ClusterSecretStore>::all(client.clone()),
-            wc(),
+        .watches_stream(
+            observed(css_triggers, "ClusterSecretStore", health.clone()).touched_objects(),
             move |s: ClusterSecretStore| {
                 c3.index.users_of(&StoreKey::Cluster { name: s.name_any() })
             },

@@ -210,6 +210,16 @@ impl StoreClients {
         drop(gone);
     }
 
+    /// The stores that have clients.
+    pub fn keys(&self) -> std::collections::HashSet<StoreKey> {
+        self.cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .keys()
+            .map(|(k, _)| k.clone())
+            .collect()
+    }
+
     /// How many clients are cached (for tests and metrics).
     pub fn len(&self) -> usize {
         self.cache.lock().unwrap_or_else(|e| e.into_inner()).len()

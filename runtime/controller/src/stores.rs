@@ -187,3 +187,25 @@ pub async fn reconcile_cluster_secret_store(
         .set(started.elapsed().as_secs_f64());
     Ok(action)
 }
+
+/// A reconcile of this store panicked (caught by the runner): a Warning event on the store
+/// says so; the error backs it off like any other failure.
+pub async fn report_panic<K>(store: Arc<K>, ctx: Arc<Context>) -> Result<Action, Error>
+where
+    K: Resource<DynamicType = ()>,
+{
+    let event = kube::runtime::events::Event {
+        type_: kube::runtime::events::EventType::Warning,
+        reason: "InternalError".into(),
+        note: Some(
+            "esox failed internally while validating this store (a bug: the controller's log has the details); it retries with backoff"
+                .into(),
+        ),
+        action: "Validate".into(),
+        secondary: None,
+    };
+    if let Err(e) = ctx.recorder.publish(&event, &store.object_ref(&())).await {
+        tracing::debug!(store = %store.name_any(), error = %e, "could not publish event");
+    }
+    Err(Error::Panicked)
+}

@@ -837,14 +837,22 @@ async fn the_controller_serves_health_and_eso_metrics() {
     assert!(metrics.contains(&needle), "{metrics}");
     assert!(metrics.contains("externalsecret_sync_calls_total"));
     assert!(metrics.contains("esox_plugin_calls_total"));
-    assert_eq!(
-        reqwest_get(&format!("http://{}/healthz", field("live_addr"))).await,
-        "ok"
+    let healthz = reqwest_get(&format!("http://{}/healthz", field("live_addr"))).await;
+    assert!(
+        healthz.contains("[+]watch ExternalSecret ok") && healthz.ends_with("\nok\n"),
+        "{healthz}"
     );
-    assert_eq!(
-        reqwest_get(&format!("http://{}/readyz", field("live_addr"))).await,
-        "ok"
-    );
+    let readyz = reqwest_get(&format!("http://{}/readyz", field("live_addr"))).await;
+    for check in [
+        "[+]watch ExternalSecret ok",
+        "[+]watch SecretStore ok",
+        "[+]watch ClusterSecretStore ok",
+        "[+]watch Secret ok",
+        "[+]apiserver ok",
+    ] {
+        assert!(readyz.contains(check), "{check}: {readyz}");
+    }
+    assert!(readyz.ends_with("\nok\n"), "{readyz}");
     assert_log_has_no_secret_values();
 }
 

@@ -198,9 +198,31 @@ pub enum SyncError {
         /// The target Secret.
         secret: String,
     },
+    /// The target Secret's controller owner is another ExternalSecret (any creation policy).
+    #[error("{}", owned_message(secret, owner, *same_name))]
+    OwnedByAnother {
+        /// The target Secret (`namespace/name`).
+        secret: String,
+        /// The owning ExternalSecret's name.
+        owner: String,
+        /// Whether the owner has this ExternalSecret's name (an earlier incarnation).
+        same_name: bool,
+    },
     /// A spec value the schema accepted cannot be used (e.g. a bad duration).
     #[error("invalid ExternalSecret: {0}")]
     InvalidSpec(String),
+}
+
+fn owned_message(secret: &str, owner: &str, same_name: bool) -> String {
+    if same_name {
+        format!(
+            "Secret {secret} is owned by an earlier ExternalSecret named {owner:?} (another uid); it goes with garbage collection, then this ExternalSecret creates its own"
+        )
+    } else {
+        format!(
+            "Secret {secret} is owned by ExternalSecret {owner:?}; give this ExternalSecret another target.name"
+        )
+    }
 }
 
 impl SyncError {
@@ -217,6 +239,7 @@ impl SyncError {
             | SyncError::TemplateSourceMissing { .. }
             | SyncError::InvalidTemplate(_) => reason::MSG_ERROR_UPDATE_SECRET,
             SyncError::Immutable { .. } => reason::MSG_ERROR_UPDATE_IMMUTABLE,
+            SyncError::OwnedByAnother { .. } => reason::MSG_ERROR_IS_OWNED,
             _ => reason::MSG_ERROR_GET_SECRET_DATA,
         }
     }
@@ -247,6 +270,7 @@ impl SyncError {
             }
             SyncError::DeleteRequiresOwner { .. }
             | SyncError::Immutable { .. }
+            | SyncError::OwnedByAnother { .. }
             | SyncError::InvalidTemplate(_) => false,
             // ESO retries the rest with backoff (a referenced ConfigMap may appear, a value may
             // be fixed at the provider).

@@ -8,6 +8,8 @@
 //!   validation, decoding, NUL-byte policy, NotFound handling, templates, merge policies, data
 //!   hash);
 //! - [`refresh`]: whether an ExternalSecret is due and whether its Secret is still intact;
+//! - [`write`]: the write plan (ownership, one field manager per ExternalSecret, conditional
+//!   create and update, deletes only of its own Secrets with a uid precondition);
 //! - [`hash`]: ESO's data-hash, created-by and syncedResourceVersion values, byte-exact;
 //! - [`SyncError`] with ESO's condition reasons and messages ([`reason`]).
 
@@ -20,6 +22,7 @@ pub mod plan;
 mod redact;
 pub mod refresh;
 pub mod template;
+pub mod write;
 
 pub use build::{
     Action, Answer, Answers, DesiredSecret, ExistingSecret, Outcome, build, provider_data,
@@ -28,6 +31,10 @@ pub use error::{SyncError, reason};
 pub use hash::{created_by_label, data_hash, synced_resource_version};
 pub use plan::{Plan, ProviderOp, ProviderRequest, StoreRef, TemplateSource, plan};
 pub use template::{TemplateInputs, validate_secret_template};
+pub use write::{
+    Apply, Delete, Precondition, TargetMeta, TargetWrite, WritePlan, Writer, check_ownership,
+    field_manager, keys_to_remove, plan_write, secret_manifest,
+};
 
 #[cfg(test)]
 mod tests;

@@ -21,9 +21,15 @@ use crate::hash::{
 const DEFAULT_INTERVAL: Duration = Duration::from_secs(3600);
 
 /// The refresh interval in effect; an unparseable value (refused by the CRD pattern) falls
-/// back to ESO's default of one hour.
-fn interval(es: &ExternalSecret) -> Duration {
-    es.spec.refresh_interval().unwrap_or(DEFAULT_INTERVAL)
+/// back to ESO's default of one hour. A non-zero interval below the operator's `floor`
+/// (`esox run --min-refresh-interval`) is raised to it; zero (never by timer) stays zero.
+fn interval(es: &ExternalSecret, floor: Duration) -> Duration {
+    let interval = es.spec.refresh_interval().unwrap_or(DEFAULT_INTERVAL);
+    if interval.is_zero() {
+        interval
+    } else {
+        interval.max(floor)
+    }
 }
 
 fn last_refresh(es: &ExternalSecret) -> Option<Timestamp> {
@@ -42,18 +48,23 @@ fn synced_version(es: &ExternalSecret) -> &str {
 
 /// Whether the ExternalSecret must be read from the provider now, by its refresh policy.
 pub fn should_refresh(es: &ExternalSecret, now: Timestamp) -> bool {
+    should_refresh_with_floor(es, now, Duration::ZERO)
+}
+
+/// [`should_refresh`] with the operator's minimum refresh interval.
+pub fn should_refresh_with_floor(es: &ExternalSecret, now: Timestamp, floor: Duration) -> bool {
     let never_synced = synced_version(es).is_empty() || last_refresh(es).is_none();
     match es.spec.refresh_policy() {
         RefreshPolicy::CreatedOnce => never_synced,
         RefreshPolicy::OnChange => {
             never_synced || synced_version(es) != synced_resource_version(es)
         }
-        RefreshPolicy::Periodic => should_refresh_periodic(es, now),
+        RefreshPolicy::Periodic => should_refresh_periodic(es, now, floor),
     }
 }
 
-fn should_refresh_periodic(es: &ExternalSecret, now: Timestamp) -> bool {
-    let interval = interval(es);
+fn should_refresh_periodic(es: &ExternalSecret, now: Timestamp, floor: Duration) -> bool {
+    let interval = interval(es, floor);
     if interval.is_zero() && !synced_version(es).is_empty() {
         return false;
     }
@@ -91,7 +102,16 @@ pub fn secret_is_valid(es: &ExternalSecret, existing: Option<&ExistingSecret>) -
 /// When to look at the ExternalSecret again after a successful sync (or a skipped one):
 /// `None` means never by timer (interval 0), `Some(Duration::ZERO)` means now.
 pub fn requeue_after(es: &ExternalSecret, now: Timestamp) -> Option<Duration> {
-    let interval = interval(es);
+    requeue_after_with_floor(es, now, Duration::ZERO)
+}
+
+/// [`requeue_after`] with the operator's minimum refresh interval.
+pub fn requeue_after_with_floor(
+    es: &ExternalSecret,
+    now: Timestamp,
+    floor: Duration,
+) -> Option<Duration> {
+    let interval = interval(es, floor);
     if interval.is_zero() {
         return None;
     }
@@ -166,6 +186,39 @@ mod tests {
             &es(Some(RefreshPolicy::Periodic), "1m", Some(61)),
             at(NOW)
         ));
+    }
+
+    #[test]
+    fn the_operator_floor_raises_short_intervals_and_leaves_zero_and_forced_syncs_alone() {
+        let floor = Duration::from_secs(60);
+        let e = es(None, "5s", Some(10));
+        assert!(
+            should_refresh(&e, at(NOW)),
+            "without a floor 5s is due after 10s"
+        );
+        assert!(!should_refresh_with_floor(&e, at(NOW), floor));
+        assert!(should_refresh_with_floor(
+            &es(None, "5s", Some(61)),
+            at(NOW),
+            floor
+        ));
+        assert_eq!(
+            requeue_after_with_floor(&e, at(NOW), floor),
+            Some(Duration::from_secs(50))
+        );
+        assert_eq!(
+            requeue_after_with_floor(&es(None, "2h", Some(10)), at(NOW), floor),
+            Some(Duration::from_secs(7190)),
+            "longer intervals are untouched"
+        );
+        assert_eq!(
+            requeue_after_with_floor(&es(None, "0", Some(10)), at(NOW), floor),
+            None
+        );
+        assert!(
+            should_refresh_with_floor(&force_sync(e), at(NOW), floor),
+            "a forced sync is not delayed"
+        );
     }
 
     #[test]

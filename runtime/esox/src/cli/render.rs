@@ -12,10 +12,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
-use base64::Engine as _;
 use esox_api::ExternalSecret;
 use esox_plugin_host::{EgressGrant, NoServices, StoreContext, StoreSpec};
-use esox_sync::{Action, Answer, Answers, ProviderOp, TemplateInputs};
+use esox_sync::{Answer, Answers, ProviderOp, TargetWrite, TemplateInputs};
 
 use crate::plugins::{self, PluginOptions};
 
@@ -134,35 +133,19 @@ pub async fn run(args: RenderArgs) -> anyhow::Result<ExitCode> {
     }
     let outcome = esox_sync::build(&es, &answers, &template_inputs, None)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    match outcome.action {
-        Action::Write(secret) => {
-            let b64 = base64::engine::general_purpose::STANDARD;
-            let mut metadata =
-                serde_json::json!({"name": secret.name, "namespace": secret.namespace});
-            if !secret.labels.is_empty() {
-                metadata["labels"] = serde_json::to_value(&secret.labels)?;
-            }
-            if !secret.annotations.is_empty() {
-                metadata["annotations"] = serde_json::to_value(&secret.annotations)?;
-            }
-            let mut doc = serde_json::json!({
-                "apiVersion": "v1",
-                "kind": "Secret",
-                "metadata": metadata,
-                "type": secret.type_,
-                "data": secret.data.iter().map(|(k, v)| (k.clone(), b64.encode(v))).collect::<BTreeMap<_, _>>(),
-            });
-            if secret.immutable {
-                doc["immutable"] = true.into();
-            }
-            print!("{}", serde_yaml::to_string(&doc)?);
+    // The same write plan, and so the same Secret object, the controller applies.
+    let plan = esox_sync::plan_write(&es, &outcome, None, None, None)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    match plan.target {
+        TargetWrite::Apply(apply) => {
+            print!("{}", serde_yaml::to_string(&apply.manifest)?);
             for message in outcome.missing_provider_secrets {
                 eprintln!("note: {message}");
             }
             Ok(ExitCode::SUCCESS)
         }
-        other => {
-            eprintln!("esox: no Secret would be written: {other:?}");
+        _ => {
+            eprintln!("esox: no Secret would be written: {:?}", outcome.action);
             Ok(ExitCode::from(3))
         }
     }

@@ -40,6 +40,21 @@ pub struct RunArgs {
     #[arg(long = "concurrent", default_value_t = 32)]
     pub concurrent: usize,
 
+    /// Syncs in flight at once per store, taken before the global `--concurrent` permits: a slow
+    /// or failing store can hold no more than this many of them, so other tenants keep syncing.
+    #[arg(long, default_value_t = 8)]
+    pub concurrency_per_store: usize,
+
+    /// Syncs in flight at once per namespace, taken before the global `--concurrent` permits.
+    #[arg(long, default_value_t = 16)]
+    pub concurrency_per_namespace: usize,
+
+    /// The shortest refresh interval esox honours (Go duration): a shorter non-zero
+    /// `refreshInterval` is raised to it, protecting the backends (and their bills) from
+    /// ExternalSecrets that refresh every second. 0, the default, sets no floor (as ESO).
+    #[arg(long, default_value = "0s", value_parser = parse_duration)]
+    pub min_refresh_interval: Duration,
+
     /// Client-side cap on Kubernetes API requests per second (ESO's flag). 0, the default, sets
     /// none: the API server's priority and fairness protects it, and a low cap is what makes ESO
     /// users wait at a few thousand ExternalSecrets.
@@ -94,6 +109,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         concurrency: args.concurrent,
         store_requeue_interval: args.store_requeue_interval,
         enable_flood_gate: args.enable_flood_gate,
+        concurrency_per_store: args.concurrency_per_store,
+        concurrency_per_namespace: args.concurrency_per_namespace,
+        min_refresh_interval: args.min_refresh_interval,
     };
     let http = esox_controller::HttpConfig {
         metrics_addr: args.metrics_addr,
