@@ -49,7 +49,7 @@ impl Default for Config {
             concurrency: 32,
             store_requeue_interval: Duration::from_secs(300),
             enable_flood_gate: true,
-            concurrency_per_store: 8,
+            concurrency_per_store: 16,
             concurrency_per_namespace: 16,
             min_refresh_interval: Duration::ZERO,
         }

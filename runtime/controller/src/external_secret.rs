@@ -495,8 +495,8 @@ async fn sync(
         current_meta.as_ref(),
         previous.as_ref(),
     )?;
+    let (reason_, message) = write.condition(&outcome);
     execute(ctx, es, namespace, &outcome, write).await?;
-    let (reason_, message) = outcome.condition();
     Ok(Ready::ok(reason_, message))
 }
 
@@ -568,8 +568,9 @@ async fn previous_target(
 
 /// A resourceVersion no existing object has: an apply carrying it creates the Secret when it
 /// is absent (a create ignores the version) and fails with a conflict when someone created it
-/// meanwhile. Verified against the real API server by the e2e suite (racing owners).
-const ABSENT_RESOURCE_VERSION: &str = "1";
+/// meanwhile. Verified against the real API server by the e2e suite
+/// (`conditional_writes_esox_relies_on_hold_on_the_real_api_server`).
+pub const ABSENT_RESOURCE_VERSION: &str = "1";
 
 /// Carry out a write plan: delete the previous target, then write or delete the target, each
 /// conditional (resourceVersion or uid) so that a concurrent writer gets a conflict instead of
@@ -668,7 +669,7 @@ async fn execute(
                 ctx,
                 es,
                 EventType::Warning,
-                reason::EVENT_UPDATE_FAILED,
+                esox_sync::write::EVENT_FOREIGN_KEPT,
                 &format!(
                     "the provider has no data and deletionPolicy is Delete, but Secret {namespace}/{name} was neither created nor owned by this ExternalSecret: left as it is"
                 ),

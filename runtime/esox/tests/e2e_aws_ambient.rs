@@ -83,7 +83,7 @@ async fn a_store_without_auth_syncs_with_the_controllers_own_identity() {
     .await;
     wait_es(&client, ns.name(), "db", "True", "SecretSynced").await;
     wait_secret_data(&client, ns.name(), "db", &[("password", &value)]).await;
-    assert_log_has_no_secret_values();
+    assert_no_secret_values(&client).await;
     let log = controller_log();
     assert!(
         !log.contains("ambient-test-secret"),

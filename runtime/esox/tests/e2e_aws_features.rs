@@ -294,7 +294,7 @@ async fn secret_ref_auth_reads_a_secrets_manager_value_and_its_properties() {
         )),
         "the controller logs which Secret the store misses"
     );
-    assert_log_has_no_secret_values();
+    assert_no_secret_values(&client).await;
 }
 
 #[tokio::test]
@@ -385,7 +385,7 @@ async fn parameter_store_reads_string_and_secure_string_and_finds_by_path() {
         )
         .await;
     }
-    assert_log_has_no_secret_values();
+    assert_no_secret_values(&client).await;
 }
 
 #[tokio::test]
@@ -463,7 +463,7 @@ async fn secrets_manager_find_by_name_regexp_and_by_tags_keys_the_secret_names()
     for es in ["by-name", "by-tags"] {
         wait_ready(&client, n, "ExternalSecret", es, "True", "SecretSynced").await;
     }
-    assert_log_has_no_secret_values();
+    assert_no_secret_values(&client).await;
 }
 
 #[tokio::test]
@@ -544,7 +544,7 @@ async fn versions_read_awsprevious_after_a_rotation_and_a_pinned_version_id() {
         notes.iter().any(|n| n == &expected_note).then_some(())
     })
     .await;
-    assert_log_has_no_secret_values();
+    assert_no_secret_values(&client).await;
 }
 
 #[tokio::test]
@@ -592,7 +592,7 @@ async fn a_short_refresh_interval_follows_a_rotation_without_force_sync() {
     );
     let (status, reason, _) = ready_condition(&after).unwrap();
     assert_eq!((status.as_str(), reason.as_str()), ("True", "SecretSynced"));
-    assert_log_has_no_secret_values();
+    assert_no_secret_values(&client).await;
 }
 
 #[tokio::test]
@@ -724,7 +724,7 @@ async fn a_missing_key_fails_with_secret_synced_error_naming_it_and_leaves_the_s
         BTreeMap::from([("kept".to_string(), kept)]),
         "the existing Secret is left intact"
     );
-    assert_log_has_no_secret_values();
+    assert_no_secret_values(&client).await;
 }
 
 #[tokio::test]
@@ -783,5 +783,5 @@ async fn a_secret_marked_for_deletion_is_not_found_so_deletion_policy_delete_rem
             .then_some(())
     })
     .await;
-    assert_log_has_no_secret_values();
+    assert_no_secret_values(&client).await;
 }

@@ -178,6 +178,22 @@ pub struct WritePlan {
     pub target: TargetWrite,
 }
 
+/// Ready=True message when the provider has no data under `deletionPolicy: Delete` but the
+/// Secret is not this ExternalSecret's to delete (esox's own case: ESO deletes it anyway).
+pub const MSG_KEPT_FOREIGN: &str = "secret kept: the provider has no data, but this ExternalSecret neither created nor owns the Secret";
+/// Warning event reason for the same case.
+pub const EVENT_FOREIGN_KEPT: &str = "ForeignSecretKept";
+
+impl WritePlan {
+    /// The Ready=True reason and message once this plan is carried out.
+    pub fn condition(&self, outcome: &Outcome) -> (&'static str, &'static str) {
+        match self.target {
+            TargetWrite::KeepForeign { .. } => (reason::SECRET_SYNCED, MSG_KEPT_FOREIGN),
+            _ => outcome.condition(),
+        }
+    }
+}
+
 /// What to do with the target Secret.
 #[derive(Clone, Debug, PartialEq)]
 pub enum TargetWrite {

@@ -42,12 +42,14 @@ pub struct RunArgs {
 
     /// Syncs in flight at once per store, taken before the global `--concurrent` permits: a slow
     /// or failing store can hold no more than this many of them, so other tenants keep syncing.
-    #[arg(long, default_value_t = 8)]
-    pub concurrency_per_store: usize,
+    /// Default: half of `--concurrent`.
+    #[arg(long)]
+    pub concurrency_per_store: Option<usize>,
 
     /// Syncs in flight at once per namespace, taken before the global `--concurrent` permits.
-    #[arg(long, default_value_t = 16)]
-    pub concurrency_per_namespace: usize,
+    /// Default: half of `--concurrent`.
+    #[arg(long)]
+    pub concurrency_per_namespace: Option<usize>,
 
     /// The shortest refresh interval esox honours (Go duration): a shorter non-zero
     /// `refreshInterval` is raised to it, protecting the backends (and their bills) from
@@ -109,8 +111,14 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         concurrency: args.concurrent,
         store_requeue_interval: args.store_requeue_interval,
         enable_flood_gate: args.enable_flood_gate,
-        concurrency_per_store: args.concurrency_per_store,
-        concurrency_per_namespace: args.concurrency_per_namespace,
+        concurrency_per_store: args
+            .concurrency_per_store
+            .unwrap_or(args.concurrent / 2)
+            .max(1),
+        concurrency_per_namespace: args
+            .concurrency_per_namespace
+            .unwrap_or(args.concurrent / 2)
+            .max(1),
         min_refresh_interval: args.min_refresh_interval,
     };
     let http = esox_controller::HttpConfig {

@@ -131,6 +131,61 @@ pub fn assert_log_has_no_secret_values() {
     }
 }
 
+/// The notes of the events with `reason` about object `name` in `ns` (events.k8s.io/v1, as
+/// the controller's recorder writes them).
+pub async fn event_notes(client: &kube::Client, ns: &str, name: &str, reason: &str) -> Vec<String> {
+    use k8s_openapi::api::events::v1::Event;
+    Api::<Event>::namespaced(client.clone(), ns)
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|e| {
+            e.reason.as_deref() == Some(reason)
+                && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name)
+        })
+        .filter_map(|e| e.note)
+        .collect()
+}
+
+/// The log scan ([`assert_log_has_no_secret_values`]) and the same scan of every Event in the
+/// cluster: users who may read Events but not Secrets must not find a value there either.
+pub async fn assert_no_secret_values(client: &kube::Client) {
+    use k8s_openapi::api::events::v1::Event;
+    assert_log_has_no_secret_values();
+    let events = Api::<Event>::all(client.clone())
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items;
+    assert!(
+        !events.is_empty(),
+        "no Event in the cluster at all; the scan would prove nothing"
+    );
+    let text: String = events
+        .iter()
+        .map(|e| {
+            format!(
+                "{} {} {}\n",
+                e.reason.as_deref().unwrap_or(""),
+                e.note.as_deref().unwrap_or(""),
+                e.deprecated_source
+                    .as_ref()
+                    .and_then(|s| s.component.as_deref())
+                    .unwrap_or("")
+            )
+        })
+        .collect();
+    for value in SECRET_VALUES.lock().unwrap().iter() {
+        let b64 = base64::engine::general_purpose::STANDARD.encode(value);
+        assert!(
+            !text.contains(value.as_str()) && !text.contains(&b64),
+            "an Event carries the secret value {value:?} (raw or base64)"
+        );
+    }
+}
+
 /// The end of the controller's log, for timeout diagnostics (it holds no values: it is scanned).
 pub fn controller_log_tail() -> String {
     let Some(path) = CONTROLLER_LOG.get() else {
