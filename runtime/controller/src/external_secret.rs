@@ -878,10 +878,11 @@ async fn fail(
     es: &ExternalSecret,
     id: &str,
     old: Option<&ExternalSecretStatus>,
-    failure: Failure,
+    mut failure: Failure,
 ) -> Result<Action, Error> {
     let namespace = es.namespace().unwrap_or_default();
     let name = es.name_any();
+    failure.detail = capped(failure.detail);
     tracing::warn!(externalsecret = %id, error = %failure.detail, retry = failure.retry, "sync failed; the Secret was left as it was");
     let ready = Ready::failed(reason::SECRET_SYNCED_ERROR, failure.message);
     if !has_condition(old, &ready) {
@@ -940,6 +941,22 @@ pub async fn report_panic(es: Arc<ExternalSecret>, ctx: Arc<Context>) -> Result<
         },
     )
     .await
+}
+
+/// The longest error detail esox logs or keeps (events carry at most 1,000 characters of it).
+const MAX_DETAIL: usize = 2048;
+
+/// `detail` cut to [`MAX_DETAIL`] bytes at a character boundary, saying so.
+fn capped(mut detail: String) -> String {
+    if detail.len() > MAX_DETAIL {
+        let mut end = MAX_DETAIL;
+        while !detail.is_char_boundary(end) {
+            end -= 1;
+        }
+        detail.truncate(end);
+        detail.push_str(" … (truncated)");
+    }
+    detail
 }
 
 /// Publish an event about the ExternalSecret; a failure to publish is logged, not fatal.
@@ -1009,6 +1026,15 @@ mod tests {
             },
             status: None,
         }
+    }
+
+    #[test]
+    fn error_details_are_capped_at_a_character_boundary() {
+        assert_eq!(capped("short".into()), "short");
+        let long = "é".repeat(MAX_DETAIL);
+        let cut = capped(long);
+        assert!(cut.len() <= MAX_DETAIL + " … (truncated)".len(), "{}", cut.len());
+        assert!(cut.ends_with(" … (truncated)"));
     }
 
     #[test]

@@ -151,6 +151,38 @@ enum Gone<K: Resource<DynamicType = ()>> {
     AllBut(HashSet<ObjectRef<K>>),
 }
 
+/// Turns watch events into what is gone: a delete event names one object; a relist (Init,
+/// InitApply..., InitDone) names the live set, everything else being gone.
+struct GoneTracker<K: Resource<DynamicType = ()>> {
+    relist: Option<HashSet<ObjectRef<K>>>,
+}
+
+impl<K: Resource<DynamicType = ()>> Default for GoneTracker<K> {
+    fn default() -> Self {
+        GoneTracker { relist: None }
+    }
+}
+
+impl<K: Resource<DynamicType = ()>> GoneTracker<K> {
+    fn on_event(&mut self, event: &watcher::Event<K>) -> Option<Gone<K>> {
+        match event {
+            watcher::Event::Delete(object) => Some(Gone::One(ObjectRef::from_obj(object))),
+            watcher::Event::Init => {
+                self.relist = Some(HashSet::new());
+                None
+            }
+            watcher::Event::InitApply(object) => {
+                if let Some(seen) = self.relist.as_mut() {
+                    seen.insert(ObjectRef::from_obj(object));
+                }
+                None
+            }
+            watcher::Event::InitDone => self.relist.take().map(Gone::AllBut),
+            watcher::Event::Apply(_) => None,
+        }
+    }
+}
+
 /// Follow a watch's health: an error marks it failing (it retries with backoff), any event
 /// marks it recovered, the end of its first full list marks it synced.
 fn observed<K>(
@@ -196,7 +228,7 @@ where
         + 'static,
 {
     let (reader, writer) = reflector::store();
-    let mut relist: Option<HashSet<ObjectRef<K>>> = None;
+    let mut tracker = GoneTracker::default();
     let events = observed(
         watcher(api, watcher::Config::default()).default_backoff(),
         name,
@@ -206,23 +238,10 @@ where
         .inspect(move |event| {
             // Deleted objects never reach a reconcile (applied_objects drops them): whatever
             // is kept per object is freed through `gone`.
-            let message = match event {
-                Ok(watcher::Event::Delete(object)) => Some(Gone::One(ObjectRef::from_obj(object))),
-                Ok(watcher::Event::Init) => {
-                    relist = Some(HashSet::new());
-                    None
-                }
-                Ok(watcher::Event::InitApply(object)) => {
-                    if let Some(seen) = relist.as_mut() {
-                        seen.insert(ObjectRef::from_obj(object));
-                    }
-                    None
-                }
-                Ok(watcher::Event::InitDone) => relist.take().map(Gone::AllBut),
-                _ => None,
-            };
-            if let Some(m) = message {
-                let _ = gone.send(m);
+            if let Ok(event) = event
+                && let Some(g) = tracker.on_event(event)
+            {
+                let _ = gone.send(g);
             }
         })
         .applied_objects();
@@ -496,4 +515,56 @@ pub async fn kube_client(
         Some(layer) => builder.with_layer(&layer).build(),
         None => builder.build(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kube::api::ObjectMeta;
+
+    fn es(name: &str) -> ExternalSecret {
+        ExternalSecret {
+            metadata: ObjectMeta {
+                name: Some(name.into()),
+                namespace: Some("team".into()),
+                ..Default::default()
+            },
+            spec: Default::default(),
+            status: None,
+        }
+    }
+
+    #[test]
+    fn deletes_name_one_object_and_a_relist_names_the_live_set() {
+        let mut t = GoneTracker::<ExternalSecret>::default();
+        assert!(t.on_event(&watcher::Event::Apply(es("a"))).is_none());
+        match t.on_event(&watcher::Event::Delete(es("a"))) {
+            Some(Gone::One(r)) => assert_eq!(r, ObjectRef::from_obj(&es("a"))),
+            _ => panic!("a delete names its object"),
+        }
+        assert!(t.on_event(&watcher::Event::Init).is_none());
+        assert!(t.on_event(&watcher::Event::InitApply(es("b"))).is_none());
+        assert!(t.on_event(&watcher::Event::InitApply(es("c"))).is_none());
+        match t.on_event(&watcher::Event::InitDone) {
+            Some(Gone::AllBut(live)) => assert_eq!(
+                live,
+                HashSet::from([ObjectRef::from_obj(&es("b")), ObjectRef::from_obj(&es("c"))])
+            ),
+            _ => panic!("the end of a relist names the live set"),
+        }
+        assert!(
+            t.on_event(&watcher::Event::InitDone).is_none(),
+            "an InitDone without its Init names nothing"
+        );
+    }
+
+    #[test]
+    fn an_empty_relist_means_everything_is_gone() {
+        let mut t = GoneTracker::<ExternalSecret>::default();
+        t.on_event(&watcher::Event::Init);
+        match t.on_event(&watcher::Event::InitDone) {
+            Some(Gone::AllBut(live)) => assert!(live.is_empty()),
+            _ => panic!(),
+        }
+    }
 }
