@@ -1033,7 +1033,11 @@ mod tests {
         assert_eq!(capped("short".into()), "short");
         let long = "é".repeat(MAX_DETAIL);
         let cut = capped(long);
-        assert!(cut.len() <= MAX_DETAIL + " … (truncated)".len(), "{}", cut.len());
+        assert!(
+            cut.len() <= MAX_DETAIL + " … (truncated)".len(),
+            "{}",
+            cut.len()
+        );
         assert!(cut.ends_with(" … (truncated)"));
     }
 

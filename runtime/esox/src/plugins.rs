@@ -103,7 +103,7 @@ pub async fn host(opts: &PluginOptions) -> anyhow::Result<PluginHost> {
         config.cache_dir = Some(dir.clone());
     }
     let host = PluginHost::new(config)?;
-    host.load_embedded().await?;
+    host.load_embedded(esox_plugins_bundle::PLUGINS).await?;
     if let Some(dir) = &opts.plugin_dir {
         host.load_dir(dir).await?;
     }

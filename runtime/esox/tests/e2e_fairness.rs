@@ -41,7 +41,7 @@ fn hostile_plugin_dir() -> std::path::PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     let file = "esox_fixture_hostile.wasm";
     std::fs::copy(
-        std::path::Path::new(esox_plugin_host::embedded::WASM_DIR).join(file),
+        std::path::Path::new(esox_plugins_bundle::WASM_DIR).join(file),
         dir.join(file),
     )
     .unwrap();

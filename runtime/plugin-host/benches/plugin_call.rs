@@ -80,7 +80,7 @@ async fn main() -> anyhow::Result<()> {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(5000);
-    let bytes = esox_plugin_host::embedded::PLUGINS
+    let bytes = esox_plugins_bundle::PLUGINS
         .iter()
         .find(|(f, _)| f.contains("fake"))
         .map(|(_, b)| *b)

@@ -36,7 +36,6 @@ pub mod broker;
 pub mod cache;
 pub mod contract;
 pub mod egress;
-pub mod embedded;
 mod instance;
 pub mod metrics;
 pub mod services;
@@ -306,10 +305,14 @@ impl PluginHost {
         &self.inner.config.limits
     }
 
-    /// Load the first-party plugins built into this binary.
-    pub async fn load_embedded(&self) -> Result<Vec<PluginMeta>, LoadError> {
+    /// Load plugins the product embeds in its binary (`(file name, component bytes)` pairs;
+    /// esox's are in `esox-plugins-bundle`); they are listed with origin `embedded`.
+    pub async fn load_embedded(
+        &self,
+        plugins: &[(&str, &[u8])],
+    ) -> Result<Vec<PluginMeta>, LoadError> {
         let mut out = Vec::new();
-        for (_, bytes) in embedded::PLUGINS {
+        for (_, bytes) in plugins {
             out.push(self.load(PluginOrigin::Embedded, bytes).await?);
         }
         Ok(out)

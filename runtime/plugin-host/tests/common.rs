@@ -12,7 +12,7 @@ use esox_plugin_host::{
 
 /// A fixture or first-party plugin component built by build.rs.
 pub fn wasm(file: &str) -> PathBuf {
-    PathBuf::from(esox_plugin_host::embedded::WASM_DIR).join(file)
+    PathBuf::from(esox_plugins_bundle::WASM_DIR).join(file)
 }
 
 /// Tight limits so hostile fixtures are stopped quickly.
@@ -53,7 +53,9 @@ pub async fn host_from(config: HostConfig) -> PluginHost {
         ..config
     })
     .unwrap();
-    host.load_embedded().await.unwrap();
+    host.load_embedded(esox_plugins_bundle::PLUGINS)
+        .await
+        .unwrap();
     host.load(
         PluginOrigin::File(wasm("esox_fixture_hostile.wasm")),
         &std::fs::read(wasm("esox_fixture_hostile.wasm")).unwrap(),

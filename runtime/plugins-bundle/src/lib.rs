@@ -1,4 +1,7 @@
-//! The first-party plugins built into the esox binary.
+//! The first-party plugins built into the esox binary, as bytes for
+//! `PluginHost::load_embedded`. The host crate does not depend on this one: which plugins a
+//! product ships is the product's choice (`esox` links this crate; the host's own tests and
+//! benches use it as a dev-dependency for the fixtures).
 //!
 //! `build.rs` builds the `plugins/` workspace for wasm32-wasip2 during the normal `cargo
 //! build` and points `ESOX_WASM_DIR` at the output, so the components are compiled from this

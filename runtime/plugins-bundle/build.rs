@@ -25,7 +25,7 @@ fn main() {
     let repo = manifest_dir
         .parent()
         .and_then(Path::parent)
-        .expect("runtime/plugin-host is two levels below the repository root");
+        .expect("runtime/plugins-bundle is two levels below the repository root");
     let plugins = repo.join("plugins");
     for watched in [
         "Cargo.toml",
