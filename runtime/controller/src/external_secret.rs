@@ -736,10 +736,9 @@ async fn fetch(
         let mut out: Vec<(esox_sync::ProviderRequest, Result<Answer, ProviderError>)> = Vec::new();
         let client = match stores.get(store) {
             Some((key, spec)) => ctx.stores.client(key, spec, Some(namespace)),
-            None => Err(ProviderError::Internal(format!(
-                "store {:?} was not resolved (a controller bug)",
-                store.name
-            ))),
+            None => Err(ProviderError::Internal(
+                format!("store {:?} was not resolved (a controller bug)", store.name).into(),
+            )),
         };
         let client = match client {
             Ok(c) => c,

@@ -35,7 +35,7 @@ impl NamespaceRules {
             (NamespaceRules::Namespaced { store_namespace }, Some(ns)) => Err(ProviderError::PermissionDenied(format!(
                 "a SecretStore in namespace {store_namespace:?} cannot read objects in namespace {ns:?}; \
                  use a ClusterSecretStore to reference other namespaces"
-            ))),
+            ).into())),
             (NamespaceRules::Cluster { .. }, Some(ns)) => Ok(ns.to_string()),
             (NamespaceRules::Cluster { referent_namespace: Some(ns) }, None) => Ok(ns.clone()),
             (NamespaceRules::Cluster { referent_namespace: None }, None) => Err(ProviderError::InvalidConfig(
@@ -65,8 +65,8 @@ fn kube_error(what: &str, e: kube::Error) -> ProviderError {
         kube::Error::Api(s) if s.code == 403 => ProviderError::PermissionDenied(format!(
             "esox may not read {what}: {}; grant the controller's ServiceAccount access (deploy/rbac.yaml)",
             s.message
-        )),
-        _ => ProviderError::Unavailable(format!("reading {what} from the API server failed: {e}")),
+        ).into()),
+        _ => ProviderError::Unavailable(format!("reading {what} from the API server failed: {e}").into()),
     }
 }
 
@@ -84,15 +84,15 @@ impl HostServices for KubeServices {
             .get_opt(name)
             .await
             .map_err(|e| kube_error(&what, e))?
-            .ok_or_else(|| ProviderError::InvalidConfig(format!("{what}, referenced by the store, does not exist: create it or fix the reference")))?;
+            .ok_or_else(|| ProviderError::InvalidConfig(format!("{what}, referenced by the store, does not exist: create it or fix the reference").into()))?;
         secret
             .data
             .and_then(|mut d| d.remove(key))
             .map(|b| b.0)
             .ok_or_else(|| {
-                ProviderError::InvalidConfig(format!(
-                    "{what} has no key {key:?}: add it or fix the reference"
-                ))
+                ProviderError::InvalidConfig(
+                    format!("{what} has no key {key:?}: add it or fix the reference").into(),
+                )
             })
     }
 
@@ -108,11 +108,11 @@ impl HostServices for KubeServices {
             .get_opt(name)
             .await
             .map_err(|e| kube_error(&what, e))?
-            .ok_or_else(|| ProviderError::InvalidConfig(format!("{what}, referenced by the store, does not exist: create it or fix the reference")))?;
+            .ok_or_else(|| ProviderError::InvalidConfig(format!("{what}, referenced by the store, does not exist: create it or fix the reference").into()))?;
         cm.data.and_then(|mut d| d.remove(key)).ok_or_else(|| {
-            ProviderError::InvalidConfig(format!(
-                "{what} has no key {key:?}: add it or fix the reference"
-            ))
+            ProviderError::InvalidConfig(
+                format!("{what} has no key {key:?}: add it or fix the reference").into(),
+            )
         })
     }
 
@@ -128,9 +128,9 @@ impl HostServices for KubeServices {
             .await
             .map_err(|e| kube_error(&what, e))?
             .ok_or_else(|| {
-                ProviderError::InvalidConfig(format!(
-                    "{what}, referenced by the store, does not exist"
-                ))
+                ProviderError::InvalidConfig(
+                    format!("{what}, referenced by the store, does not exist").into(),
+                )
             })?;
         let token_request = K8sTokenRequest {
             spec: Some(TokenRequestSpec {
@@ -145,10 +145,14 @@ impl HostServices for KubeServices {
             .await
             .map_err(|e| kube_error(&format!("a token for {what}"), e))?;
         let status = answer.status.ok_or_else(|| {
-            ProviderError::Unavailable(format!("the API server returned no token for {what}"))
+            ProviderError::Unavailable(
+                format!("the API server returned no token for {what}").into(),
+            )
         })?;
         let token = status.token.ok_or_else(|| {
-            ProviderError::Unavailable(format!("the API server returned an empty token for {what}"))
+            ProviderError::Unavailable(
+                format!("the API server returned an empty token for {what}").into(),
+            )
         })?;
         Ok(ServiceAccountToken {
             token,

@@ -126,7 +126,7 @@ impl StoreClients {
     ) -> Result<Arc<StoreClient>, ProviderError> {
         let (plugin, config) = spec
             .provider_entry()
-            .map_err(|e| ProviderError::InvalidConfig(e.to_string()))?;
+            .map_err(|e| ProviderError::InvalidConfig(e.to_string().into()))?;
         let (rules, referent) = match key {
             StoreKey::Namespaced { namespace, .. } => (
                 NamespaceRules::Namespaced {
@@ -162,14 +162,17 @@ impl StoreClients {
             .plugin(&plugin)
             .map(|p| p.meta.clone())
             .ok_or_else(|| {
-                ProviderError::InvalidConfig(format!(
-                    "no plugin provides spec.provider.{plugin}; load one with --plugin-dir"
-                ))
+                ProviderError::InvalidConfig(
+                    format!(
+                        "no plugin provides spec.provider.{plugin}; load one with --plugin-dir"
+                    )
+                    .into(),
+                )
             })?;
         let egress = self
             .policy
             .egress(&meta)
-            .map_err(|e| ProviderError::InvalidConfig(format!("{e:#}")))?;
+            .map_err(|e| ProviderError::InvalidConfig(format!("{e:#}").into()))?;
         let context = match key {
             StoreKey::Namespaced { namespace, name } => StoreContext::secret_store(namespace, name),
             StoreKey::Cluster { name } => {

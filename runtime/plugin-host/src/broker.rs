@@ -371,9 +371,12 @@ impl Broker {
             })
             .inc();
         tracing::warn!(plugin = %self.plugin, store = %self.store, kind, object, why, "broker denied a plugin's request");
-        ProviderError::PermissionDenied(format!(
-            "{object}: {why} (a plugin may use only the objects its store's config references)"
-        ))
+        ProviderError::PermissionDenied(
+            format!(
+                "{object}: {why} (a plugin may use only the objects its store's config references)"
+            )
+            .into(),
+        )
     }
 
     fn describe(kind: &str, namespace: Option<&str>, name: &str, key: Option<&str>) -> String {
@@ -472,7 +475,7 @@ impl Broker {
                 "not granted to this plugin by the operator",
             ));
         };
-        source().map_err(ProviderError::InvalidConfig)
+        source().map_err(|e| ProviderError::InvalidConfig(e.into()))
     }
 }
 

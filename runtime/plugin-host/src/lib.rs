@@ -441,10 +441,9 @@ impl PluginHost {
         match tokio::time::timeout(limits.call_timeout, fut).await {
             Ok(Ok(info)) => Ok(info),
             Ok(Err(e)) => Err(classify_trap(&e, &inst, limits).0),
-            Err(_) => Err(ProviderError::Unavailable(format!(
-                "timed out after {:?}",
-                limits.call_timeout
-            ))),
+            Err(_) => Err(ProviderError::Unavailable(
+                format!("timed out after {:?}", limits.call_timeout).into(),
+            )),
         }
     }
 
@@ -538,10 +537,9 @@ impl PluginHost {
         match tokio::time::timeout(limits.call_timeout, fut).await {
             Ok(Ok(r)) => r,
             Ok(Err(e)) => Err(classify_trap(&e, &store, limits).0),
-            Err(_) => Err(ProviderError::Unavailable(format!(
-                "validate-config timed out after {:?}",
-                limits.call_timeout
-            ))),
+            Err(_) => Err(ProviderError::Unavailable(
+                format!("validate-config timed out after {:?}", limits.call_timeout).into(),
+            )),
         }
     }
 
@@ -594,10 +592,13 @@ impl PluginHost {
 
 fn unknown_plugin(name: &str, loaded: &[PluginMeta]) -> ProviderError {
     let names: Vec<&str> = loaded.iter().map(|m| m.name.as_str()).collect();
-    ProviderError::InvalidConfig(format!(
-        "no plugin provides `spec.provider.{name}` (loaded: {}); the operator can load one",
-        names.join(", ")
-    ))
+    ProviderError::InvalidConfig(
+        format!(
+            "no plugin provides `spec.provider.{name}` (loaded: {}); the operator can load one",
+            names.join(", ")
+        )
+        .into(),
+    )
 }
 
 fn reset_budget(store: &mut Store<InstanceState>, limits: &Limits) {
@@ -636,18 +637,24 @@ fn classify_trap(
     let state = store.data();
     if state.memory.hit {
         (
-            ProviderError::Internal(format!(
-                "plugin exceeded its memory limit of {} MiB",
-                limits.memory_bytes >> 20
-            )),
+            ProviderError::Internal(
+                format!(
+                    "plugin exceeded its memory limit of {} MiB",
+                    limits.memory_bytes >> 20
+                )
+                .into(),
+            ),
             TrapKind::Memory,
         )
     } else if state.cpu.exhausted() {
         (
-            ProviderError::Internal(format!(
-                "plugin exceeded its CPU budget of {:?} per call",
-                limits.cpu_time
-            )),
+            ProviderError::Internal(
+                format!(
+                    "plugin exceeded its CPU budget of {:?} per call",
+                    limits.cpu_time
+                )
+                .into(),
+            ),
             TrapKind::Cpu,
         )
     } else {
@@ -656,7 +663,7 @@ fn classify_trap(
             .map(|t| t.to_string())
             .unwrap_or_else(|| format!("{}", err.root_cause()));
         (
-            ProviderError::Internal(format!("plugin crashed: {trap}"))
+            ProviderError::Internal(format!("plugin crashed: {trap}").into())
                 .truncated(contract::MAX_ERROR_BYTES),
             TrapKind::Crash,
         )

@@ -77,7 +77,7 @@ impl HostServices for NoServices {
     ) -> Result<Vec<u8>, ProviderError> {
         Err(ProviderError::InvalidConfig(format!(
             "the store references Secret {name:?} key {key:?}, but esox is running without a cluster"
-        )))
+        ).into()))
     }
     async fn config_map_key(
         &self,
@@ -87,7 +87,7 @@ impl HostServices for NoServices {
     ) -> Result<String, ProviderError> {
         Err(ProviderError::InvalidConfig(format!(
             "the store references ConfigMap {name:?} key {key:?}, but esox is running without a cluster"
-        )))
+        ).into()))
     }
     async fn service_account_token(
         &self,
@@ -96,6 +96,6 @@ impl HostServices for NoServices {
         Err(ProviderError::InvalidConfig(format!(
             "the store authenticates as ServiceAccount {:?}, which needs a cluster (TokenRequest)",
             r.name
-        )))
+        ).into()))
     }
 }

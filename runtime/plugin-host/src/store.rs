@@ -231,7 +231,7 @@ impl Pool {
                 ProviderError::Unavailable(format!(
                     "the stores of {whose} already run {} plugin instances, their share of the pool; waited {wait:?} for one to finish",
                     self.per_namespace
-                ))
+                ).into())
             })?;
         let global = self
             .permit(&self.global, |_| true, wait, metrics, plugin)
@@ -239,7 +239,7 @@ impl Pool {
             .ok_or_else(|| {
                 ProviderError::Unavailable(format!(
                     "every plugin instance slot of this controller is busy; waited {wait:?} for one"
-                ))
+                ).into())
             })?;
         Ok(Slot {
             _namespace: ns_permit,
@@ -373,7 +373,7 @@ impl StoreClient {
             .spec
             .egress
             .policy(derived, &extra)
-            .map_err(|e| ProviderError::InvalidConfig(e.to_string()))?;
+            .map_err(|e| ProviderError::InvalidConfig(e.to_string().into()))?;
         if !dropped.is_empty() {
             tracing::warn!(plugin = %self.plugin.meta.name, store = %self.spec.context, ?dropped, "origins the plugin derived from the store's config are outside what the operator grants it; not granted");
         }
@@ -451,10 +451,13 @@ impl StoreClient {
             }),
             Ok(Ok(Err(e))) => Err(e),
             Ok(Err(trap)) => Err(classify_trap(&trap, &store, limits).0),
-            Err(_) => Err(ProviderError::Unavailable(format!(
-                "opening the plugin client timed out after {:?}",
-                limits.call_timeout
-            ))),
+            Err(_) => Err(ProviderError::Unavailable(
+                format!(
+                    "opening the plugin client timed out after {:?}",
+                    limits.call_timeout
+                )
+                .into(),
+            )),
         }
     }
 
@@ -497,11 +500,14 @@ impl StoreClient {
         match outcome {
             Err(_) => {
                 discard("timeout");
-                Err(ProviderError::Unavailable(format!(
-                    "plugin call {} timed out after {:?}",
-                    call.name(),
-                    limits.call_timeout
-                )))
+                Err(ProviderError::Unavailable(
+                    format!(
+                        "plugin call {} timed out after {:?}",
+                        call.name(),
+                        limits.call_timeout
+                    )
+                    .into(),
+                ))
             }
             Ok(Err(trap)) => {
                 let (err, kind) = classify_trap(&trap, &inst.store, limits);
@@ -534,7 +540,7 @@ impl StoreClient {
                     return Err(ProviderError::Internal(format!(
                         "plugin returned {size} bytes, more than the {} bytes a Kubernetes Secret can hold",
                         limits.max_response_bytes
-                    )));
+                    ).into()));
                 }
                 let status = match &reply {
                     Reply::Validation(Err(e)) | Reply::Value(Err(e)) | Reply::Map(Err(e)) => {
@@ -567,9 +573,9 @@ fn into_map(entries: Vec<(String, Vec<u8>)>) -> Result<SecretMap, ProviderError>
     let mut map = SecretMap::new();
     for (k, v) in entries {
         if map.contains_key(&k) {
-            return Err(ProviderError::Internal(format!(
-                "plugin returned key {k:?} twice in one map; keys must be unique"
-            )));
+            return Err(ProviderError::Internal(
+                format!("plugin returned key {k:?} twice in one map; keys must be unique").into(),
+            ));
         }
         map.insert(k, v);
     }

@@ -69,6 +69,85 @@ pub struct FindQuery {
     pub tags: BTreeMap<String, String>,
 }
 
+/// An error's text, shared rather than copied: an error reported for every entry of a batch
+/// (a store that cannot open, say) is one allocation however many entries carry it.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Text(std::sync::Arc<str>);
+
+impl Text {
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for Text {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<str> for Text {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for Text {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::fmt::Debug for Text {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
+impl From<String> for Text {
+    fn from(s: String) -> Self {
+        Text(s.into())
+    }
+}
+
+impl From<&str> for Text {
+    fn from(s: &str) -> Self {
+        Text(s.into())
+    }
+}
+
+impl From<&String> for Text {
+    fn from(s: &String) -> Self {
+        Text(s.as_str().into())
+    }
+}
+
+impl PartialEq<str> for Text {
+    fn eq(&self, other: &str) -> bool {
+        &*self.0 == other
+    }
+}
+
+impl PartialEq<&str> for Text {
+    fn eq(&self, other: &&str) -> bool {
+        &*self.0 == *other
+    }
+}
+
+impl Serialize for Text {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Text {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(Text::from)
+    }
+}
+
 /// What a provider can answer instead of a value. The controller maps each variant to retry
 /// behaviour and to ESO's condition reasons in one place.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
@@ -82,33 +161,33 @@ pub enum ProviderError {
     NotModified,
     /// The store's configuration is wrong; retrying will not help until it is changed.
     #[error("invalid store configuration: {0}")]
-    InvalidConfig(String),
+    InvalidConfig(Text),
     /// The backend refused the credentials or the operation.
     #[error("permission denied: {0}")]
-    PermissionDenied(String),
+    PermissionDenied(Text),
     /// The backend could not be reached or throttled us; retry with backoff.
     #[error("provider unavailable: {0}")]
-    Unavailable(String),
+    Unavailable(Text),
     /// The provider does not implement this operation.
     #[error("operation not supported by this provider: {0}")]
-    Unsupported(String),
+    Unsupported(Text),
     /// The backend asked to slow down; retry after `retry_after_ms` when it said.
     #[error("provider throttled: {message}")]
     Throttled {
-        message: String,
+        message: Text,
         retry_after_ms: Option<u64>,
     },
     /// The host's egress policy refused a request the plugin needed; retrying will not help
     /// until the operator changes the policy.
     #[error("egress denied: {0}")]
-    EgressDenied(String),
+    EgressDenied(Text),
     /// The backend answered with an error that fits no other case, or the value is not what the
     /// request asked for (a property that does not exist).
     #[error("{0}")]
-    Backend(String),
+    Backend(Text),
     /// Something went wrong in esox or the plugin itself (a trap, a limit, a malformed reply).
     #[error("{0}")]
-    Internal(String),
+    Internal(Text),
 }
 
 impl ProviderError {
@@ -137,16 +216,15 @@ impl ProviderError {
     /// The same error with its message cut to at most `max` bytes (on a character boundary),
     /// so a plugin cannot make the host carry, copy or publish an unbounded text.
     pub fn truncated(self, max: usize) -> Self {
-        let cut = |mut m: String| {
-            if m.len() > max {
-                let mut at = max;
-                while !m.is_char_boundary(at) {
-                    at -= 1;
-                }
-                m.truncate(at);
-                m.push_str("… (truncated)");
+        let cut = |m: Text| {
+            if m.len() <= max {
+                return m;
             }
-            m
+            let mut at = max;
+            while !m.is_char_boundary(at) {
+                at -= 1;
+            }
+            Text::from(format!("{}… (truncated)", &m[..at]))
         };
         match self {
             ProviderError::InvalidConfig(m) => ProviderError::InvalidConfig(cut(m)),
@@ -171,6 +249,25 @@ impl ProviderError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_errors_text_is_shared_by_its_clones_and_truncation_cuts_it() {
+        let e = ProviderError::Backend("x".repeat(10_000).into());
+        let copies: Vec<ProviderError> = (0..200).map(|_| e.clone()).collect();
+        let text = |e: &ProviderError| match e {
+            ProviderError::Backend(t) => t.as_str().as_ptr(),
+            _ => unreachable!(),
+        };
+        assert!(
+            copies.iter().all(|c| text(c) == text(&e)),
+            "one allocation for all clones"
+        );
+        let cut = e.truncated(4096);
+        assert!(cut.to_string().len() < 4096 + 20);
+        assert!(cut.to_string().ends_with("… (truncated)"));
+        let short = ProviderError::Backend("short".into());
+        assert_eq!(short.clone().truncated(4096), short);
+    }
 
     #[test]
     fn coalescing_identity_ignores_only_the_property() {
@@ -213,7 +310,8 @@ mod tests {
     #[test]
     fn long_messages_are_cut_on_a_character_boundary() {
         let long = "é".repeat(10_000);
-        let ProviderError::Backend(m) = ProviderError::Backend(long).truncated(4096) else {
+        let ProviderError::Backend(m) = ProviderError::Backend(Text::from(long)).truncated(4096)
+        else {
             panic!("variant changed");
         };
         assert!(m.len() <= 4096 + "… (truncated)".len(), "{}", m.len());

@@ -132,22 +132,30 @@ fn answer<'a>(
 /// A provider error with its text capped (plugins and backends control it).
 fn cap_provider_error(e: &ProviderError) -> ProviderError {
     match e {
-        ProviderError::InvalidConfig(m) => ProviderError::InvalidConfig(cap_detail(m.clone())),
-        ProviderError::PermissionDenied(m) => {
-            ProviderError::PermissionDenied(cap_detail(m.clone()))
+        ProviderError::InvalidConfig(m) => {
+            ProviderError::InvalidConfig(cap_detail(m.to_string()).into())
         }
-        ProviderError::Unavailable(m) => ProviderError::Unavailable(cap_detail(m.clone())),
-        ProviderError::Unsupported(m) => ProviderError::Unsupported(cap_detail(m.clone())),
+        ProviderError::PermissionDenied(m) => {
+            ProviderError::PermissionDenied(cap_detail(m.to_string()).into())
+        }
+        ProviderError::Unavailable(m) => {
+            ProviderError::Unavailable(cap_detail(m.to_string()).into())
+        }
+        ProviderError::Unsupported(m) => {
+            ProviderError::Unsupported(cap_detail(m.to_string()).into())
+        }
         ProviderError::Throttled {
             message,
             retry_after_ms,
         } => ProviderError::Throttled {
-            message: cap_detail(message.clone()),
+            message: cap_detail(message.to_string()).into(),
             retry_after_ms: *retry_after_ms,
         },
-        ProviderError::EgressDenied(m) => ProviderError::EgressDenied(cap_detail(m.clone())),
-        ProviderError::Backend(m) => ProviderError::Backend(cap_detail(m.clone())),
-        ProviderError::Internal(m) => ProviderError::Internal(cap_detail(m.clone())),
+        ProviderError::EgressDenied(m) => {
+            ProviderError::EgressDenied(cap_detail(m.to_string()).into())
+        }
+        ProviderError::Backend(m) => ProviderError::Backend(cap_detail(m.to_string()).into()),
+        ProviderError::Internal(m) => ProviderError::Internal(cap_detail(m.to_string()).into()),
         other => other.clone(),
     }
 }

@@ -1019,7 +1019,7 @@ spec:
 "#);
     let answers = Answers::from([(
         get("aws", "k"),
-        Err(ProviderError::Backend("x".repeat(100_000))),
+        Err(ProviderError::Backend(("x".repeat(100_000)).into())),
     )]);
     let err = build_simple(&es, answers).unwrap_err();
     assert!(err.to_string().len() < 2048, "{}", err.to_string().len());

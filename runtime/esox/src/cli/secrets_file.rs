@@ -14,9 +14,9 @@ pub struct NoCluster;
 
 fn with_hint(e: ProviderError) -> ProviderError {
     match e {
-        ProviderError::InvalidConfig(m) => ProviderError::InvalidConfig(format!(
-            "{m}; pass --secrets-file FILE with the referenced values"
-        )),
+        ProviderError::InvalidConfig(m) => ProviderError::InvalidConfig(
+            format!("{m}; pass --secrets-file FILE with the referenced values").into(),
+        ),
         other => other,
     }
 }
@@ -53,9 +53,10 @@ impl HostServices for NoCluster {
             .service_account_token(r)
             .await
             .map_err(|e| match e {
-                ProviderError::InvalidConfig(m) => ProviderError::InvalidConfig(format!(
-                    "{m}; use secretRef credentials with --secrets-file to run it locally"
-                )),
+                ProviderError::InvalidConfig(m) => ProviderError::InvalidConfig(
+                    format!("{m}; use secretRef credentials with --secrets-file to run it locally")
+                        .into(),
+                ),
                 other => other,
             })
     }

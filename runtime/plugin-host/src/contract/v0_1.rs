@@ -32,11 +32,11 @@ pub(crate) fn from_wit(e: wit::Error) -> ProviderError {
     match e {
         wit::Error::NotFound => ProviderError::NotFound,
         wit::Error::NotModified => ProviderError::NotModified,
-        wit::Error::InvalidConfig(m) => ProviderError::InvalidConfig(m),
-        wit::Error::PermissionDenied(m) => ProviderError::PermissionDenied(m),
-        wit::Error::Unavailable(m) => ProviderError::Unavailable(m),
-        wit::Error::Unsupported(m) => ProviderError::Unsupported(m),
-        wit::Error::Internal(m) => ProviderError::Backend(m),
+        wit::Error::InvalidConfig(m) => ProviderError::InvalidConfig(m.into()),
+        wit::Error::PermissionDenied(m) => ProviderError::PermissionDenied(m.into()),
+        wit::Error::Unavailable(m) => ProviderError::Unavailable(m.into()),
+        wit::Error::Unsupported(m) => ProviderError::Unsupported(m.into()),
+        wit::Error::Internal(m) => ProviderError::Backend(m.into()),
     }
     .truncated(MAX_ERROR_BYTES)
 }
@@ -46,13 +46,15 @@ fn to_wit(e: ProviderError) -> wit::Error {
     match e {
         ProviderError::NotFound => wit::Error::NotFound,
         ProviderError::NotModified => wit::Error::NotModified,
-        ProviderError::InvalidConfig(m) => wit::Error::InvalidConfig(m),
-        ProviderError::PermissionDenied(m) => wit::Error::PermissionDenied(m),
-        ProviderError::Unavailable(m) => wit::Error::Unavailable(m),
-        ProviderError::Unsupported(m) => wit::Error::Unsupported(m),
-        ProviderError::Throttled { message, .. } => wit::Error::Unavailable(message),
-        ProviderError::EgressDenied(m) => wit::Error::PermissionDenied(m),
-        ProviderError::Backend(m) | ProviderError::Internal(m) => wit::Error::Internal(m),
+        ProviderError::InvalidConfig(m) => wit::Error::InvalidConfig(m.to_string()),
+        ProviderError::PermissionDenied(m) => wit::Error::PermissionDenied(m.to_string()),
+        ProviderError::Unavailable(m) => wit::Error::Unavailable(m.to_string()),
+        ProviderError::Unsupported(m) => wit::Error::Unsupported(m.to_string()),
+        ProviderError::Throttled { message, .. } => wit::Error::Unavailable(message.to_string()),
+        ProviderError::EgressDenied(m) => wit::Error::PermissionDenied(m.to_string()),
+        ProviderError::Backend(m) | ProviderError::Internal(m) => {
+            wit::Error::Internal(m.to_string())
+        }
     }
 }
 

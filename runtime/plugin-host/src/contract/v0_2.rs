@@ -33,20 +33,20 @@ pub(crate) fn from_wit(e: wit::Error) -> ProviderError {
         wit::Error::NotFound => ProviderError::NotFound,
         wit::Error::NotModified => ProviderError::NotModified,
         wit::Error::InvalidConfig(c) if c.field.is_empty() => {
-            ProviderError::InvalidConfig(c.message)
+            ProviderError::InvalidConfig(c.message.into())
         }
         wit::Error::InvalidConfig(c) => {
-            ProviderError::InvalidConfig(format!("{}: {}", c.field, c.message))
+            ProviderError::InvalidConfig(format!("{}: {}", c.field, c.message).into())
         }
-        wit::Error::PermissionDenied(m) => ProviderError::PermissionDenied(m),
-        wit::Error::Unsupported(m) => ProviderError::Unsupported(m),
+        wit::Error::PermissionDenied(m) => ProviderError::PermissionDenied(m.into()),
+        wit::Error::Unsupported(m) => ProviderError::Unsupported(m.into()),
         wit::Error::Throttled(t) => ProviderError::Throttled {
-            message: t.message,
+            message: t.message.into(),
             retry_after_ms: t.retry_after_ms,
         },
-        wit::Error::EgressDenied(m) => ProviderError::EgressDenied(m),
-        wit::Error::Unavailable(m) => ProviderError::Unavailable(m),
-        wit::Error::Backend(m) => ProviderError::Backend(m),
+        wit::Error::EgressDenied(m) => ProviderError::EgressDenied(m.into()),
+        wit::Error::Unavailable(m) => ProviderError::Unavailable(m.into()),
+        wit::Error::Backend(m) => ProviderError::Backend(m.into()),
     }
     .truncated(MAX_ERROR_BYTES)
 }
@@ -58,20 +58,22 @@ fn to_wit(e: ProviderError) -> wit::Error {
         ProviderError::NotModified => wit::Error::NotModified,
         ProviderError::InvalidConfig(message) => wit::Error::InvalidConfig(wit::ConfigError {
             field: String::new(),
-            message,
+            message: message.to_string(),
         }),
-        ProviderError::PermissionDenied(m) => wit::Error::PermissionDenied(m),
-        ProviderError::Unavailable(m) => wit::Error::Unavailable(m),
-        ProviderError::Unsupported(m) => wit::Error::Unsupported(m),
+        ProviderError::PermissionDenied(m) => wit::Error::PermissionDenied(m.to_string()),
+        ProviderError::Unavailable(m) => wit::Error::Unavailable(m.to_string()),
+        ProviderError::Unsupported(m) => wit::Error::Unsupported(m.to_string()),
         ProviderError::Throttled {
             message,
             retry_after_ms,
         } => wit::Error::Throttled(wit::Throttled {
             retry_after_ms,
-            message,
+            message: message.to_string(),
         }),
-        ProviderError::EgressDenied(m) => wit::Error::EgressDenied(m),
-        ProviderError::Backend(m) | ProviderError::Internal(m) => wit::Error::Backend(m),
+        ProviderError::EgressDenied(m) => wit::Error::EgressDenied(m.to_string()),
+        ProviderError::Backend(m) | ProviderError::Internal(m) => {
+            wit::Error::Backend(m.to_string())
+        }
     }
 }
 
