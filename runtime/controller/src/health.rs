@@ -15,7 +15,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// How long a watch may fail before the controller reports not ready.
@@ -47,6 +47,7 @@ pub struct Health {
     watches: Mutex<BTreeMap<&'static str, Watch>>,
     probe: Mutex<Probe>,
     unsynced: AtomicUsize,
+    standby: AtomicBool,
 }
 
 impl Health {
@@ -56,7 +57,14 @@ impl Health {
             watches: Mutex::new(watches.iter().map(|w| (*w, Watch::default())).collect()),
             probe: Mutex::new(Probe::default()),
             unsynced: AtomicUsize::new(watches.len()),
+            standby: AtomicBool::new(false),
         }
+    }
+
+    /// Whether this replica waits for the leader election's lease (its watches not started):
+    /// a standby is ready (a rollout must not wait on it) when the API server answers.
+    pub fn set_standby(&self, standby: bool) {
+        self.standby.store(standby, Ordering::Release);
     }
 
     fn with_watch(&self, name: &'static str, f: impl FnOnce(&mut Watch)) {
@@ -119,12 +127,12 @@ impl Health {
     pub fn readiness(&self, now: Instant) -> Result<String, String> {
         let mut lines = Vec::new();
         let mut ok = true;
-        for (name, w) in self
-            .watches
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-        {
+        let standby = self.standby.load(Ordering::Acquire);
+        if standby {
+            lines.push("[+]leader election: standby, waiting for the lease".into());
+        }
+        let watches = self.watches.lock().unwrap_or_else(|e| e.into_inner());
+        for (name, w) in watches.iter().filter(|_| !standby) {
             let failing = w
                 .failing_since
                 .filter(|t| now.saturating_duration_since(*t) > READY_WATCH_GRACE);
@@ -266,6 +274,22 @@ mod tests {
         let err = h.liveness(later).unwrap_err();
         assert!(err.contains("[-]watch Secret: failing for 301s"), "{err}");
         assert!(h.liveness(t0 + Duration::from_secs(10)).is_ok());
+    }
+
+    #[test]
+    fn a_standby_is_ready_without_watches_while_the_api_answers() {
+        let h = Health::new(&["ExternalSecret"]);
+        let t0 = Instant::now();
+        h.set_standby(true);
+        assert!(
+            h.readiness(t0).is_err(),
+            "not before the API server answered"
+        );
+        h.probe_ok(t0);
+        let ok = h.readiness(t0).unwrap();
+        assert!(ok.contains("[+]leader election: standby"), "{ok}");
+        h.set_standby(false);
+        assert!(h.readiness(t0).is_err(), "leading: the watches count again");
     }
 
     #[test]

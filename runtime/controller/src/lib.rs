@@ -16,6 +16,7 @@ pub mod external_secret;
 pub mod fairness;
 pub mod health;
 pub mod http;
+pub mod leader;
 pub mod managed_fields;
 pub mod metrics;
 pub mod namespace_conditions;
@@ -31,4 +32,5 @@ pub use context::{Config, FIELD_MANAGER};
 pub use error::Error;
 /// Go duration parsing (`5m`, `1h30m`), as the CRDs and ESO's flags use it.
 pub use esox_api::duration::parse_go_duration;
-pub use runner::{HttpConfig, kube_client, run};
+pub use leader::LeaderElection;
+pub use runner::{HttpConfig, kube_client, run, shutdown_signal};

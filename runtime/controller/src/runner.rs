@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::plugin_policy::PluginPolicy;
 use esox_api::{ClusterSecretStore, ExternalSecret, SecretStore};
@@ -27,6 +27,7 @@ use crate::context::{Config, Context, Index, es_key};
 use crate::external_secret::{managed_selector, reconcile, secret_to_external_secrets};
 use crate::fairness::KeyedLimiter;
 use crate::health::{Health, PROBE_INTERVAL};
+use crate::leader::{Election, LeaderElection};
 use crate::metrics::Metrics;
 use crate::store_clients::{StoreClients, StoreKey};
 use crate::stores::{reconcile_cluster_secret_store, reconcile_secret_store};
@@ -341,6 +342,7 @@ pub async fn run(
     policy: PluginPolicy,
     config: Config,
     http: HttpConfig,
+    leader_election: Option<LeaderElection>,
 ) -> anyhow::Result<()> {
     let ns = config.namespace.clone();
     let wc = watcher::Config::default;
@@ -351,6 +353,31 @@ pub async fn run(
         "Secret",
     ]));
     spawn_probe(client.clone(), health.clone());
+    let metrics = Metrics::default();
+    let registry = metrics.registry(host.metrics());
+    let permits = config.concurrency.max(1);
+    health.set_standby(leader_election.is_some());
+    let (metrics_addr, live_addr) =
+        crate::http::serve(http.metrics_addr, http.live_addr, registry, health.clone()).await?;
+    tracing::info!(%metrics_addr, %live_addr, namespace = ns.as_deref().unwrap_or("(all)"), class = %config.controller_class, concurrency = permits, leader_election = leader_election.is_some(), "esox controller starting");
+
+    // With leader election, nothing is watched or written until this replica leads.
+    let mut election = None;
+    if let Some(le) = &leader_election {
+        let mut joined = Election::join(client.clone(), le).await?;
+        tracing::info!(lease = %format!("{}/{}", le.namespace, le.name), identity = %le.identity, "leader election: standing by until this replica holds the lease");
+        tokio::select! {
+            led = joined.leading() => led?,
+            _ = shutdown_signal() => {
+                tracing::info!("shutdown requested while standing by");
+                joined.release(Duration::from_secs(5)).await;
+                return Ok(());
+            }
+        }
+        tracing::info!(identity = %le.identity, "leader election: leading; starting the controllers");
+        health.set_standby(false);
+        election = Some(joined);
+    }
     let (es_gone, es_gone_rx) = tokio::sync::mpsc::unbounded_channel();
     let (ss_gone, ss_gone_rx) = tokio::sync::mpsc::unbounded_channel();
     let (css_gone, css_gone_rx) = tokio::sync::mpsc::unbounded_channel();
@@ -382,9 +409,6 @@ pub async fn run(
     );
     let es_controller = Controller::for_stream(trigger, reader);
 
-    let metrics = Metrics::default();
-    let registry = metrics.registry(host.metrics());
-    let permits = config.concurrency.max(1);
     let ctx = Arc::new(Context {
         client: client.clone(),
         stores,
@@ -409,9 +433,6 @@ pub async fn run(
     });
 
     spawn_cleanup(ctx.clone(), es_gone_rx, ss_gone_rx, css_gone_rx);
-    let (metrics_addr, live_addr) =
-        crate::http::serve(http.metrics_addr, http.live_addr, registry, health.clone()).await?;
-    tracing::info!(%metrics_addr, %live_addr, namespace = ns.as_deref().unwrap_or("(all)"), class = %ctx.config.controller_class, concurrency = permits, "esox controller starting");
 
     let (c1, c2, c3) = (ctx.clone(), ctx.clone(), ctx.clone());
     // Managed Secrets: metadata only (no values held in memory), filtered by the managed label.
@@ -475,9 +496,48 @@ pub async fn run(
                 tracing::debug!(error = %e, "ClusterSecretStore controller event");
             }
         });
-    futures::join!(es_controller, ss, css);
+    let controllers = async {
+        futures::join!(es_controller, ss, css);
+    };
+    let lost = async {
+        match election.as_mut() {
+            Some(e) => e.lost().await,
+            None => futures::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = controllers => {}
+        _ = lost => {
+            // Another replica may already be writing: stop at once rather than write beside it.
+            tracing::error!("leader election: this replica lost the lease; exiting so that only the new leader writes");
+            std::process::exit(1);
+        }
+    }
     tracing::info!("esox controller stopped");
+    if let Some(e) = election {
+        e.release(Duration::from_secs(5)).await;
+    }
     Ok(())
+}
+
+/// SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(t) => t,
+                Err(_) => return futures::future::pending().await,
+            };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
 
 /// An API client from `--kubeconfig` (and `--context`), else the usual inference: `$KUBECONFIG`,

@@ -42,7 +42,7 @@ pub enum Command {
     /// Print, write or check the CustomResourceDefinitions esox serves.
     Crds(crds::CrdsArgs),
     /// Run the controller.
-    Run(run::RunArgs),
+    Run(Box<run::RunArgs>),
 }
 
 /// Parse the command line, set up logging and run the command.
@@ -65,9 +65,11 @@ pub fn main() -> ExitCode {
             Command::Get(args) => get::run(args).await,
             Command::Render(args) => render::run(args).await,
             Command::Crds(args) => crds::run(args),
-            Command::Run(args) => run::run(args).await,
+            Command::Run(args) => run::run(*args).await,
         }
     });
+    // Blocking work still running (a template render, a plugin compile) must not hold the exit.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(2));
     match result {
         Ok(code) => code,
         Err(e) => {

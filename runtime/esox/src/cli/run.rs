@@ -75,13 +75,57 @@ pub struct RunArgs {
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     pub enable_flood_gate: bool,
 
-    /// Where /metrics listens.
-    #[arg(long, default_value = "0.0.0.0:8080")]
+    /// Where /metrics listens (`HOST:PORT`, or ESO's `:PORT` for all addresses).
+    #[arg(long, default_value = "0.0.0.0:8080", value_parser = parse_addr)]
     pub metrics_addr: SocketAddr,
 
-    /// Where /healthz and /readyz listen.
-    #[arg(long, default_value = "0.0.0.0:8082")]
+    /// Where /healthz and /readyz listen (`HOST:PORT` or `:PORT`).
+    #[arg(long, default_value = "0.0.0.0:8082", value_parser = parse_addr)]
     pub live_addr: SocketAddr,
+
+    /// Run as one of several replicas: only the holder of a coordination.k8s.io Lease
+    /// reconciles; the others stand by (ready, serving health) and take over when it expires.
+    #[arg(long, default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub enable_leader_election: bool,
+
+    /// The Lease's name.
+    #[arg(long, default_value = "esox-controller-leader")]
+    pub leader_election_id: String,
+
+    /// The Lease's namespace. Default: the controller's own (POD_NAMESPACE, or the in-cluster
+    /// ServiceAccount's namespace), else `default`.
+    #[arg(long)]
+    pub leader_election_namespace: Option<String>,
+
+    /// How long the lease holds after its last renewal (Go duration); a killed leader is
+    /// replaced within about this (ESO's default is 15s; 12s keeps a failover under 15s).
+    #[arg(long, default_value = "12s", value_parser = parse_duration)]
+    pub leader_election_lease_duration: Duration,
+
+    /// The leader renews the lease when this much of it has passed (Go duration; ESO's name).
+    #[arg(long, default_value = "8s", value_parser = parse_duration)]
+    pub leader_election_renew_deadline: Duration,
+
+    /// ESO's retry period. Accepted so ESO's Deployment arguments work; esox's standbys retry
+    /// when the lease expires instead (logged at start when set).
+    #[arg(long, value_parser = parse_duration)]
+    pub leader_election_retry_period: Option<Duration>,
+
+    /// The longest a SIGTERM may take: in-flight syncs finish and the lease is released, and
+    /// whatever is still running after this is abandoned and the process exits (Go duration;
+    /// keep it below the Pod's terminationGracePeriodSeconds).
+    #[arg(long, default_value = "20s", value_parser = parse_duration)]
+    pub shutdown_timeout: Duration,
+}
+
+/// `HOST:PORT`, or `:PORT` (Go's form, as ESO's flags take it) for every address.
+fn parse_addr(s: &str) -> Result<SocketAddr, String> {
+    let full = match s.strip_prefix(':') {
+        Some(port) => format!("0.0.0.0:{port}"),
+        None => s.to_string(),
+    };
+    full.parse()
+        .map_err(|e| format!("{s:?} is not HOST:PORT or :PORT: {e}"))
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -125,6 +169,87 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         metrics_addr: args.metrics_addr,
         live_addr: args.live_addr,
     };
-    esox_controller::run(client, host, policy, config, http).await?;
+    let leader_election = args.enable_leader_election.then(|| {
+        if args.leader_election_retry_period.is_some() {
+            tracing::info!("--leader-election-retry-period is accepted for ESO's arguments and not used: standbys try again when the lease expires");
+        }
+        let namespace = args
+            .leader_election_namespace
+            .clone()
+            .or_else(esox_controller::leader::own_namespace)
+            .unwrap_or_else(|| "default".into());
+        let mut le = esox_controller::LeaderElection::new(
+            namespace,
+            esox_controller::leader::own_identity(),
+        );
+        le.name = args.leader_election_id.clone();
+        le.lease_duration = args.leader_election_lease_duration;
+        le.renew_before = args
+            .leader_election_lease_duration
+            .saturating_sub(args.leader_election_renew_deadline);
+        le
+    });
+    spawn_shutdown_deadline(args.shutdown_timeout);
+    esox_controller::run(client, host, policy, config, http, leader_election).await?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// After SIGTERM (or Ctrl-C), the process ends within `bound` whatever is still running: a
+/// hung plugin call or a stuck write must not keep a Pod in Terminating until it is killed.
+fn spawn_shutdown_deadline(bound: Duration) {
+    tokio::spawn(async move {
+        esox_controller::shutdown_signal().await;
+        tracing::info!(bound = ?bound, "shutdown requested; in-flight syncs finish, then esox exits");
+        tokio::time::sleep(bound).await;
+        tracing::warn!(bound = ?bound, "shutdown did not finish in time; exiting now");
+        std::process::exit(0);
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_take_host_port_and_esos_colon_port() {
+        assert_eq!(
+            parse_addr(":8080").unwrap(),
+            "0.0.0.0:8080".parse::<SocketAddr>().unwrap()
+        );
+        assert_eq!(
+            parse_addr("127.0.0.1:9").unwrap(),
+            "127.0.0.1:9".parse::<SocketAddr>().unwrap()
+        );
+        assert!(parse_addr("8080").unwrap_err().contains(":PORT"));
+    }
+
+    #[test]
+    fn esos_leader_election_arguments_parse() {
+        use clap::Parser;
+        #[derive(clap::Parser)]
+        struct Wrapper {
+            #[command(flatten)]
+            run: RunArgs,
+        }
+        let w = Wrapper::try_parse_from([
+            "esox",
+            "--enable-leader-election",
+            "--leader-election-id",
+            "external-secrets-controller",
+            "--leader-election-lease-duration",
+            "20s",
+            "--leader-election-retry-period",
+            "2s",
+            "--metrics-addr=:8080",
+        ])
+        .unwrap();
+        assert!(w.run.enable_leader_election);
+        assert_eq!(w.run.leader_election_id, "external-secrets-controller");
+        assert_eq!(
+            w.run.leader_election_lease_duration,
+            Duration::from_secs(20)
+        );
+        let w = Wrapper::try_parse_from(["esox", "--enable-leader-election=false"]).unwrap();
+        assert!(!w.run.enable_leader_election);
+    }
 }
