@@ -141,8 +141,17 @@ mod tests {
                 "Namespace",
                 "ServiceAccount",
                 "ClusterRole",
-                "ClusterRoleBinding"
+                "ClusterRoleBinding",
+                "Role",
+                "RoleBinding"
             ]
+        );
+        // Leases only in the controller's own namespace (leader election).
+        let leases = &objects[4];
+        assert_eq!(leases.metadata.namespace.as_deref(), Some("esox-system"));
+        assert_eq!(
+            leases.data["rules"][0]["resources"],
+            serde_json::json!(["leases"])
         );
         let role = &objects[2];
         let rules = role.data["rules"].as_array().unwrap();

@@ -102,6 +102,12 @@ enum Stores {
 
 /// Reconcile one ExternalSecret (the controller runtime runs each reconcile on its own task).
 pub async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Context>) -> Result<Action, Error> {
+    if es.finalizers().iter().any(|f| f == ESO_FINALIZER) {
+        release_eso_finalizer(&ctx, &es).await?;
+        if es.meta().deletion_timestamp.is_some() {
+            return Ok(Action::await_change());
+        }
+    }
     if es.meta().deletion_timestamp.is_some() {
         // Owned Secrets go with Kubernetes garbage collection (deletionPolicy Delete is only
         // valid under Owner); every other policy keeps the Secret.
@@ -243,6 +249,70 @@ pub async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Context>) -> Result<Act
     }
 }
 
+/// The finalizer ESO (0.20 and later) puts on every ExternalSecret it reconciles. esox uses
+/// none (see docs/operations.md), and nothing else would ever remove it: deleting such an
+/// ExternalSecret, or its namespace, would hang in Terminating after a switch from ESO.
+pub const ESO_FINALIZER: &str = "externalsecrets.external-secrets.io/externalsecret-cleanup";
+
+/// Do what ESO's finalizer stood for, then remove it: on a deleted ExternalSecret with
+/// `deletionPolicy: Delete`, its Secret goes if this ExternalSecret controls it (uid
+/// precondition); then the finalizer is removed with a JSON patch that tests it is still at
+/// that position, so a concurrent change of the list is never clobbered.
+async fn release_eso_finalizer(ctx: &Context, es: &ExternalSecret) -> Result<(), Error> {
+    let namespace = es.namespace().unwrap_or_default();
+    if es.meta().deletion_timestamp.is_some()
+        && es.spec.deletion_policy() == esox_api::DeletionPolicy::Delete
+    {
+        let api = Api::<Secret>::namespaced(ctx.client.clone(), &namespace);
+        let target = es.target_secret_name();
+        if let Some(secret) = api.get_metadata_opt(&target).await? {
+            let controlled = secret
+                .owner_references()
+                .iter()
+                .any(|o| o.controller == Some(true) && Some(&o.uid) == es.metadata.uid.as_ref());
+            if controlled {
+                let params = DeleteParams {
+                    preconditions: Some(Preconditions {
+                        uid: secret.metadata.uid.clone(),
+                        resource_version: None,
+                    }),
+                    ..Default::default()
+                };
+                match api.delete(&target, &params).await {
+                    Ok(_) => {}
+                    Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+    }
+    let Some(index) = es.finalizers().iter().position(|f| f == ESO_FINALIZER) else {
+        return Ok(());
+    };
+    let patch: json_patch::Patch = serde_json::from_value(json!([
+        {"op": "test", "path": format!("/metadata/finalizers/{index}"), "value": ESO_FINALIZER},
+        {"op": "remove", "path": format!("/metadata/finalizers/{index}")},
+    ]))
+    .map_err(|e| Error::Task(e.to_string()))?;
+    let api = Api::<ExternalSecret>::namespaced(ctx.client.clone(), &namespace);
+    match api
+        .patch(
+            &es.name_any(),
+            &PatchParams::default(),
+            &Patch::<()>::Json(patch),
+        )
+        .await
+    {
+        Ok(_) => {
+            tracing::info!(externalsecret = %format!("{namespace}/{}", es.name_any()), "removed ESO's cleanup finalizer (esox uses none)");
+            Ok(())
+        }
+        // Gone, or the list changed since it was read: the next event brings it again.
+        Err(kube::Error::Api(s)) if s.code == 404 || s.code == 422 || s.code == 409 => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// The newer of the cached ExternalSecret's status and the status esox last wrote: the watch
 /// cache can lag behind esox's own writes, and a stale status would sync twice.
 fn effective_status(ctx: &Context, id: &str, es: &ExternalSecret) -> Option<ExternalSecretStatus> {
@@ -370,8 +440,7 @@ async fn secret_intact(
     let secret = Api::<Secret>::namespaced(ctx.client.clone(), namespace)
         .get_opt(target)
         .await?;
-    let manager = esox_sync::field_manager(&es.name_any());
-    let existing = secret.as_ref().map(|s| existing_secret(s, &manager));
+    let existing = secret.as_ref().map(|s| existing_secret(s, &es.name_any()));
     let valid = esox_sync::refresh::secret_is_valid(es, existing.as_ref());
     if valid && let Some(rv) = secret.and_then(|s| s.metadata.resource_version) {
         ctx.remember_write(&key.0, &key.1, rv);
@@ -379,7 +448,11 @@ async fn secret_intact(
     Ok(valid)
 }
 
-fn existing_secret(s: &Secret, manager: &str) -> ExistingSecret {
+/// The existing Secret as the build sees it. Its managed keys are those this ExternalSecret's
+/// field manager owns, and those ESO's owned for it (keys ESO wrote under Merge stay this
+/// ExternalSecret's after a migration).
+fn existing_secret(s: &Secret, es_name: &str) -> ExistingSecret {
+    let fields = s.metadata.managed_fields.as_deref().unwrap_or_default();
     ExistingSecret {
         type_: s.type_.clone().unwrap_or_default(),
         data: s
@@ -392,10 +465,13 @@ fn existing_secret(s: &Secret, manager: &str) -> ExistingSecret {
         labels: s.metadata.labels.clone().unwrap_or_default(),
         annotations: s.metadata.annotations.clone().unwrap_or_default(),
         immutable: s.immutable.unwrap_or(false),
-        managed_data_keys: managed_data_keys(
-            s.metadata.managed_fields.as_deref().unwrap_or_default(),
-            manager,
-        ),
+        managed_data_keys: managed_data_keys(fields, &esox_sync::field_manager(es_name))
+            .into_iter()
+            .chain(managed_data_keys(
+                fields,
+                &esox_sync::write::eso_field_manager(es_name),
+            ))
+            .collect(),
     }
 }
 
@@ -470,8 +546,7 @@ async fn sync(
     let current_meta = current.as_ref().map(target_meta);
     // Refused before any provider is called.
     esox_sync::check_ownership(&Writer::of(es), current_meta.as_ref())?;
-    let manager = esox_sync::field_manager(&es.name_any());
-    let existing = current.as_ref().map(|s| existing_secret(s, &manager));
+    let existing = current.as_ref().map(|s| existing_secret(s, &es.name_any()));
 
     let answers = fetch(ctx, plan, stores, namespace).await;
     let inputs = template_inputs(ctx, plan, namespace).await?;
@@ -491,7 +566,7 @@ async fn sync(
     let write = esox_sync::plan_write(
         es,
         &outcome,
-        existing.as_ref().map(|e| &e.data),
+        existing.as_ref(),
         current_meta.as_ref(),
         previous.as_ref(),
     )?;
@@ -615,11 +690,15 @@ async fn execute(
                 .await
                 .map_err(|e| write_failure(&what, &apply.precondition, e))?;
             let mut rv = written.metadata.resource_version.clone();
-            if apply.remove_other_keys
-                && let SyncAction::Write(desired) = &outcome.action
-            {
-                let extra =
-                    esox_sync::keys_to_remove(desired, written.data.iter().flat_map(|d| d.keys()));
+            if let SyncAction::Write(desired) = &outcome.action {
+                let mut extra = apply.remove_keys.clone();
+                if apply.remove_other_keys {
+                    extra.extend(esox_sync::keys_to_remove(
+                        desired,
+                        written.data.iter().flat_map(|d| d.keys()),
+                    ));
+                }
+                extra.retain(|k| written.data.as_ref().is_some_and(|d| d.contains_key(k)));
                 if !extra.is_empty() {
                     let removal: serde_json::Map<String, serde_json::Value> = extra
                         .into_iter()
@@ -635,7 +714,9 @@ async fn execute(
                             })),
                         )
                         .await
-                        .map_err(|e| write_failure(&what, &Precondition::Absent, e))?;
+                        .map_err(|e| {
+                            write_failure(&what, &Precondition::ResourceVersion(String::new()), e)
+                        })?;
                     rv = trimmed.metadata.resource_version;
                 }
             }

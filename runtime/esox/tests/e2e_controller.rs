@@ -1214,6 +1214,178 @@ async fn conditional_writes_esox_relies_on_hold_on_the_real_api_server() {
     );
 }
 
+/// A switch from ESO: an ExternalSecret with ESO's cleanup finalizer and a Secret exactly as
+/// ESO left it (managed label, data hash, owner reference, written by ESO's field manager).
+/// esox takes over without rewriting the Secret, removes the finalizer, and deleting the
+/// ExternalSecret completes. Under Merge, the key ESO wrote for an ExternalSecret is that
+/// ExternalSecret's: when it stops rendering it, esox removes it and keeps the user's.
+#[tokio::test]
+#[ignore = "needs the real stack (kube-apiserver, etcd, kube-controller-manager, LocalStack): runs in `cargo xtask test` (e2e phase)"]
+async fn an_external_secret_and_secret_eso_left_behind_are_taken_over_without_a_rewrite() {
+    let stack = stack().await;
+    let ns = stack.new_namespace("from-eso").await.unwrap();
+    let client = stack.admin_client();
+    let v = secret_value("from-eso");
+    let finalizer = esox_controller::external_secret::ESO_FINALIZER;
+
+    // The ExternalSecret first (its uid goes into the Secret's owner reference); its store
+    // comes last, so esox cannot sync before the Secret is in place.
+    apply(
+        &client,
+        json!({
+            "apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret",
+            "metadata": {"name": "migrated", "namespace": ns.name(), "finalizers": [finalizer]},
+            "spec": {
+                "refreshInterval": "1h",
+                "secretStoreRef": {"name": "fake", "kind": "SecretStore"},
+                "data": [{"secretKey": "k", "remoteRef": {"key": "k"}}],
+            },
+        }),
+    )
+    .await;
+    let es = es_api(&client, ns.name()).get("migrated").await.unwrap();
+    let data = BTreeMap::from([("k".to_string(), v.clone().into_bytes())]);
+    let secrets = Api::<Secret>::namespaced(client.clone(), ns.name());
+    let eso_manager = "externalsecrets.external-secrets.io/migrated";
+    let created = secrets
+        .create(
+            &PostParams {
+                field_manager: Some(eso_manager.into()),
+                ..Default::default()
+            },
+            &Secret {
+                metadata: ObjectMeta {
+                    name: Some("migrated".into()),
+                    labels: Some(BTreeMap::from([
+                        (
+                            "reconcile.external-secrets.io/managed".to_string(),
+                            "true".to_string(),
+                        ),
+                        (
+                            "reconcile.external-secrets.io/created-by".to_string(),
+                            esox_sync::created_by_label(ns.name(), "migrated"),
+                        ),
+                    ])),
+                    annotations: Some(BTreeMap::from([(
+                        "reconcile.external-secrets.io/data-hash".to_string(),
+                        esox_sync::data_hash(&data),
+                    )])),
+                    owner_references: Some(vec![
+                        k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference {
+                            api_version: "external-secrets.io/v1".into(),
+                            kind: "ExternalSecret".into(),
+                            name: "migrated".into(),
+                            uid: es.metadata.uid.clone().unwrap(),
+                            controller: Some(true),
+                            block_owner_deletion: Some(true),
+                        },
+                    ]),
+                    ..Default::default()
+                },
+                type_: Some("Opaque".into()),
+                data: Some(
+                    data.iter()
+                        .map(|(k, v)| (k.clone(), ByteString(v.clone())))
+                        .collect(),
+                ),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+
+    // Merge: ESO wrote "a" for ExternalSecret "merger" into a Secret whose "user" key is a
+    // person's.
+    secrets
+        .create(
+            &PostParams {
+                field_manager: Some("kubectl".into()),
+                ..Default::default()
+            },
+            &Secret {
+                metadata: ObjectMeta {
+                    name: Some("shared".into()),
+                    ..Default::default()
+                },
+                string_data: Some(BTreeMap::from([("user".to_string(), "u".to_string())])),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    secrets
+        .patch(
+            "shared",
+            &PatchParams {
+                field_manager: Some("externalsecrets.external-secrets.io/merger".into()),
+                ..Default::default()
+            },
+            &Patch::Merge(json!({"stringData": {"a": "written-by-eso"}})),
+        )
+        .await
+        .unwrap();
+
+    apply(
+        &client,
+        fake_store(ns.name(), "fake", &[("k", &v), ("b", "rendered-by-esox")]),
+    )
+    .await;
+    apply(
+        &client,
+        external_secret(
+            ns.name(),
+            "merger",
+            "fake",
+            &[("b", "b")],
+            json!({"target": {"name": "shared", "creationPolicy": "Merge"}}),
+        ),
+    )
+    .await;
+
+    wait_es(&client, ns.name(), "migrated", "True", "SecretSynced").await;
+    let after = secrets.get("migrated").await.unwrap();
+    assert_eq!(
+        after.metadata.resource_version, created.metadata.resource_version,
+        "the Secret ESO left intact is not rewritten"
+    );
+    eventually("ESO's finalizer to be removed", || async {
+        let es = es_api(&client, ns.name()).get("migrated").await.ok()?;
+        (!es.metadata
+            .finalizers
+            .unwrap_or_default()
+            .iter()
+            .any(|f| f == finalizer))
+        .then_some(())
+    })
+    .await;
+
+    wait_es(&client, ns.name(), "merger", "True", "SecretSynced").await;
+    let shared = wait_secret_data(
+        &client,
+        ns.name(),
+        "shared",
+        &[("user", "u"), ("b", "rendered-by-esox")],
+    )
+    .await;
+    assert!(
+        !shared.data.unwrap().contains_key("a"),
+        "the key ESO wrote for this ExternalSecret, no longer rendered, is removed"
+    );
+
+    // Deleting an ExternalSecret that had ESO's finalizer completes.
+    delete_es(&client, ns.name(), "migrated").await;
+    eventually("the ExternalSecret to be gone", || async {
+        es_api(&client, ns.name())
+            .get_opt("migrated")
+            .await
+            .ok()?
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    assert_no_secret_values(&client).await;
+}
+
 /// A plain HTTP GET over a TCP socket (the endpoints are local and unencrypted).
 async fn reqwest_get(url: &str) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};

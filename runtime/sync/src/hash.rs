@@ -23,7 +23,7 @@ pub const LABEL_CREATED_BY: &str = "reconcile.external-secrets.io/created-by";
 /// Annotation users bump to force a refresh (mirrored by ClusterExternalSecrets).
 pub const ANNOTATION_FORCE_SYNC: &str = "external-secrets.io/force-sync";
 
-fn sha3_224_hex(text: &str) -> String {
+pub(crate) fn sha3_224_hex(text: &str) -> String {
     hex_lower(&Sha3_224::digest(text.as_bytes()))
 }
 

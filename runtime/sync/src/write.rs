@@ -25,7 +25,7 @@ use base64::Engine as _;
 use esox_api::{CreationPolicy, ExternalSecret};
 use serde_json::{Value, json};
 
-use crate::build::{Action, DesiredSecret, Outcome};
+use crate::build::{Action, DesiredSecret, ExistingSecret, Outcome};
 use crate::error::{SyncError, reason};
 use crate::hash::created_by_label;
 
@@ -130,6 +130,27 @@ pub fn field_manager(es_name: &str) -> String {
     }
 }
 
+/// The field manager ESO wrote this ExternalSecret's Secret under
+/// (`externalsecrets.external-secrets.io/<name>`, or the SHA3-224 of the name past 63
+/// characters): keys ESO wrote under Merge policies count as this ExternalSecret's own after a
+/// migration from ESO.
+pub fn eso_field_manager(es_name: &str) -> String {
+    let manager = format!("externalsecrets.external-secrets.io/{es_name}");
+    if manager.len() <= 63 {
+        manager
+    } else {
+        format!(
+            "externalsecrets.external-secrets.io/sha3/{}",
+            created_by_label_raw(es_name)
+        )
+    }
+}
+
+/// SHA3-224 hex of `text` (ESO's `fqdnFor` hashes the bare name).
+fn created_by_label_raw(text: &str) -> String {
+    crate::hash::sha3_224_hex(text)
+}
+
 /// The condition under which a write may happen.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Precondition {
@@ -153,6 +174,10 @@ pub struct Apply {
     /// Whether keys other writers added are removed after the apply (whole-Secret policies:
     /// ESO replaces the data; see [`keys_to_remove`]).
     pub remove_other_keys: bool,
+    /// Keys this ExternalSecret wrote before (under its own field manager or, after a switch
+    /// from ESO, ESO's) and no longer renders, under Merge policies: removed after the apply,
+    /// since server-side apply drops only what the applying manager itself owned.
+    pub remove_keys: BTreeSet<String>,
     /// The event to publish after the write: `Created` when the Secret was absent, `Updated`
     /// when its data changes, none when only metadata is re-applied.
     pub event: Option<(&'static str, &'static str)>,
@@ -218,10 +243,11 @@ pub enum TargetWrite {
 pub fn plan_write(
     es: &ExternalSecret,
     outcome: &Outcome,
-    existing_data: Option<&BTreeMap<String, Vec<u8>>>,
+    existing: Option<&ExistingSecret>,
     current: Option<&TargetMeta>,
     previous: Option<&TargetMeta>,
 ) -> Result<WritePlan, SyncError> {
+    let existing_data = existing.map(|e| &e.data);
     let writer = Writer::of(es);
     check_ownership(&writer, current)?;
     let creation = es.spec.creation_policy();
@@ -233,6 +259,13 @@ pub fn plan_write(
         _ => None,
     };
     let target = match &outcome.action {
+        Action::Write(desired)
+            if existing.is_some_and(|e| already_holds(e, current, desired, &writer)) =>
+        {
+            // Nothing would change: no write, so a Secret ESO (or an earlier esox) left intact
+            // is taken over without a new resourceVersion.
+            TargetWrite::Nothing
+        }
         Action::Write(desired) => {
             let merge = matches!(
                 creation,
@@ -254,6 +287,15 @@ pub fn plan_write(
                     Some(c) => Precondition::ResourceVersion(c.resource_version.clone()),
                 },
                 remove_other_keys: !merge && current.is_some(),
+                remove_keys: match existing {
+                    Some(e) if merge => e
+                        .managed_data_keys
+                        .iter()
+                        .filter(|k| e.data.contains_key(*k) && !desired.data.contains_key(*k))
+                        .cloned()
+                        .collect(),
+                    _ => BTreeSet::new(),
+                },
                 event,
             })
         }
@@ -271,6 +313,32 @@ pub fn plan_write(
         delete_previous,
         target,
     })
+}
+
+/// Whether the existing Secret already holds everything `desired` sets: the same data, type
+/// and immutability, every desired label and annotation with its value, and this writer as
+/// controller owner when it must be. Labels and annotations others added are not compared.
+fn already_holds(
+    existing: &ExistingSecret,
+    current: Option<&TargetMeta>,
+    desired: &DesiredSecret,
+    writer: &Writer,
+) -> bool {
+    let subset = |want: &BTreeMap<String, String>, have: &BTreeMap<String, String>| {
+        want.iter().all(|(k, v)| have.get(k) == Some(v))
+    };
+    let owner_ok = !desired.controller_owner
+        || current
+            .and_then(|c| c.controller_owner.as_ref())
+            .is_some_and(|o| {
+                o.kind == "ExternalSecret" && o.uid == writer.uid && !writer.uid.is_empty()
+            });
+    existing.data == desired.data
+        && existing.type_ == desired.type_
+        && existing.immutable == desired.immutable
+        && subset(&desired.labels, &existing.labels)
+        && subset(&desired.annotations, &existing.annotations)
+        && owner_ok
 }
 
 /// The Secret object esox applies for `desired`: under Merge policies only the keys this
@@ -473,7 +541,9 @@ mod tests {
         assert!(!apply.remove_other_keys);
 
         let current = meta(Some(("db", "uid-db")), None);
-        let same = desired(true).data;
+        // Same data, but a label esox sets is missing: written, at the version read.
+        let mut same = existing_of(&desired(true));
+        same.labels.clear();
         let plan =
             plan_write(&e, &write(desired(true)), Some(&same), Some(&current), None).unwrap();
         let TargetWrite::Apply(apply) = plan.target else {
@@ -486,7 +556,8 @@ mod tests {
         assert_eq!(apply.event, None, "unchanged data: no event");
         assert!(apply.remove_other_keys);
 
-        let changed = BTreeMap::from([("password".to_string(), b"old".to_vec())]);
+        let mut changed = existing_of(&desired(true));
+        changed.data = BTreeMap::from([("password".to_string(), b"old".to_vec())]);
         let plan = plan_write(
             &e,
             &write(desired(true)),
@@ -499,6 +570,97 @@ mod tests {
             panic!()
         };
         assert_eq!(apply.event, Some((reason::EVENT_UPDATED, "secret updated")));
+    }
+
+    fn existing_of(d: &DesiredSecret) -> ExistingSecret {
+        ExistingSecret {
+            type_: d.type_.clone(),
+            data: d.data.clone(),
+            labels: d.labels.clone(),
+            annotations: d.annotations.clone(),
+            immutable: d.immutable,
+            managed_data_keys: BTreeSet::new(),
+        }
+    }
+
+    #[test]
+    fn a_secret_that_already_holds_everything_is_not_written_again() {
+        let e = es(CreationPolicy::Owner);
+        let own = meta(Some(("db", "uid-db")), None);
+        let mut held = existing_of(&desired(true));
+        held.labels.insert("added-by-someone".into(), "x".into());
+        let plan = plan_write(&e, &write(desired(true)), Some(&held), Some(&own), None).unwrap();
+        assert_eq!(
+            plan.target,
+            TargetWrite::Nothing,
+            "extra labels of others do not count"
+        );
+        // Not yet owned by this ExternalSecret (say ESO's Secret before takeover): written.
+        let unowned = meta(None, None);
+        assert!(matches!(
+            plan_write(&e, &write(desired(true)), Some(&held), Some(&unowned), None)
+                .unwrap()
+                .target,
+            TargetWrite::Apply(_)
+        ));
+        // A label esox sets with another value, another type, immutability: written.
+        for change in 0..3 {
+            let mut other = existing_of(&desired(true));
+            match change {
+                0 => {
+                    other.labels.insert("l".into(), "changed".into());
+                }
+                1 => other.type_ = "kubernetes.io/tls".into(),
+                _ => other.immutable = true,
+            }
+            assert!(
+                matches!(
+                    plan_write(&e, &write(desired(true)), Some(&other), Some(&own), None)
+                        .unwrap()
+                        .target,
+                    TargetWrite::Apply(_)
+                ),
+                "change {change}"
+            );
+        }
+    }
+
+    #[test]
+    fn merge_removes_the_keys_it_wrote_before_and_no_longer_renders() {
+        let e = es(CreationPolicy::Merge);
+        let mut d = desired(false);
+        d.data = BTreeMap::from([("user".into(), b"u".to_vec()), ("b".into(), b"2".to_vec())]);
+        d.managed_data_keys = BTreeSet::from(["b".to_string()]);
+        let mut existing = existing_of(&d);
+        existing.data =
+            BTreeMap::from([("user".into(), b"u".to_vec()), ("a".into(), b"1".to_vec())]);
+        // "a" was this ExternalSecret's (its manager's, or ESO's for it); "gone" is long gone.
+        existing.managed_data_keys = BTreeSet::from(["a".to_string(), "gone".to_string()]);
+        let current = meta(None, None);
+        let plan = plan_write(&e, &write(d), Some(&existing), Some(&current), None).unwrap();
+        let TargetWrite::Apply(apply) = plan.target else {
+            panic!()
+        };
+        assert_eq!(apply.remove_keys, BTreeSet::from(["a".to_string()]));
+        assert!(!apply.remove_other_keys, "the user's key stays");
+    }
+
+    #[test]
+    fn esos_field_manager_name_is_reproduced() {
+        assert_eq!(
+            eso_field_manager("db"),
+            "externalsecrets.external-secrets.io/db"
+        );
+        let long = "a".repeat(40);
+        let m = eso_field_manager(&long);
+        assert!(
+            m.starts_with("externalsecrets.external-secrets.io/sha3/"),
+            "{m}"
+        );
+        assert_eq!(
+            m.len(),
+            "externalsecrets.external-secrets.io/sha3/".len() + 56
+        );
     }
 
     #[test]
