@@ -51,6 +51,10 @@ fn replica(stack: &Stack, name: &str) -> ManagedProcess {
         LEASE,
         "--shutdown-timeout",
         "3s",
+        // Arguments from an ESO Deployment: accepted, reported at start.
+        "--zap-time-encoding=epoch",
+        "--enable-managed-secrets-caching=true",
+        "--enable-cluster-store-reconciler",
         "--plugin-dir",
     ])
     .arg(hostile_plugin_dir());
@@ -113,6 +117,12 @@ async fn one_replica_leads_a_killed_leader_is_replaced_and_sigterm_ends_within_i
     a.wait_for_log(LEADING, WAIT).await.unwrap();
     let mut b = replica(stack, "esox-replica-b");
     b.wait_for_log(STANDING_BY, WAIT).await.unwrap();
+    assert!(
+        log_of(&a).contains("ESO flags accepted with no effect")
+            && log_of(&a).contains("--zap-time-encoding --enable-managed-secrets-caching"),
+        "ESO's arguments are reported: {}",
+        a.log_tail(3000)
+    );
 
     // Every write of the target Secret, as the API server reports it.
     let versions: Arc<Mutex<BTreeSet<String>>> = Arc::default();

@@ -3,6 +3,7 @@
 //! Secret values go to stdout only (`esox get`), never to logs; logs go to stderr.
 
 mod crds;
+pub mod eso_flags;
 mod get;
 mod plugin;
 mod render;
@@ -48,7 +49,12 @@ pub enum Command {
 /// Parse the command line, set up logging and run the command.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(&cli.log, &cli.log_format);
+    // ESO's `--loglevel` on `run` sets the filter, unless --log (or ESOX_LOG) says otherwise.
+    let filter = match &cli.command {
+        Command::Run(args) if cli.log == "info" => args.eso.log_filter().unwrap_or("info"),
+        _ => cli.log.as_str(),
+    };
+    init_logging(filter, &cli.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

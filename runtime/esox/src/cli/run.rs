@@ -111,6 +111,9 @@ pub struct RunArgs {
     #[arg(long, value_parser = parse_duration)]
     pub leader_election_retry_period: Option<Duration>,
 
+    #[command(flatten)]
+    pub eso: super::eso_flags::EsoFlags,
+
     /// The longest a SIGTERM may take: in-flight syncs finish and the lease is released, and
     /// whatever is still running after this is abandoned and the process exits (Go duration;
     /// keep it below the Pod's terminationGracePeriodSeconds).
@@ -134,6 +137,10 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 
 /// Run the controller until SIGTERM or Ctrl-C.
 pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let ignored = args.eso.check().map_err(|e| anyhow::anyhow!(e))?;
+    if !ignored.is_empty() {
+        tracing::info!(flags = %ignored.join(" "), "ESO flags accepted with no effect in esox (see docs/operations.md)");
+    }
     let policy = args.plugins.policy()?;
     let host = crate::plugins::host(&args.plugins)
         .await
