@@ -220,6 +220,10 @@ fn test(phases: &mut Phases) -> Result<(), String> {
         },
     )?;
     phases.run(
+        "pure crates stay pure (cargo tree: esox-sync, esox-template, esox-api reach no tokio, hyper or kube-client)",
+        pure_crates_stay_pure,
+    )?;
+    phases.run(
         "plugin tests (native): SDK property semantics, AWS plugin config/errors/endpoints",
         || {
             sh(
@@ -244,6 +248,41 @@ fn test(phases: &mut Phases) -> Result<(), String> {
         || sh(&cargo, &["test", "--workspace"]),
     )?;
     e2e_phase(phases)
+}
+
+/// The decision crates have no I/O: their normal dependencies (as `cargo tree` resolves them
+/// for that crate alone) must not include an async runtime, an HTTP stack or the Kubernetes
+/// client. `cargo tree` reads the lock file only, so this costs a second.
+fn pure_crates_stay_pure() -> Result<(), String> {
+    const FORBIDDEN: &[&str] = &["tokio", "hyper", "kube-client", "kube-runtime", "reqwest"];
+    for krate in ["esox-sync", "esox-template", "esox-api"] {
+        let out = Command::new(cargo())
+            .args(["tree", "-p", krate, "-e", "normal", "--prefix", "none"])
+            .current_dir(repo())
+            .output()
+            .map_err(|e| format!("cannot run cargo tree: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "cargo tree -p {krate} failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        let tree = String::from_utf8_lossy(&out.stdout);
+        let found: Vec<&str> = FORBIDDEN
+            .iter()
+            .copied()
+            .filter(|f| tree.lines().any(|l| l.split(' ').next() == Some(*f)))
+            .collect();
+        if !found.is_empty() {
+            return Err(format!(
+                "{krate} depends on {} (see `cargo tree -p {krate} -e normal -i {}`): keep I/O out of the pure crates",
+                found.join(", "),
+                found[0]
+            ));
+        }
+        eprintln!("{krate}: none of {}", FORBIDDEN.join(", "));
+    }
+    Ok(())
 }
 
 fn host_triple() -> String {
