@@ -16,6 +16,7 @@ use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
 mod demo;
+mod image;
 
 fn main() -> ExitCode {
     let task = std::env::args().nth(1).unwrap_or_default();
@@ -25,9 +26,10 @@ fn main() -> ExitCode {
         "demo" => demo::run(&mut phases),
         "prepare" => prepare(&mut phases),
         "e2e" => e2e(&mut phases),
+        "image" => image_task(&mut phases),
         _ => {
             eprintln!(
-                "usage: cargo xtask <test|e2e|demo|prepare>\n  test     the suite CI runs: prerequisites, format, full build, lint, every test incl. e2e on the real stack\n  e2e      only the end-to-end suites on the real stack (installs the control plane and LocalStack)\n  demo     the quick start, end to end\n  prepare  only install the prerequisites"
+                "usage: cargo xtask <test|e2e|demo|prepare|image>\n  test     the suite CI runs: prerequisites, format, full build, lint, every test incl. e2e on the real stack\n  e2e      only the end-to-end suites on the real stack (installs the control plane and LocalStack)\n  demo     the quick start, end to end\n  prepare  only install the prerequisites\n  image    the container image, without Docker: an OCI layout and a docker-load tarball in target/image (release build; --debug for the debug binary, --binary PATH for one built elsewhere)"
             );
             return ExitCode::from(2);
         }
@@ -170,6 +172,106 @@ fn e2e_phase(phases: &mut Phases) -> Result<(), String> {
     )
 }
 
+/// `cargo xtask image [--debug]`: build `esox` (release unless `--debug`) and the image.
+fn image_task(phases: &mut Phases) -> Result<(), String> {
+    let args: Vec<String> = std::env::args().collect();
+    let debug = args.iter().any(|a| a == "--debug");
+    // `--binary PATH`: package a binary built elsewhere (a musl build, say) as it is.
+    let given = args
+        .iter()
+        .position(|a| a == "--binary")
+        .and_then(|i| args.get(i + 1))
+        .map(PathBuf::from);
+    let (profile_args, dir): (&[&str], &str) = if debug {
+        (&[], "debug")
+    } else {
+        (&["--release"], "release")
+    };
+    if given.is_none() {
+        phases.run(&format!("build esox ({dir})"), || {
+            let mut args = vec!["build", "--workspace", "--bin", "esox"];
+            args.extend_from_slice(profile_args);
+            sh(&cargo(), &args)
+        })?;
+    }
+    let binary = given.unwrap_or_else(|| target_dir().join(dir).join("esox"));
+    phases.run("assemble the image (OCI layout + docker tarball)", || {
+        let built = image::build(
+            &binary,
+            &target_dir().join("image"),
+            env!("CARGO_PKG_VERSION"),
+        )?;
+        eprintln!(
+            "image {} (one layer, {:.1} MB)\n  OCI layout: {}\n  docker:     docker load -i {}",
+            built.digest,
+            built.layer_bytes as f64 / 1e6,
+            built.out.join("oci").display(),
+            built.out.join("esox-image.tar").display()
+        );
+        Ok(())
+    })
+}
+
+/// The image from the debug binary, built twice into separate folders: both digests must be
+/// equal (the build is reproducible) and the tarball well formed.
+fn image_check() -> Result<(), String> {
+    let binary = bin_dir().join("esox");
+    let a = image::build(&binary, &target_dir().join("image-check/a"), "check")?;
+    let b = image::build(&binary, &target_dir().join("image-check/b"), "check")?;
+    if a.digest != b.digest {
+        return Err(format!(
+            "the image is not reproducible: {} then {}",
+            a.digest, b.digest
+        ));
+    }
+    let index = std::fs::read_to_string(a.out.join("oci/index.json"))
+        .map_err(|e| format!("index.json: {e}"))?;
+    if !index.contains(&a.digest) {
+        return Err(format!("index.json does not name {}: {index}", a.digest));
+    }
+    eprintln!(
+        "image digest {} twice ({:.1} MB layer, debug binary)",
+        a.digest,
+        a.layer_bytes as f64 / 1e6
+    );
+    run_in_image_rootfs(&a)
+}
+
+/// Unpack the image's layer and run `esox plugin list` in it as the image's user (chroot; the
+/// embedded plugins compile into /var/cache/esox): the binary and the libraries copied with it
+/// are enough. Needs root for chroot; otherwise says it skipped.
+fn run_in_image_rootfs(built: &image::Built) -> Result<(), String> {
+    let is_root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    if !is_root {
+        eprintln!("skipped running the image's filesystem: chroot needs root");
+        return Ok(());
+    }
+    let rootfs = built.out.join("rootfs");
+    let _ = std::fs::remove_dir_all(&rootfs);
+    std::fs::create_dir_all(&rootfs).map_err(|e| format!("{}: {e}", rootfs.display()))?;
+    let layer = built.out.join("oci/blobs/sha256").join(&built.layer);
+    let rootfs_s = rootfs.display().to_string();
+    sh(
+        "tar",
+        &["-xf", &layer.display().to_string(), "-C", &rootfs_s],
+    )?;
+    sh(
+        "chroot",
+        &[
+            "--userspec=65532:65532",
+            &rootfs_s,
+            "/usr/local/bin/esox",
+            "plugin",
+            "list",
+            "--plugin-cache-dir",
+            "/var/cache/esox",
+        ],
+    )
+}
+
 /// The CI gate. Every cargo invocation selects the whole workspace, so features unify the same
 /// way each time and nothing is built twice.
 fn test(phases: &mut Phases) -> Result<(), String> {
@@ -242,6 +344,10 @@ fn test(phases: &mut Phases) -> Result<(), String> {
                 ],
             )
         },
+    )?;
+    phases.run(
+        "container image (cargo xtask image's assembly, from the debug binary): built twice, same digest",
+        image_check,
     )?;
     phases.run(
         "unit and integration tests (API + CEL, CRD drift, sync, templates, plugin host + sandbox, CLI)",
