@@ -321,6 +321,114 @@ pub fn ensure_localstack() -> Result<PathBuf> {
     Ok(dir)
 }
 
+/// The Helm version the chart check builds (helm.sh/helm/v3, a release on the Go module proxy).
+/// v3.22.0 is built against k8s.io/client-go v0.37, the control plane's minor.
+pub const HELM_VERSION: &str = "v3.22.0";
+
+/// The versioned folder name for the helm binary.
+pub fn helm_dir_name() -> String {
+    format!("helm-{HELM_VERSION}")
+}
+
+/// Returns the path of a `helm` binary (for the chart check in `e2e/tests/helm_chart.rs`).
+///
+/// Order: `$ESOX_HELM` when it names a file; else `<cache>/assets/helm-v3.22.0/helm` when
+/// present; else it is built there with `go install helm.sh/helm/v3/cmd/helm@v3.22.0`
+/// (module-checksum verified; with the ldflags of Helm's Makefile, so `helm version` and the
+/// default Kubernetes version of `helm template` are right). Cold: about 100 s on two cores,
+/// mostly compiling; progress on stderr.
+pub fn ensure_helm() -> Result<PathBuf> {
+    if let Some(helm) = std::env::var_os("ESOX_HELM") {
+        let helm = PathBuf::from(helm);
+        if helm.is_file() {
+            eprintln!("[esox-e2e] helm: using ESOX_HELM={}", helm.display());
+            return Ok(helm);
+        }
+        eprintln!(
+            "[esox-e2e] helm: ESOX_HELM={} is not a file; using the pinned build",
+            helm.display()
+        );
+    }
+    let assets_root = cache_root()?.join("assets");
+    let dir = assets_root.join(helm_dir_name());
+    let helm = dir.join("helm");
+    if helm.is_file() {
+        eprintln!("[esox-e2e] helm: reusing {}", helm.display());
+        return Ok(helm);
+    }
+    std::fs::create_dir_all(&assets_root)
+        .map_err(io_err("create the assets folder", &assets_root))?;
+    // Its own lock: building helm need not wait for a control-plane build.
+    let _lock = FileLock::acquire(&assets_root.join(".helm.lock"))?;
+    if helm.is_file() {
+        eprintln!(
+            "[esox-e2e] helm: built meanwhile by another process, reusing {}",
+            helm.display()
+        );
+        return Ok(helm);
+    }
+    run_quiet_probe("go", &["version"])?;
+    let tmp = assets_root.join(format!(".{}.tmp-{}", helm_dir_name(), std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).map_err(io_err("create the build folder", &tmp))?;
+    let started = Instant::now();
+    eprintln!(
+        "[esox-e2e] helm: building helm {HELM_VERSION} with `go install` into {}.\n\
+         [esox-e2e] This is slow only the first time: about 2 minutes on 2 cores when Go's \
+         module and build caches are cold (downloads ~110 modules), then reused.",
+        dir.display()
+    );
+    let minor = KUBERNETES_VERSION
+        .trim_start_matches('v')
+        .split('.')
+        .nth(1)
+        .unwrap_or("37");
+    let ldflags = format!(
+        "-s -w -X helm.sh/helm/v3/internal/version.version={HELM_VERSION} \
+         -X helm.sh/helm/v3/internal/version.gitTreeState=clean \
+         -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 \
+         -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor={minor} \
+         -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 \
+         -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor={minor}"
+    );
+    let mut install = Command::new("go");
+    install
+        .arg("install")
+        .arg("-v")
+        .arg("-trimpath")
+        .arg("-ldflags")
+        .arg(ldflags)
+        .arg(format!("helm.sh/helm/v3/cmd/helm@{HELM_VERSION}"))
+        // `go install pkg@version` ignores any enclosing module; an empty folder makes sure.
+        .current_dir(&tmp)
+        .env("GOBIN", &tmp);
+    // `go install -v` prints one line per package it compiles (about 950 when cold) and
+    // "go: downloading ..." per module fetched.
+    run_with_progress(
+        "go install helm",
+        install,
+        "packages compiled or modules fetched",
+        |line| {
+            line.starts_with("go: downloading ") || (!line.starts_with('#') && !line.contains(' '))
+        },
+    )?;
+    if !tmp.join("helm").is_file() {
+        return Err(PrereqError::StepFailed {
+            step: "go install helm".into(),
+            status: "succeeded but the binary is missing".into(),
+            tail: format!("expected helm in {}", tmp.display()),
+        });
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::rename(&tmp, &dir).map_err(io_err("move the finished build into place", &dir))?;
+    eprintln!(
+        "[esox-e2e] helm: built in {:.0?} -> {}",
+        started.elapsed(),
+        helm.display()
+    );
+    Ok(helm)
+}
+
 fn run_quiet_probe(tool: &str, args: &[&str]) -> Result<()> {
     let status = Command::new(tool)
         .args(args)
@@ -513,6 +621,11 @@ mod tests {
         let constraints = std::fs::read_to_string(constraints).unwrap();
         assert!(requirements.contains(&format!("localstack-core[runtime]=={LOCALSTACK_VERSION}")));
         assert!(constraints.contains(&format!("localstack-core=={LOCALSTACK_VERSION}")));
+    }
+
+    #[test]
+    fn helm_folder_names_the_pinned_version() {
+        assert_eq!(helm_dir_name(), "helm-v3.22.0");
     }
 
     #[test]

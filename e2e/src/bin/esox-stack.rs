@@ -22,8 +22,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Build or reuse the control-plane binaries and the LocalStack venv; print how long each took.
+    /// Build or reuse the control-plane binaries, the LocalStack venv and helm; print how long each took.
     Prepare,
+    /// Build or reuse helm (for the chart check, e2e/tests/helm_chart.rs); print its path.
+    Helm,
     /// Start a stack in the foreground; write DIR/kubeconfig, DIR/controller.kubeconfig, DIR/env
     /// and finally DIR/ready; tear everything down on Ctrl-C or SIGTERM.
     Up {
@@ -41,6 +43,13 @@ enum Command {
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Prepare => prepare(),
+        Command::Helm => {
+            let started = Instant::now();
+            let helm = prereqs::ensure_helm()?;
+            eprintln!("helm ready in {:.1}s", started.elapsed().as_secs_f64());
+            println!("{}", helm.display());
+            Ok(())
+        }
         Command::Up { dir, backend } => up(&dir, backend).await,
     }
 }
@@ -52,6 +61,9 @@ fn prepare() -> anyhow::Result<()> {
     let venv_started = Instant::now();
     let venv = prereqs::ensure_localstack()?;
     let venv_secs = venv_started.elapsed().as_secs_f64();
+    let helm_started = Instant::now();
+    let helm = prereqs::ensure_helm()?;
+    let helm_secs = helm_started.elapsed().as_secs_f64();
     println!(
         "control plane binaries: {} ({control_plane_secs:.1}s)",
         control_plane.display()
@@ -59,6 +71,10 @@ fn prepare() -> anyhow::Result<()> {
     println!(
         "LocalStack venv:        {} ({venv_secs:.1}s)",
         venv.display()
+    );
+    println!(
+        "helm (chart checks):    {} ({helm_secs:.1}s)",
+        helm.display()
     );
     println!("prepare total: {:.1}s", started.elapsed().as_secs_f64());
     Ok(())
