@@ -27,9 +27,10 @@ fn main() -> ExitCode {
         "prepare" => prepare(&mut phases),
         "e2e" => e2e(&mut phases),
         "image" => image_task(&mut phases),
+        "bench-churn" => bench_churn(&mut phases),
         _ => {
             eprintln!(
-                "usage: cargo xtask <test|e2e|demo|prepare|image>\n  test     the suite CI runs: prerequisites, format, full build, lint, every test incl. e2e on the real stack\n  e2e      only the end-to-end suites on the real stack (installs the control plane and LocalStack)\n  demo     the quick start, end to end\n  prepare  only install the prerequisites\n  image    the container image, without Docker: an OCI layout and a docker-load tarball in target/image (release build; --debug for the debug binary, --binary PATH for one built elsewhere)"
+                "usage: cargo xtask <test|e2e|demo|prepare|image|bench-churn>\n  test     the suite CI runs: prerequisites, format, full build, lint, every test incl. e2e on the real stack\n  e2e      only the end-to-end suites on the real stack (installs the control plane and LocalStack)\n  demo     the quick start, end to end\n  prepare  only install the prerequisites\n  bench-churn  the churn benchmark: 1,000 ExternalSecrets and 100 stores created and deleted in rounds for 10 minutes, controller RSS per round (ESOX_CHURN_SECONDS/_ES/_STORES to change)\n  image    the container image, without Docker: an OCI layout and a docker-load tarball in target/image (release build; --debug for the debug binary, --binary PATH for one built elsewhere)"
             );
             return ExitCode::from(2);
         }
@@ -170,6 +171,34 @@ fn e2e_phase(phases: &mut Phases) -> Result<(), String> {
         "end-to-end suites on the real stack (harness smoke, controller, AWS, templates, scale at N=100)",
         || sh(&cargo(), &["test", "--workspace", "--", "--ignored"]),
     )
+}
+
+/// The churn benchmark (runtime/esox/tests/e2e_churn.rs) at full size: 10 minutes unless
+/// `ESOX_CHURN_SECONDS` says otherwise.
+fn bench_churn(phases: &mut Phases) -> Result<(), String> {
+    prepare(phases)?;
+    phases.run("churn benchmark (prints RSS per round)", || {
+        let seconds = std::env::var("ESOX_CHURN_SECONDS").unwrap_or_else(|_| "600".into());
+        let status = Command::new(cargo())
+            .args([
+                "test",
+                "--workspace",
+                "--test",
+                "e2e_churn",
+                "--",
+                "--ignored",
+                "--nocapture",
+            ])
+            .env("ESOX_CHURN_SECONDS", seconds)
+            .current_dir(repo())
+            .status()
+            .map_err(|e| format!("cannot run cargo: {e}"))?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(format!("the churn benchmark failed ({status})"))
+        }
+    })
 }
 
 /// `cargo xtask image [--debug]`: build `esox` (release unless `--debug`) and the image.
