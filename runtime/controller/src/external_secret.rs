@@ -581,17 +581,20 @@ fn target_meta(s: &Secret) -> TargetMeta {
         name: s.name_any(),
         uid: s.metadata.uid.clone().unwrap_or_default(),
         resource_version: s.metadata.resource_version.clone().unwrap_or_default(),
-        controller_owner: s
-            .owner_references()
-            .iter()
-            .find(|o| o.controller == Some(true))
-            .map(|o| Owner {
-                kind: o.kind.clone(),
-                name: o.name.clone(),
-                uid: o.uid.clone(),
-            }),
+        controller_owner: controller_owner(s.owner_references()),
         created_by: s.labels().get(LABEL_CREATED_BY).cloned(),
     }
+}
+
+/// The controller owner among `refs`, as the write plan sees it.
+fn controller_owner(refs: &[OwnerReference]) -> Option<Owner> {
+    refs.iter()
+        .find(|o| o.controller == Some(true))
+        .map(|o| Owner {
+            kind: o.kind.clone(),
+            name: o.name.clone(),
+            uid: o.uid.clone(),
+        })
 }
 
 /// Under Owner, a changed `target.name` leaves the old Secret behind: its metadata, for the
@@ -622,15 +625,7 @@ async fn previous_target(
         )
     })?;
     Ok(found.map(|m| {
-        let owner = m
-            .owner_references()
-            .iter()
-            .find(|o| o.controller == Some(true))
-            .map(|o| Owner {
-                kind: o.kind.clone(),
-                name: o.name.clone(),
-                uid: o.uid.clone(),
-            });
+        let owner = controller_owner(m.owner_references());
         TargetMeta {
             name: previous.clone(),
             uid: m.metadata.uid.clone().unwrap_or_default(),

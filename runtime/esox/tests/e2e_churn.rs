@@ -102,7 +102,7 @@ async fn churn_keeps_the_controllers_memory_flat() {
             "3 rounds (smoke)".into()
         }
     );
-    println!("CHURN: round | create+Ready s | delete s | RSS MiB | object series after delete");
+    println!("CHURN: round | create+Ready s | delete+GC s | RSS MiB | object series after delete");
     let started = Instant::now();
     let mut rss = Vec::new();
     let mut round = 0;
@@ -117,7 +117,7 @@ async fn churn_keeps_the_controllers_memory_flat() {
                 &client,
                 json!({
                     "apiVersion": "external-secrets.io/v1", "kind": "SecretStore",
-                    "metadata": {"name": format!("store-{s}"), "namespace": n},
+                    "metadata": {"name": format!("store-r{round}-{s}"), "namespace": n},
                     "spec": {"provider": {"fake": {"data": data}}},
                 }),
             )
@@ -128,10 +128,10 @@ async fn churn_keeps_the_controllers_memory_flat() {
                 &client,
                 json!({
                     "apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret",
-                    "metadata": {"name": format!("es-{i}"), "namespace": n},
+                    "metadata": {"name": format!("es-r{round}-{i}"), "namespace": n},
                     "spec": {
                         "refreshInterval": "1h",
-                        "secretStoreRef": {"name": format!("store-{}", i % n_stores), "kind": "SecretStore"},
+                        "secretStoreRef": {"name": format!("store-r{round}-{}", i % n_stores), "kind": "SecretStore"},
                         "data": [{"secretKey": "v", "remoteRef": {"key": format!("k{}", i % 10)}}],
                     },
                 }),
@@ -162,12 +162,28 @@ async fn churn_keeps_the_controllers_memory_flat() {
             .delete_collection(&DeleteParams::default(), &ListParams::default())
             .await
             .unwrap();
-        eventually(&format!("round {round}: everything deleted"), || async {
-            (count(&es_api).await == 0 && count(&store_api).await == 0).then_some(())
-        })
-        .await;
-        // Owned Secrets go with garbage collection; give the controller a moment to see it.
-        tokio::time::sleep(Duration::from_secs(2)).await;
+        // The owned Secrets go with garbage collection (kube-controller-manager deletes at its
+        // own pace, about 20 requests a second by default): wait for them too, so that every
+        // round starts from nothing.
+        let secrets = Api::<k8s_openapi::api::core::v1::Secret>::namespaced(client.clone(), &n);
+        let deadline = Instant::now() + Duration::from_secs(600);
+        loop {
+            let left = secrets
+                .list(&ListParams::default())
+                .await
+                .unwrap()
+                .items
+                .len();
+            if count(&es_api).await == 0 && count(&store_api).await == 0 && left == 0 {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "round {round}: {left} Secrets still there after 10 minutes"
+            );
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
         let deleted = t.elapsed();
         let kib = rss_kib(pid);
         rss.push(kib);

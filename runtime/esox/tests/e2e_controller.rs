@@ -28,23 +28,12 @@ async fn stack() -> &'static Stack {
             "--store-requeue-interval".into(),
             "10s".into(),
             "--plugin-dir".into(),
-            v0_1_plugin_dir().display().to_string(),
+            plugin_dir_with("esox_fixture_fake_v0_1.wasm")
+                .display()
+                .to_string(),
         ]
     })
     .await
-}
-
-/// A directory with only the contract-0.1 build of the fake plugin.
-fn v0_1_plugin_dir() -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("esox-e2e-v0.1-plugins-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = "esox_fixture_fake_v0_1.wasm";
-    std::fs::copy(
-        std::path::Path::new(esox_plugins_bundle::WASM_DIR).join(file),
-        dir.join(file),
-    )
-    .unwrap();
-    dir
 }
 
 /// A fake SecretStore serving `data` (key -> value).

@@ -29,23 +29,12 @@ async fn stack() -> &'static Stack {
             "--concurrency-per-namespace".into(),
             "4".into(),
             "--plugin-dir".into(),
-            hostile_plugin_dir().display().to_string(),
+            plugin_dir_with("esox_fixture_hostile.wasm")
+                .display()
+                .to_string(),
         ]
     })
     .await
-}
-
-/// A directory with only the hostile fixture plugin.
-fn hostile_plugin_dir() -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("esox-e2e-hostile-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = "esox_fixture_hostile.wasm";
-    std::fs::copy(
-        std::path::Path::new(esox_plugins_bundle::WASM_DIR).join(file),
-        dir.join(file),
-    )
-    .unwrap();
-    dir
 }
 
 #[tokio::test]

@@ -27,19 +27,6 @@ use support::*;
 const LEASE_NAMESPACE: &str = "esox-system";
 const LEASE: &str = "esox-e2e-leader";
 
-/// A directory with the hostile fixture plugin.
-fn hostile_plugin_dir() -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("esox-e2e-leader-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = "esox_fixture_hostile.wasm";
-    std::fs::copy(
-        std::path::Path::new(esox_plugins_bundle::WASM_DIR).join(file),
-        dir.join(file),
-    )
-    .unwrap();
-    dir
-}
-
 /// One replica, with leader election on and the default lease settings.
 fn replica(stack: &Stack, name: &str) -> ManagedProcess {
     let mut cmd = esox_run(stack, "info,esox=debug,esox_controller=debug");
@@ -57,7 +44,7 @@ fn replica(stack: &Stack, name: &str) -> ManagedProcess {
         "--enable-cluster-store-reconciler",
         "--plugin-dir",
     ])
-    .arg(hostile_plugin_dir());
+    .arg(plugin_dir_with("esox_fixture_hostile.wasm"));
     ManagedProcess::spawn(name, cmd).unwrap()
 }
 

@@ -156,6 +156,22 @@ fn apiserver_of(stack: &Stack) -> (u32, Vec<String>, Vec<(String, String)>) {
     panic!("no kube-apiserver of the stack in {marker}")
 }
 
+/// The resourceVersions of Secrets `batch-<i>`.
+async fn versions(secrets: &Api<Secret>, range: std::ops::Range<usize>) -> Vec<Option<String>> {
+    futures::future::join_all(range.map(|i| {
+        let secrets = secrets.clone();
+        async move {
+            secrets
+                .get(&format!("batch-{i}"))
+                .await
+                .unwrap()
+                .metadata
+                .resource_version
+        }
+    }))
+    .await
+}
+
 fn es(ns: &str, name: &str, store: &str, key: &str, interval: &str) -> serde_json::Value {
     json!({
         "apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret",
@@ -306,18 +322,7 @@ async fn localstack_the_controller_and_the_api_server_fail_and_nothing_is_lost()
     }
 
     // --- 3. kube-apiserver SIGKILLed and started again ----------------------------------------
-    let untouched_before: Vec<_> = futures::future::join_all((1..60).map(|i| {
-        let secrets = secrets.clone();
-        async move {
-            secrets
-                .get(&format!("batch-{i}"))
-                .await
-                .unwrap()
-                .metadata
-                .resource_version
-        }
-    }))
-    .await;
+    let untouched_before: Vec<_> = versions(&secrets, 1..60).await;
     let (pid, args, env) = apiserver_of(stack);
     signal(pid, "-KILL");
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -352,18 +357,7 @@ async fn localstack_the_controller_and_the_api_server_fail_and_nothing_is_lost()
     wait_secret_data(&client, &n, "batch-0", &[("v", "value-0-changed")]).await;
     let reconverged = restarted.elapsed();
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let untouched_after: Vec<_> = futures::future::join_all((1..60).map(|i| {
-        let secrets = secrets.clone();
-        async move {
-            secrets
-                .get(&format!("batch-{i}"))
-                .await
-                .unwrap()
-                .metadata
-                .resource_version
-        }
-    }))
-    .await;
+    let untouched_after: Vec<_> = versions(&secrets, 1..60).await;
     assert_eq!(
         untouched_before, untouched_after,
         "the 59 unchanged Secrets are not written again after the reconnect"

@@ -268,9 +268,11 @@ impl SyncError {
                             | ProviderError::EgressDenied(_)
                     )
             }
+            // An earlier ExternalSecret of the same name: garbage collection removes its
+            // Secret soon, so look again with backoff rather than wait for an event.
+            SyncError::OwnedByAnother { same_name, .. } => *same_name,
             SyncError::DeleteRequiresOwner { .. }
             | SyncError::Immutable { .. }
-            | SyncError::OwnedByAnother { .. }
             | SyncError::InvalidTemplate(_) => false,
             // ESO retries the rest with backoff (a referenced ConfigMap may appear, a value may
             // be fixed at the provider).

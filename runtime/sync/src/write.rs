@@ -508,6 +508,10 @@ mod tests {
         let w = Writer::of(&es(CreationPolicy::Owner));
         let err = check_ownership(&w, Some(&meta(Some(("db", "uid-old")), None))).unwrap_err();
         assert!(err.to_string().contains("garbage collection"), "{err}");
+        assert!(
+            err.is_retryable(),
+            "garbage collection resolves it: retried with backoff"
+        );
     }
 
     #[test]

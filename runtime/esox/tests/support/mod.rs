@@ -47,6 +47,23 @@ pub fn register_secret_value(value: String) {
     SECRET_VALUES.lock().unwrap().push(value);
 }
 
+/// A fresh directory holding only the built plugin component `file` (from the plugins
+/// bundle: fixtures such as `esox_fixture_hostile.wasm`), for `--plugin-dir`.
+pub fn plugin_dir_with(file: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "esox-e2e-{}-{}",
+        file.trim_end_matches(".wasm"),
+        std::process::id()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(
+        std::path::Path::new(esox_plugins_bundle::WASM_DIR).join(file),
+        dir.join(file),
+    )
+    .unwrap();
+    dir
+}
+
 /// `esox run` under the least-privilege controller identity, logging JSON with `log_filter`,
 /// its metrics and health endpoints on free ports; add further `run` arguments to it.
 pub fn esox_run(stack: &Stack, log_filter: &str) -> std::process::Command {
