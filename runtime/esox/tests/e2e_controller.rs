@@ -1372,6 +1372,40 @@ async fn an_external_secret_and_secret_eso_left_behind_are_taken_over_without_a_
             .then_some(())
     })
     .await;
+
+    // And so does deleting a namespace that holds one: a namespace with an ExternalSecret
+    // carrying ESO's finalizer, deleted before or after esox saw it, goes away.
+    let doomed = stack.new_namespace("eso-ns-delete").await.unwrap();
+    apply(
+        &client,
+        json!({
+            "apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret",
+            "metadata": {"name": "left-by-eso", "namespace": doomed.name(), "finalizers": [finalizer]},
+            "spec": {
+                "refreshInterval": "1h",
+                "secretStoreRef": {"name": "absent", "kind": "SecretStore"},
+                "data": [{"secretKey": "k", "remoteRef": {"key": "k"}}],
+            },
+        }),
+    )
+    .await;
+    let namespaces = Api::<k8s_openapi::api::core::v1::Namespace>::all(client.clone());
+    namespaces
+        .delete(doomed.name(), &DeleteParams::default())
+        .await
+        .unwrap();
+    eventually(
+        "the namespace holding ESO's finalizer to be deleted",
+        || async {
+            namespaces
+                .get_opt(doomed.name())
+                .await
+                .ok()?
+                .is_none()
+                .then_some(())
+        },
+    )
+    .await;
     assert_no_secret_values(&client).await;
 }
 
