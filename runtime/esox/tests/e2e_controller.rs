@@ -1093,6 +1093,7 @@ async fn hostile_templates_fail_fast_with_clear_errors_while_others_keep_syncing
     let client = stack.admin_client();
     let v = secret_value("hostile-tpl");
     apply(&client, fake_store(ns.name(), "fake", &[("k", &v)])).await;
+    wait_ready(&client, ns.name(), "SecretStore", "fake", "True", "Valid").await;
     let hostile = [
         (
             "huge",
@@ -1137,15 +1138,16 @@ async fn hostile_templates_fail_fast_with_clear_errors_while_others_keep_syncing
     for (name, _, limit) in hostile {
         let es = wait_es(&client, ns.name(), name, "False", "SecretSyncedError").await;
         assert_eq!(ready_condition(&es).unwrap().2, "could not update secret");
-        let notes = eventually(&format!("{name}'s UpdateFailed event"), || async {
-            let notes = event_notes(&client, ns.name(), name, "UpdateFailed").await;
-            (!notes.is_empty()).then_some(notes)
-        })
+        // An UpdateFailed event names the limit (earlier ones may say the store was not
+        // validated yet).
+        eventually(
+            &format!("{name}'s UpdateFailed event naming the {limit}"),
+            || async {
+                let notes = event_notes(&client, ns.name(), name, "UpdateFailed").await;
+                notes.iter().any(|n| n.contains(limit)).then_some(())
+            },
+        )
         .await;
-        assert!(
-            notes.iter().any(|n| n.contains(limit)),
-            "{name}: an event names the {limit}: {notes:?}"
-        );
         assert!(
             secret_data(&client, ns.name(), name).await.is_none(),
             "{name}: no Secret written"
