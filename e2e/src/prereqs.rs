@@ -429,6 +429,188 @@ pub fn ensure_helm() -> Result<PathBuf> {
     Ok(helm)
 }
 
+/// The External Secrets Operator release the side-by-side benchmark runs (`bench/`): a module on
+/// the Go module proxy, built here as test tooling only; nothing of it is shipped.
+pub const ESO_VERSION: &str = "v0.16.2";
+
+/// The versioned folder name for the ESO controller binary (`-fakelock`: see [`ensure_eso`]).
+pub fn eso_dir_name() -> String {
+    format!("eso-{ESO_VERSION}-fakelock")
+}
+
+/// Where ESO v0.16.2's fake provider writes a map shared by every client without a lock
+/// (`fatal error: concurrent map writes` with `--concurrent` > 1), and what the benchmark's build
+/// puts there: the same function body under a package mutex, handing each client its own copy
+/// of the store's data so later `NewClient` calls cannot race with its reads.
+const ESO_FAKE_FILE: &str = "pkg/provider/fake/fake.go";
+const ESO_FAKE_UNGUARDED: &str = "func (p *Provider) NewClient(_ context.Context, store esv1.GenericStore, _ client.Client, _ string) (esv1.SecretsClient, error) {\n\tif p.database == nil {";
+const ESO_FAKE_GUARDED: &str = "var esoxBenchNewClientMu sync.Mutex\n\nfunc (p *Provider) NewClient(ctx context.Context, store esv1.GenericStore, kube client.Client, ns string) (esv1.SecretsClient, error) {\n\tesoxBenchNewClientMu.Lock()\n\tdefer esoxBenchNewClientMu.Unlock()\n\tsc, err := p.newClientUnguarded(ctx, store, kube, ns)\n\tif err != nil {\n\t\treturn nil, err\n\t}\n\tshared := sc.(*Provider).config\n\tcopied := make(Config, len(shared))\n\tfor k, v := range shared {\n\t\td := *v\n\t\tcopied[k] = &d\n\t}\n\treturn &Provider{config: copied}, nil\n}\n\nfunc (p *Provider) newClientUnguarded(_ context.Context, store esv1.GenericStore, _ client.Client, _ string) (esv1.SecretsClient, error) {\n\tif p.database == nil {";
+
+/// Rewrites ESO's fake provider source as described at [`ESO_FAKE_UNGUARDED`]; fails loudly when
+/// the source is not the one this patch was written for.
+pub fn guard_eso_fake_provider(source: &str) -> std::result::Result<String, String> {
+    if source.matches(ESO_FAKE_UNGUARDED).count() != 1 {
+        return Err(format!(
+            "{ESO_FAKE_FILE} of ESO {ESO_VERSION} no longer has the unguarded NewClient the benchmark patches"
+        ));
+    }
+    let patched = source.replacen(ESO_FAKE_UNGUARDED, ESO_FAKE_GUARDED, 1);
+    let patched = patched.replacen("\t\"strings\"\n", "\t\"strings\"\n\t\"sync\"\n", 1);
+    if !patched.contains("\t\"sync\"\n") {
+        return Err(format!("{ESO_FAKE_FILE}: cannot add the `sync` import"));
+    }
+    Ok(patched)
+}
+
+/// Returns the path of an ESO controller binary (`external-secrets` v0.16.2) for the side-by-side
+/// benchmark.
+///
+/// Order: `$ESOX_ESO_BINARY` when it names a file; else `<cache>/assets/eso-v0.16.2-fakelock/`
+/// when present; else it is built there: `go mod download` of
+/// `github.com/external-secrets/external-secrets@v0.16.2` (checksum-verified by Go's sum
+/// database), a copy of that module with [`guard_eso_fake_provider`] applied, `go build` of its
+/// main package. The folder also receives ESO's CRDs (`crds/`, from the same module). Cold: about
+/// 10 minutes on two cores (ESO links every provider's SDK); progress on stderr.
+pub fn ensure_eso() -> Result<PathBuf> {
+    if let Some(binary) = std::env::var_os("ESOX_ESO_BINARY") {
+        let binary = PathBuf::from(binary);
+        if binary.is_file() {
+            eprintln!("[esox-e2e] ESO: using ESOX_ESO_BINARY={}", binary.display());
+            return Ok(binary);
+        }
+        eprintln!(
+            "[esox-e2e] ESO: ESOX_ESO_BINARY={} is not a file; using the pinned build",
+            binary.display()
+        );
+    }
+    let assets_root = cache_root()?.join("assets");
+    let dir = assets_root.join(eso_dir_name());
+    let binary = dir.join("external-secrets");
+    if binary.is_file() && dir.join("crds").is_dir() {
+        eprintln!("[esox-e2e] ESO: reusing {}", binary.display());
+        return Ok(binary);
+    }
+    std::fs::create_dir_all(&assets_root)
+        .map_err(io_err("create the assets folder", &assets_root))?;
+    let _lock = FileLock::acquire(&assets_root.join(".eso.lock"))?;
+    if binary.is_file() && dir.join("crds").is_dir() {
+        eprintln!(
+            "[esox-e2e] ESO: built meanwhile by another process, reusing {}",
+            binary.display()
+        );
+        return Ok(binary);
+    }
+    run_quiet_probe("go", &["version"])?;
+    let tmp = assets_root.join(format!(".{}.tmp-{}", eso_dir_name(), std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).map_err(io_err("create the build folder", &tmp))?;
+    let started = Instant::now();
+    eprintln!(
+        "[esox-e2e] ESO: building external-secrets {ESO_VERSION} (benchmark tooling) into {}.\n\
+         [esox-e2e] This is slow only the first time: about 10 minutes on 2 cores when Go's \
+         module and build caches are cold (~1 GB of modules: ESO links every provider), then reused.",
+        dir.display()
+    );
+    let module = format!("github.com/external-secrets/external-secrets@{ESO_VERSION}");
+    let mut download = Command::new("go");
+    download
+        .args(["mod", "download", "-json", &module])
+        .current_dir(&tmp)
+        .env("GOFLAGS", "-mod=mod");
+    let output =
+        download
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|source| PrereqError::ToolMissing {
+                tool: "go".into(),
+                source,
+            })?;
+    if !output.status.success() {
+        return Err(PrereqError::StepFailed {
+            step: format!("go mod download {module}"),
+            status: output.status.to_string(),
+            tail: String::from_utf8_lossy(&output.stderr).into_owned(),
+        });
+    }
+    let info: serde_json::Value =
+        serde_json::from_slice(&output.stdout).map_err(|e| PrereqError::StepFailed {
+            step: format!("go mod download {module}"),
+            status: "printed no JSON".into(),
+            tail: e.to_string(),
+        })?;
+    let module_dir = PathBuf::from(info["Dir"].as_str().unwrap_or_default());
+    let src = tmp.join("src");
+    copy_tree(&module_dir, &src)?;
+    let fake = src.join(ESO_FAKE_FILE);
+    let source =
+        std::fs::read_to_string(&fake).map_err(io_err("read ESO's fake provider", &fake))?;
+    let patched = guard_eso_fake_provider(&source).map_err(|why| PrereqError::StepFailed {
+        step: "patch ESO's fake provider".into(),
+        status: "source changed".into(),
+        tail: why,
+    })?;
+    std::fs::write(&fake, patched).map_err(io_err("write ESO's fake provider", &fake))?;
+    let mut build = Command::new("go");
+    build
+        .args(["build", "-v", "-trimpath", "-ldflags", "-s -w", "-o"])
+        .arg(tmp.join("external-secrets"))
+        .arg(".")
+        .current_dir(&src);
+    run_with_progress(
+        "go build external-secrets",
+        build,
+        "packages compiled or modules fetched",
+        |line| {
+            line.starts_with("go: downloading ") || (!line.starts_with('#') && !line.contains(' '))
+        },
+    )?;
+    copy_tree(
+        &src.join("config").join("crds").join("bases"),
+        &tmp.join("crds"),
+    )?;
+    // Only the CRDs: the folder also holds a kustomization.
+    let _ = std::fs::remove_file(tmp.join("crds").join("kustomization.yaml"));
+    let _ = std::fs::remove_dir_all(&src);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::rename(&tmp, &dir).map_err(io_err("move the finished build into place", &dir))?;
+    eprintln!(
+        "[esox-e2e] ESO: built in {:.0?} -> {}",
+        started.elapsed(),
+        binary.display()
+    );
+    Ok(binary)
+}
+
+/// ESO's CRDs (from the same module as the binary): `crds/` beside [`ensure_eso`]'s binary.
+pub fn eso_crds_dir(binary: &Path) -> PathBuf {
+    binary
+        .parent()
+        .map(|d| d.join("crds"))
+        .unwrap_or_else(|| PathBuf::from("crds"))
+}
+
+/// Copies a folder tree (files made writable: Go's module cache is read-only).
+fn copy_tree(from: &Path, to: &Path) -> Result<()> {
+    std::fs::create_dir_all(to).map_err(io_err("create a folder", to))?;
+    for entry in std::fs::read_dir(from).map_err(io_err("read a folder", from))? {
+        let entry = entry.map_err(io_err("read a folder", from))?;
+        let target = to.join(entry.file_name());
+        let kind = entry.file_type().map_err(io_err("read a folder", from))?;
+        if kind.is_dir() {
+            copy_tree(&entry.path(), &target)?;
+        } else if kind.is_file() {
+            std::fs::copy(entry.path(), &target).map_err(io_err("copy a file", &target))?;
+            let mut perms = std::fs::metadata(&target)
+                .map_err(io_err("copy a file", &target))?
+                .permissions();
+            #[allow(clippy::permissions_set_readonly_false)]
+            perms.set_readonly(false);
+            std::fs::set_permissions(&target, perms).map_err(io_err("copy a file", &target))?;
+        }
+    }
+    Ok(())
+}
+
 fn run_quiet_probe(tool: &str, args: &[&str]) -> Result<()> {
     let status = Command::new(tool)
         .args(args)
@@ -621,6 +803,20 @@ mod tests {
         let constraints = std::fs::read_to_string(constraints).unwrap();
         assert!(requirements.contains(&format!("localstack-core[runtime]=={LOCALSTACK_VERSION}")));
         assert!(constraints.contains(&format!("localstack-core=={LOCALSTACK_VERSION}")));
+    }
+
+    #[test]
+    fn eso_fake_provider_patch_applies_to_the_shape_it_was_written_for() {
+        let source = "import (\n\t\"strings\"\n)\n\n".to_string() + ESO_FAKE_UNGUARDED + "\n}\n";
+        let patched = guard_eso_fake_provider(&source).unwrap();
+        assert!(patched.contains("esoxBenchNewClientMu.Lock()"));
+        assert!(patched.contains("\t\"sync\"\n"));
+        assert!(patched.contains("newClientUnguarded"));
+        assert!(guard_eso_fake_provider("package fake").is_err());
+        assert!(
+            guard_eso_fake_provider(&patched).is_err(),
+            "never patched twice"
+        );
     }
 
     #[test]

@@ -28,9 +28,10 @@ fn main() -> ExitCode {
         "e2e" => e2e(&mut phases),
         "image" => image_task(&mut phases),
         "bench-churn" => bench_churn(&mut phases),
+        "bench" => bench(&mut phases),
         _ => {
             eprintln!(
-                "usage: cargo xtask <test|e2e|demo|prepare|image|bench-churn>\n  test     the suite CI runs: prerequisites, format, full build, lint, every test incl. e2e on the real stack\n  e2e      only the end-to-end suites on the real stack (installs the control plane and LocalStack)\n  demo     the quick start, end to end\n  prepare  only install the prerequisites\n  bench-churn  the churn benchmark: 1,000 ExternalSecrets and 100 stores created and deleted in rounds for 10 minutes, controller RSS per round (ESOX_CHURN_SECONDS/_ES/_STORES to change)\n  image    the container image, without Docker: an OCI layout and a docker-load tarball in target/image (release build; --debug for the debug binary, --binary PATH for one built elsewhere)"
+                "usage: cargo xtask <test|e2e|demo|prepare|image|bench|bench-churn>\n  test     the suite CI runs: prerequisites, format, full build, lint, every test incl. e2e on the real stack\n  e2e      only the end-to-end suites on the real stack (installs the control plane and LocalStack)\n  demo     the quick start, end to end\n  prepare  only install the prerequisites\n  bench    esox side by side with ESO v0.16.2 (default and tuned) and a raw writer, N = 1,000 and 10,000, fresh stacks (release build; about 45 minutes); --short for N = 1,000 only; --debug for the debug binaries; arguments after -- go to esox-bench\n  bench-churn  the churn benchmark: 1,000 ExternalSecrets and 100 stores created and deleted in rounds for 10 minutes, controller RSS per round (ESOX_CHURN_SECONDS/_ES/_STORES to change)\n  image    the container image, without Docker: an OCI layout and a docker-load tarball in target/image (release build; --debug for the debug binary, --binary PATH for one built elsewhere)"
             );
             return ExitCode::from(2);
         }
@@ -199,6 +200,64 @@ fn bench_churn(phases: &mut Phases) -> Result<(), String> {
             Err(format!("the churn benchmark failed ({status})"))
         }
     })
+}
+
+/// `cargo xtask bench [--short] [--debug] [-- esox-bench args]`: the side-by-side benchmark
+/// (bench/): ESO v0.16.2 with default and tuned flags, esox, and the raw writer, each on a fresh
+/// local stack. Release binaries unless `--debug` (CI's short run uses the debug build the gate
+/// already has: its table checks the machinery, its ratios are not the product's).
+fn bench(phases: &mut Phases) -> Result<(), String> {
+    let args: Vec<String> = std::env::args().skip(2).collect();
+    let (ours, passed) = match args.iter().position(|a| a == "--") {
+        Some(i) => (&args[..i], &args[i + 1..]),
+        None => (&args[..], &[][..]),
+    };
+    let short = ours.iter().any(|a| a == "--short");
+    let debug = ours.iter().any(|a| a == "--debug");
+    prepare(phases)?;
+    bench_run(phases, short, debug, passed)
+}
+
+fn bench_run(
+    phases: &mut Phases,
+    short: bool,
+    debug: bool,
+    passed: &[String],
+) -> Result<(), String> {
+    let profile = if debug { "debug" } else { "release" };
+    phases.run(
+        &format!("build esox, esox-bench and esox-raw-writer ({profile})"),
+        || {
+            let mut args = vec![
+                "build",
+                "--workspace",
+                "--bin",
+                "esox",
+                "--bin",
+                "esox-bench",
+                "--bin",
+                "esox-raw-writer",
+            ];
+            if !debug {
+                args.push("--release");
+            }
+            sh(&cargo(), &args)
+        },
+    )?;
+    let dir = target_dir().join(profile);
+    let ns = if short { "1000" } else { "1000,10000" };
+    phases.run(
+        &format!(
+            "side-by-side benchmark: ESO default, ESO tuned, esox ({profile}), raw writer; N = {ns}"
+        ),
+        || {
+            let bench = dir.join("esox-bench").to_string_lossy().into_owned();
+            let esox = dir.join("esox").to_string_lossy().into_owned();
+            let mut args = vec!["--esox", esox.as_str(), "--n", ns];
+            args.extend(passed.iter().map(String::as_str));
+            sh(&bench, &args)
+        },
+    )
 }
 
 /// `cargo xtask image [--debug]`: build `esox` (release unless `--debug`) and the image.
@@ -382,7 +441,10 @@ fn test(phases: &mut Phases) -> Result<(), String> {
         "unit and integration tests (API + CEL, CRD drift, sync, templates, plugin host + sandbox, CLI)",
         || sh(&cargo, &["test", "--workspace"]),
     )?;
-    e2e_phase(phases)
+    e2e_phase(phases)?;
+    // The benchmark's short run, on the debug binaries built above: proves the command and
+    // prints its table; the numbers worth quoting come from `cargo xtask bench` (release).
+    bench_run(phases, true, true, &[])
 }
 
 /// The decision crates have no I/O: their normal dependencies (as `cargo tree` resolves them

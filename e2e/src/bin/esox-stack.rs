@@ -22,7 +22,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Build or reuse the control-plane binaries, the LocalStack venv and helm; print how long each took.
+    /// Build or reuse the control-plane binaries, the LocalStack venv, helm and ESO (for the
+    /// benchmark); print how long each took.
     Prepare,
     /// Build or reuse helm (for the chart check, e2e/tests/helm_chart.rs); print its path.
     Helm,
@@ -64,6 +65,9 @@ fn prepare() -> anyhow::Result<()> {
     let helm_started = Instant::now();
     let helm = prereqs::ensure_helm()?;
     let helm_secs = helm_started.elapsed().as_secs_f64();
+    let eso_started = Instant::now();
+    let eso = prereqs::ensure_eso()?;
+    let eso_secs = eso_started.elapsed().as_secs_f64();
     println!(
         "control plane binaries: {} ({control_plane_secs:.1}s)",
         control_plane.display()
@@ -75,6 +79,11 @@ fn prepare() -> anyhow::Result<()> {
     println!(
         "helm (chart checks):    {} ({helm_secs:.1}s)",
         helm.display()
+    );
+    println!(
+        "ESO {} (benchmark):  {} ({eso_secs:.1}s)",
+        prereqs::ESO_VERSION,
+        eso.display()
     );
     println!("prepare total: {:.1}s", started.elapsed().as_secs_f64());
     Ok(())

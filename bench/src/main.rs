@@ -1,0 +1,320 @@
+//! `esox-bench`: esox side by side with ESO v0.16.2 (default and tuned flags) and with a raw
+//! writer, each on a fresh local stack (etcd + kube-apiserver + kube-controller-manager +
+//! LocalStack from the e2e harness), with the same manifests.
+//!
+//! Per runner and N, one run measures:
+//! - **start-up**: N ExternalSecrets (2 properties each, N/10 remote keys of one fake
+//!   SecretStore) exist before the controller starts; seconds from its start until a watch sees
+//!   all N Ready, ES/s, time-to-first-sync p50/p99, peak RSS (VmHWM), CPU seconds, API server
+//!   requests and writes (from its `/metrics`), backend calls (esox's plugin metrics);
+//! - **new ExternalSecret after the backlog**: `--new` more, one at a time, time to Ready each;
+//! - **restart in sync**: the controller restarted with everything already synced; API server
+//!   writes until it has looked at every ExternalSecret (the goal: none).
+//!
+//! Results go to `<out>/results.md`, `results.json` and `plot.svg`. See `bench/README.md`.
+
+mod apiserver;
+mod procstat;
+mod report;
+mod workload;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use clap::Parser;
+use esox_e2e::{Backend, ManagedProcess, Stack, prereqs};
+
+use crate::report::{RunResult, Runner};
+use crate::workload::ReadyWatch;
+
+#[derive(Parser, Clone)]
+#[command(
+    name = "esox-bench",
+    about = "esox vs ESO v0.16.2 vs a raw writer on fresh local stacks"
+)]
+struct Args {
+    /// Numbers of ExternalSecrets, one full set of runs each.
+    #[arg(long = "n", value_delimiter = ',', default_values_t = [1000usize])]
+    ns: Vec<usize>,
+    /// Runners, in order: eso-default, eso-tuned, esox, raw.
+    #[arg(long, value_delimiter = ',', default_values_t = [Runner::EsoDefault, Runner::EsoTuned, Runner::Esox, Runner::Raw])]
+    runners: Vec<Runner>,
+    /// The esox binary (a release build; `cargo xtask bench` builds and passes it).
+    #[arg(long)]
+    esox: PathBuf,
+    /// The raw writer binary (built beside esox-bench by default).
+    #[arg(long)]
+    raw_writer: Option<PathBuf>,
+    /// Writes in flight for the raw writer; each value is one run, the best is the floor.
+    #[arg(long, value_delimiter = ',', default_values_t = [16usize, 64])]
+    raw_concurrency: Vec<usize>,
+    /// New ExternalSecrets applied one at a time after the backlog is Ready.
+    #[arg(long, default_value_t = 20)]
+    new: usize,
+    /// Results folder (default: <target>/bench/<UTC time>).
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let out = args.out.clone().unwrap_or_else(default_out);
+    std::fs::create_dir_all(&out).with_context(|| format!("create {}", out.display()))?;
+    let eso = if args
+        .runners
+        .iter()
+        .any(|r| matches!(r, Runner::EsoDefault | Runner::EsoTuned))
+    {
+        let started = Instant::now();
+        let binary = prereqs::ensure_eso()?;
+        eprintln!(
+            "[bench] ESO {} ready in {:.0} s: {}",
+            prereqs::ESO_VERSION,
+            started.elapsed().as_secs_f64(),
+            binary.display()
+        );
+        Some(binary)
+    } else {
+        None
+    };
+    let raw_writer = args.raw_writer.clone().unwrap_or_else(|| {
+        std::env::current_exe()
+            .ok()
+            .and_then(|p| p.parent().map(|d| d.join("esox-raw-writer")))
+            .unwrap_or_else(|| PathBuf::from("esox-raw-writer"))
+    });
+    let mut results = Vec::new();
+    let bench_started = Instant::now();
+    for &n in &args.ns {
+        for runner in &args.runners {
+            let concurrencies: Vec<Option<usize>> = if *runner == Runner::Raw {
+                args.raw_concurrency.iter().map(|c| Some(*c)).collect()
+            } else {
+                vec![None]
+            };
+            for concurrency in concurrencies {
+                let label = match concurrency {
+                    Some(c) => format!("{} x{c}", runner.as_str()),
+                    None => runner.as_str().to_string(),
+                };
+                eprintln!(
+                    "[bench] {label}, N = {n}: fresh stack ({:.0} s into the benchmark)",
+                    bench_started.elapsed().as_secs_f64()
+                );
+                let dir = out
+                    .join("runs")
+                    .join(format!("{}-{n}", label.replace(' ', "")));
+                let result = run_one(
+                    &args,
+                    *runner,
+                    concurrency,
+                    n,
+                    &dir,
+                    eso.as_deref(),
+                    &raw_writer,
+                )
+                .await
+                .with_context(|| format!("{label} at N = {n}"))?;
+                eprintln!("[bench] {}", result.summary());
+                results.push(result);
+                // Keep partial results if a later run fails.
+                report::write(&out, &results)?;
+            }
+        }
+    }
+    let table = report::write(&out, &results)?;
+    println!("{table}");
+    println!(
+        "results: {} (markdown, JSON, SVG plot); the benchmark took {:.0} s",
+        out.display(),
+        bench_started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+fn default_out() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("target"));
+    let stamp = k8s_openapi::jiff::Timestamp::now().strftime("%Y%m%dT%H%M%SZ");
+    target.join("bench").join(stamp.to_string())
+}
+
+/// The repo's CRDs (`crds/`, checked for drift against the generator in CI).
+fn esox_crds() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join("crds")
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// How to start one controller under test; `None` for the raw writer.
+fn controller_command(
+    runner: Runner,
+    stack: &Stack,
+    args: &Args,
+    eso: Option<&Path>,
+    metrics_port: u16,
+) -> anyhow::Result<std::process::Command> {
+    let metrics = format!("127.0.0.1:{metrics_port}");
+    Ok(match runner {
+        Runner::Esox => {
+            let mut cmd = std::process::Command::new(&args.esox);
+            cmd.args([
+                "--log-format",
+                "json",
+                "--log",
+                "info",
+                "run",
+                "--kubeconfig",
+            ])
+            .arg(stack.controller_kubeconfig_path())
+            .args(["--metrics-addr", &metrics])
+            .args(["--live-addr", &format!("127.0.0.1:{}", free_port()?)]);
+            cmd
+        }
+        Runner::EsoDefault | Runner::EsoTuned => {
+            let mut cmd = std::process::Command::new(eso.context("ESO was not built")?);
+            cmd.env("KUBECONFIG", stack.admin_kubeconfig_path())
+                .args(["--metrics-addr", &metrics]);
+            if runner == Runner::EsoTuned {
+                cmd.args(["--concurrent=10", "--client-qps=500", "--client-burst=1000"]);
+            }
+            cmd
+        }
+        Runner::Raw => anyhow::bail!("the raw writer is not a controller"),
+    })
+}
+
+async fn run_one(
+    args: &Args,
+    runner: Runner,
+    raw_concurrency: Option<usize>,
+    n: usize,
+    dir: &Path,
+    eso: Option<&Path>,
+    raw_writer: &Path,
+) -> anyhow::Result<RunResult> {
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::create_dir_all(dir)?;
+    let stack = Stack::start(Backend::Local, dir).await?;
+    let client = stack.admin_client();
+    let crds = match runner {
+        Runner::EsoDefault | Runner::EsoTuned => {
+            prereqs::eso_crds_dir(eso.context("ESO was not built")?)
+        }
+        Runner::Esox | Runner::Raw => esox_crds(),
+    };
+    stack.install_crds(&crds).await?;
+    let namespace = workload::NAMESPACE;
+    workload::create_namespace(&client).await?;
+    let keys = (n / 10).max(1);
+    workload::apply_store(&client, keys).await?;
+    let applied = Instant::now();
+    workload::apply_external_secrets(&client, 0..n, keys).await?;
+    eprintln!(
+        "[bench]   {n} ExternalSecrets applied in {:.1} s; starting the {}",
+        applied.elapsed().as_secs_f64(),
+        if runner == Runner::Raw {
+            "raw writer"
+        } else {
+            "controller"
+        }
+    );
+
+    let watch = ReadyWatch::start(client.clone(), namespace).await?;
+    let api_before = apiserver::scrape(&client).await?;
+    let timeout = Duration::from_secs(120) + Duration::from_millis(200 * n as u64);
+    let started = Instant::now();
+    let mut result = RunResult::new(runner, raw_concurrency, n, keys);
+
+    if runner == Runner::Raw {
+        let mut cmd = tokio::process::Command::new(raw_writer);
+        cmd.arg("--kubeconfig")
+            .arg(stack.admin_kubeconfig_path())
+            .args(["--namespace", namespace])
+            .args(["--concurrency", &raw_concurrency.unwrap_or(32).to_string()]);
+        let output = cmd
+            .output()
+            .await
+            .with_context(|| format!("run {}", raw_writer.display()))?;
+        anyhow::ensure!(
+            output.status.success(),
+            "the raw writer failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let report: serde_json::Value = serde_json::from_slice(&output.stdout)?;
+        watch.wait_for(n, started, timeout).await?;
+        result.all_ready_s = started.elapsed().as_secs_f64();
+        result.peak_rss_mib = report["peak_rss_kib"].as_f64().unwrap_or(0.0) / 1024.0;
+        result.cpu_s = report["cpu_seconds"].as_f64().unwrap_or(0.0);
+        let api_after = apiserver::scrape(&client).await?;
+        result.api = api_after.since(&api_before);
+        result.first_sync = watch.first_sync_percentiles(started);
+        return Ok(result);
+    }
+
+    let metrics_port = free_port()?;
+    let cmd = controller_command(runner, &stack, args, eso, metrics_port)?;
+    let mut controller = ManagedProcess::spawn(runner.as_str(), cmd)?;
+    let pid = controller.pid().context("the controller has no pid")?;
+    if let Err(e) = watch.wait_for(n, started, timeout).await {
+        eprintln!("{}", controller.log_tail(4000));
+        return Err(e);
+    }
+    result.all_ready_s = started.elapsed().as_secs_f64();
+    result.first_sync = watch.first_sync_percentiles(started);
+    let usage = procstat::read(pid)?;
+    result.cpu_s = usage.cpu_seconds;
+    let api_after = apiserver::scrape(&client).await?;
+    result.api = api_after.since(&api_before);
+    let metrics_url = format!("http://127.0.0.1:{metrics_port}/metrics");
+    result.backend_calls = apiserver::plugin_calls(&metrics_url).await;
+
+    // New ExternalSecrets after the backlog, one at a time.
+    let mut latencies = Vec::new();
+    for i in n..n + args.new {
+        let t = Instant::now();
+        workload::apply_external_secrets(&client, i..i + 1, keys).await?;
+        watch
+            .wait_for_name(&workload::es_name(i), Duration::from_secs(120))
+            .await?;
+        latencies.push(t.elapsed().as_secs_f64());
+    }
+    result.new_es = report::percentiles(&mut latencies);
+
+    // Restart with everything in sync: what does the controller write?
+    result.peak_rss_mib = procstat::read(pid)?.peak_rss_kib as f64 / 1024.0;
+    controller.stop(Duration::from_secs(10));
+    let total = n + args.new;
+    let before = apiserver::scrape(&client).await?;
+    let cmd = controller_command(runner, &stack, args, eso, metrics_port)?;
+    let mut controller = ManagedProcess::spawn(&format!("{}-restart", runner.as_str()), cmd)?;
+    let restarted = Instant::now();
+    let seen = apiserver::wait_for_looked_at(
+        &metrics_url,
+        total,
+        Duration::from_secs(60 + total as u64 / 10),
+    )
+    .await;
+    match seen {
+        Ok(()) => {
+            // Let the writes of the last reconciles land before counting.
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            result.restart_s = Some(restarted.elapsed().as_secs_f64() - 3.0);
+            let after = apiserver::scrape(&client).await?;
+            result.restart_writes = Some(after.since(&before).es_and_secret_writes);
+        }
+        Err(e) => eprintln!("[bench]   restart in sync: {e}"),
+    }
+    controller.stop(Duration::from_secs(10));
+    drop(stack);
+    Ok(result)
+}
