@@ -52,6 +52,10 @@ struct Args {
     /// New ExternalSecrets applied one at a time after the backlog is Ready.
     #[arg(long, default_value_t = 20)]
     new: usize,
+    /// Seconds to wait once all are Ready, before the next measurement (time to attach a
+    /// profiler or read allocator statistics; the pid is printed).
+    #[arg(long, default_value_t = 0)]
+    pause_after_ready: u64,
     /// Results folder (default: <target>/bench/<UTC time>).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -276,6 +280,14 @@ async fn run_one(
     let api_after = apiserver::scrape(&client).await?;
     result.api = api_after.since(&api_before);
     let metrics_url = format!("http://127.0.0.1:{metrics_port}/metrics");
+    if args.pause_after_ready > 0 {
+        eprintln!(
+            "[bench]   all Ready; pausing {} s (controller pid {pid}, log {})",
+            args.pause_after_ready,
+            controller.log_path().display()
+        );
+        tokio::time::sleep(Duration::from_secs(args.pause_after_ready)).await;
+    }
     result.backend_calls = apiserver::plugin_calls(&metrics_url).await;
 
     // New ExternalSecrets after the backlog, one at a time.

@@ -16,7 +16,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use esox_api::{
-    CreationPolicy, ExternalSecret, ExternalSecretStatus, RefreshPolicy, SecretStoreSpec, StoreKind,
+    ClusterSecretStore, CreationPolicy, ExternalSecret, ExternalSecretStatus, RefreshPolicy,
+    SecretStore, SecretStoreSpec, StoreKind,
 };
 use esox_provider::ProviderError;
 use esox_sync::hash::{LABEL_CREATED_BY, LABEL_MANAGED};
@@ -43,7 +44,7 @@ use crate::managed_fields::managed_data_keys;
 use crate::metrics::ObjectLabels;
 use crate::namespace_conditions::{denied_message, namespace_allowed};
 use crate::status::{Ready, Synced, external_secret_status, has_condition, store_is_ready};
-use crate::store_clients::StoreKey;
+use crate::store_clients::{StoreKey, store_revision};
 
 /// Why a sync failed: the short condition message, the detail for the event and the log, and
 /// whether retrying without a change can help.
@@ -94,9 +95,36 @@ pub fn store_key(store: &StoreRef, namespace: &str) -> StoreKey {
     }
 }
 
+/// A store as the watch cache holds it: shared, not copied per reconcile (a reconcile waiting
+/// for its permits held a deep copy of its store's spec; with 10,000 queued that was most of
+/// the controller's peak memory).
+#[derive(Clone)]
+enum ResolvedStore {
+    Namespaced(Arc<SecretStore>),
+    Cluster(Arc<ClusterSecretStore>),
+}
+
+impl ResolvedStore {
+    fn spec(&self) -> &SecretStoreSpec {
+        match self {
+            ResolvedStore::Namespaced(s) => &s.spec,
+            ResolvedStore::Cluster(s) => &s.spec.store,
+        }
+    }
+
+    fn revision(&self) -> Option<String> {
+        match self {
+            ResolvedStore::Namespaced(s) => store_revision(s.meta()),
+            ResolvedStore::Cluster(s) => store_revision(s.meta()),
+        }
+    }
+}
+
+type ResolvedStores = HashMap<StoreRef, (StoreKey, ResolvedStore)>;
+
 /// Outcome of resolving the stores: usable, or not ours (another controller class).
 enum Stores {
-    Ready(HashMap<StoreRef, (StoreKey, SecretStoreSpec)>),
+    Ready(ResolvedStores),
     NotOurs,
 }
 
@@ -377,7 +405,8 @@ async fn resolve_stores(ctx: &Context, plan: &Plan, namespace: &str) -> Result<S
                         store.name
                     )));
                 };
-                (s.spec.clone(), s.status.clone(), "SecretStore")
+                let status = s.status.clone();
+                (ResolvedStore::Namespaced(s), status, "SecretStore")
             }
             StoreKind::ClusterSecretStore => {
                 let Some(s) = ctx.cluster_secret_stores.get(&ObjectRef::new(&store.name)) else {
@@ -405,10 +434,11 @@ async fn resolve_stores(ctx: &Context, plan: &Plan, namespace: &str) -> Result<S
                         });
                     }
                 }
-                (s.spec.store.clone(), s.status.clone(), "ClusterSecretStore")
+                let status = s.status.clone();
+                (ResolvedStore::Cluster(s), status, "ClusterSecretStore")
             }
         };
-        if !spec.served_by(&ctx.config.controller_class) {
+        if !spec.spec().served_by(&ctx.config.controller_class) {
             return Ok(Stores::NotOurs);
         }
         if ctx.config.enable_flood_gate && !store_is_ready(status.as_ref()) {
@@ -530,7 +560,7 @@ async fn sync(
     ctx: &Context,
     es: &ExternalSecret,
     plan: &Plan,
-    stores: &HashMap<StoreRef, (StoreKey, SecretStoreSpec)>,
+    stores: &ResolvedStores,
     namespace: &str,
     target: &str,
     old_status: Option<&ExternalSecretStatus>,
@@ -797,12 +827,7 @@ fn write_failure(what: &str, precondition: &Precondition, e: kube::Error) -> Fai
 
 /// Call the plugins for every planned request: per store, all `data[]` values in one batched
 /// `get-secrets`, the maps one call each.
-async fn fetch(
-    ctx: &Context,
-    plan: &Plan,
-    stores: &HashMap<StoreRef, (StoreKey, SecretStoreSpec)>,
-    namespace: &str,
-) -> Answers {
+async fn fetch(ctx: &Context, plan: &Plan, stores: &ResolvedStores, namespace: &str) -> Answers {
     let mut answers = Answers::new();
     let mut by_store: BTreeMap<&StoreRef, Vec<&esox_sync::ProviderRequest>> = BTreeMap::new();
     for req in &plan.requests {
@@ -811,7 +836,12 @@ async fn fetch(
     let calls = by_store.into_iter().map(|(store, reqs)| async move {
         let mut out: Vec<(esox_sync::ProviderRequest, Result<Answer, ProviderError>)> = Vec::new();
         let client = match stores.get(store) {
-            Some((key, spec)) => ctx.stores.client(key, spec, Some(namespace)),
+            Some((key, store)) => ctx.stores.client(
+                key,
+                store.spec(),
+                store.revision().as_deref(),
+                Some(namespace),
+            ),
             None => Err(ProviderError::Internal(
                 format!("store {:?} was not resolved (a controller bug)", store.name).into(),
             )),

@@ -92,12 +92,33 @@ fn enforce_cap<V>(
         .collect()
 }
 
+/// A store's provider entry as one revision of the store object holds it: computed once per
+/// revision, not once per reconcile (a fake store's data or a long config serialised for every
+/// ExternalSecret cost most of the controller's CPU and transient memory at 10,000
+/// ExternalSecrets).
+struct ProviderEntry {
+    revision: String,
+    plugin: String,
+    config: serde_json::Value,
+    referent_refs: bool,
+    fingerprint: String,
+}
+
+/// The revision of a store object that identifies its spec: uid and generation (which the API
+/// server bumps on every spec change). `None` when either is missing.
+pub fn store_revision(
+    meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+) -> Option<String> {
+    Some(format!("{}/{}", meta.uid.as_deref()?, meta.generation?))
+}
+
 /// The cache of plugin clients.
 pub struct StoreClients {
     host: PluginHost,
     policy: PluginPolicy,
     client: kube::Client,
     cache: Mutex<ClientCache>,
+    entries: Mutex<HashMap<StoreKey, Arc<ProviderEntry>>>,
 }
 
 impl StoreClients {
@@ -108,6 +129,7 @@ impl StoreClients {
             policy,
             client,
             cache: Mutex::new(HashMap::new()),
+            entries: Mutex::new(HashMap::new()),
         }
     }
 
@@ -116,17 +138,53 @@ impl StoreClients {
         &self.host
     }
 
-    /// The client for `key` with `spec`, for an ExternalSecret in `es_namespace` (`None` when
-    /// validating the store itself).
+    /// The provider entry of `spec` at `revision` (see [`store_revision`]): reused while the
+    /// revision stays the same; computed every time when there is no revision.
+    fn entry(
+        &self,
+        key: &StoreKey,
+        spec: &SecretStoreSpec,
+        revision: Option<&str>,
+    ) -> Result<Arc<ProviderEntry>, ProviderError> {
+        if let Some(revision) = revision
+            && let Some(entry) = self
+                .entries
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(key)
+            && entry.revision == revision
+        {
+            return Ok(entry.clone());
+        }
+        let (plugin, config) = spec
+            .provider_entry()
+            .map_err(|e| ProviderError::InvalidConfig(e.to_string().into()))?;
+        let entry = Arc::new(ProviderEntry {
+            revision: revision.unwrap_or_default().to_string(),
+            referent_refs: has_referent_refs(&config),
+            fingerprint: format!("{plugin}\n{config}"),
+            plugin,
+            config,
+        });
+        if revision.is_some() {
+            self.entries
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(key.clone(), entry.clone());
+        }
+        Ok(entry)
+    }
+
+    /// The client for `key` with `spec` (at `revision`, see [`store_revision`]), for an
+    /// ExternalSecret in `es_namespace` (`None` when validating the store itself).
     pub fn client(
         &self,
         key: &StoreKey,
         spec: &SecretStoreSpec,
+        revision: Option<&str>,
         es_namespace: Option<&str>,
     ) -> Result<Arc<StoreClient>, ProviderError> {
-        let (plugin, config) = spec
-            .provider_entry()
-            .map_err(|e| ProviderError::InvalidConfig(e.to_string().into()))?;
+        let entry = self.entry(key, spec, revision)?;
         let (rules, referent) = match key {
             StoreKey::Namespaced { namespace, .. } => (
                 NamespaceRules::Namespaced {
@@ -135,7 +193,7 @@ impl StoreClients {
                 None,
             ),
             StoreKey::Cluster { .. } => {
-                let referent = if has_referent_refs(&config) {
+                let referent = if entry.referent_refs {
                     es_namespace.map(str::to_string)
                 } else {
                     None
@@ -148,18 +206,18 @@ impl StoreClients {
                 )
             }
         };
-        let fingerprint = format!("{plugin}\n{config}");
         let cache_key = (key.clone(), referent.clone());
         let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
         if let Some((fp, client, used)) = cache.get_mut(&cache_key)
-            && *fp == fingerprint
+            && *fp == entry.fingerprint
         {
             *used = Instant::now();
             return Ok(client.clone());
         }
+        let plugin = &entry.plugin;
         let meta = self
             .host
-            .plugin(&plugin)
+            .plugin(plugin)
             .map(|p| p.meta.clone())
             .ok_or_else(|| {
                 ProviderError::InvalidConfig(
@@ -182,15 +240,18 @@ impl StoreClients {
         let client = Arc::new(self.host.open_store(StoreSpec {
             context,
             plugin: plugin.clone(),
-            config,
-            settings: self.policy.settings(&plugin),
+            config: entry.config.clone(),
+            settings: self.policy.settings(plugin),
             egress,
             services: Arc::new(KubeServices::new(self.client.clone(), rules)),
             ambient: self.policy.ambient(&meta),
         })?);
         let namespace = quota_namespace(&cache_key).to_string();
         // A changed config replaces the old client here; dropping it frees its instances.
-        let replaced = cache.insert(cache_key, (fingerprint, client.clone(), Instant::now()));
+        let replaced = cache.insert(
+            cache_key,
+            (entry.fingerprint.clone(), client.clone(), Instant::now()),
+        );
         let evicted = enforce_cap(&mut cache, &namespace, CLIENTS_PER_NAMESPACE);
         drop(cache);
         drop((replaced, evicted));
@@ -200,6 +261,10 @@ impl StoreClients {
     /// Forget every client of a deleted store (its idle plugin instances are freed as soon as
     /// no call is using the client).
     pub fn forget(&self, key: &StoreKey) {
+        self.entries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(key);
         let mut gone = Vec::new();
         self.cache
             .lock()

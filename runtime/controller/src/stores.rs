@@ -21,13 +21,14 @@ use crate::context::{Context, FIELD_MANAGER};
 use crate::error::Error;
 use crate::metrics::{ClusterLabels, ObjectLabels};
 use crate::status::{Ready, capabilities, store_status};
-use crate::store_clients::StoreKey;
+use crate::store_clients::{StoreKey, store_revision};
 
 /// What validating a store found, and whether to retry soon.
 async fn validate(
     ctx: &Context,
     key: &StoreKey,
     spec: &SecretStoreSpec,
+    revision: Option<&str>,
 ) -> (Ready, Option<String>) {
     let (plugin, config) = match spec.provider_entry() {
         Ok(entry) => entry,
@@ -51,7 +52,7 @@ async fn validate(
             caps,
         );
     }
-    let client = match ctx.stores.client(key, spec, None) {
+    let client = match ctx.stores.client(key, spec, revision, None) {
         Ok(c) => c,
         Err(e) => {
             tracing::info!(store = %key, error = %e, "cannot open a plugin client for the store");
@@ -83,12 +84,13 @@ async fn reconcile_store(
     ctx: &Context,
     key: StoreKey,
     spec: &SecretStoreSpec,
+    revision: Option<&str>,
     old: Option<&SecretStoreStatus>,
 ) -> (Action, Option<SecretStoreStatus>) {
     if !spec.served_by(&ctx.config.controller_class) {
         return (Action::await_change(), None);
     }
-    let (ready, caps) = validate(ctx, &key, spec).await;
+    let (ready, caps) = validate(ctx, &key, spec, revision).await;
     let status = store_status(old, &ready, caps, k8s_openapi::jiff::Timestamp::now());
     let changed = (old != Some(&status)).then_some(status);
     if changed.is_some() {
@@ -142,7 +144,14 @@ pub async fn reconcile_secret_store(
         return Ok(Action::await_change());
     }
     let api = Api::<SecretStore>::namespaced(ctx.client.clone(), &namespace);
-    let (action, status) = reconcile_store(&ctx, key, &store.spec, store.status.as_ref()).await;
+    let (action, status) = reconcile_store(
+        &ctx,
+        key,
+        &store.spec,
+        store_revision(store.meta()).as_deref(),
+        store.status.as_ref(),
+    )
+    .await;
     if let Some(status) = status {
         let pp = PatchParams::apply(FIELD_MANAGER).force();
         api.patch_status(&name, &pp, &status_patch::<SecretStore>(&status))
@@ -172,7 +181,14 @@ pub async fn reconcile_cluster_secret_store(
         return Ok(Action::await_change());
     }
     let api = Api::<ClusterSecretStore>::all(ctx.client.clone());
-    let (action, status) = reconcile_store(&ctx, key, &store.spec, store.status.as_ref()).await;
+    let (action, status) = reconcile_store(
+        &ctx,
+        key,
+        &store.spec,
+        store_revision(store.meta()).as_deref(),
+        store.status.as_ref(),
+    )
+    .await;
     if let Some(status) = status {
         let pp = PatchParams::apply(FIELD_MANAGER).force();
         api.patch_status(&name, &pp, &status_patch::<ClusterSecretStore>(&status))
