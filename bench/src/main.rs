@@ -43,6 +43,9 @@ struct Args {
     /// The esox binary (a release build; `cargo xtask bench` builds and passes it).
     #[arg(long)]
     esox: PathBuf,
+    /// Extra arguments for `esox run` (repeat the flag), e.g. `--esox-arg=--coalesce-window=0`.
+    #[arg(long = "esox-arg", allow_hyphen_values = true)]
+    esox_args: Vec<String>,
     /// The raw writer binary (built beside esox-bench by default).
     #[arg(long)]
     raw_writer: Option<PathBuf>,
@@ -181,7 +184,8 @@ fn controller_command(
             ])
             .arg(stack.controller_kubeconfig_path())
             .args(["--metrics-addr", &metrics])
-            .args(["--live-addr", &format!("127.0.0.1:{}", free_port()?)]);
+            .args(["--live-addr", &format!("127.0.0.1:{}", free_port()?)])
+            .args(&args.esox_args);
             cmd
         }
         Runner::EsoDefault | Runner::EsoTuned => {
@@ -267,6 +271,7 @@ async fn run_one(
 
     let metrics_port = free_port()?;
     let cmd = controller_command(runner, &stack, args, eso, metrics_port)?;
+    eprintln!("[bench]   {cmd:?}");
     let mut controller = ManagedProcess::spawn(runner.as_str(), cmd)?;
     let pid = controller.pid().context("the controller has no pid")?;
     if let Err(e) = watch.wait_for(n, started, timeout).await {

@@ -39,6 +39,9 @@ pub struct Config {
     /// The shortest refresh interval esox honours; shorter non-zero `refreshInterval`s are
     /// raised to it. Zero: no floor (ESO's behaviour).
     pub min_refresh_interval: Duration,
+    /// How long a value read for one ExternalSecret may be reused by others reading the same
+    /// remote reference through the same store client (see coalesce.rs). Zero: never.
+    pub coalesce_window: Duration,
 }
 
 impl Default for Config {
@@ -52,6 +55,7 @@ impl Default for Config {
             concurrency_per_store: 16,
             concurrency_per_namespace: 16,
             min_refresh_interval: Duration::ZERO,
+            coalesce_window: Duration::from_secs(120),
         }
     }
 }

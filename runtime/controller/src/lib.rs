@@ -10,6 +10,7 @@
 //!   [`managed_fields`], [`store_clients::has_referent_refs`].
 
 pub mod backoff;
+pub mod coalesce;
 pub mod context;
 pub mod error;
 pub mod external_secret;

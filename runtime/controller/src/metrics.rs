@@ -49,6 +49,8 @@ pub struct ClusterLabels {
 #[derive(Clone, Default)]
 pub struct Metrics {
     pub sync_calls: Family<ObjectLabels, Counter>,
+    /// Values served from a store client's coalescing cache instead of the backend.
+    pub values_coalesced: Counter,
     pub sync_calls_error: Family<ObjectLabels, Gauge>,
     pub es_condition: Family<ConditionLabels, Gauge>,
     pub es_reconcile_duration: Family<ObjectLabels, Gauge<f64, AtomicU64>>,
@@ -101,6 +103,11 @@ impl Metrics {
             "clustersecretstore_reconcile_duration",
             "The duration time to reconcile the Cluster Secret Store (seconds)",
             self.css_reconcile_duration.clone(),
+        );
+        r.register(
+            "esox_values_coalesced",
+            "Values reused from another ExternalSecret's read of the same remote reference within the coalescing window (a backend call saved each)",
+            self.values_coalesced.clone(),
         );
         host.register(&mut r);
         Arc::new(r)

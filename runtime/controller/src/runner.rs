@@ -135,7 +135,7 @@ where
                 Ok(result) => result,
                 Err(_) => {
                     tracing::error!(object = %id, "reconcile panicked; only this object is affected, retrying with backoff");
-                    K::report_panic(o, c).await
+                    Box::pin(K::report_panic(o, c)).await
                 }
             }
         }

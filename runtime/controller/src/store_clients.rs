@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use crate::coalesce::ValueCache;
 use crate::plugin_policy::PluginPolicy;
 use esox_api::SecretStoreSpec;
 use esox_plugin_host::{PluginHost, StoreClient, StoreContext, StoreSpec};
@@ -55,7 +56,22 @@ pub fn has_referent_refs(config: &serde_json::Value) -> bool {
 
 /// Clients by store and referent namespace, with the configuration they were opened with and
 /// when they were last used.
-type ClientCache = HashMap<(StoreKey, Option<String>), (String, Arc<StoreClient>, Instant)>;
+type ClientCache = HashMap<(StoreKey, Option<String>), (String, Arc<CachedClient>, Instant)>;
+
+/// A plugin client and the values recently read through it (see coalesce.rs).
+pub struct CachedClient {
+    client: StoreClient,
+    /// Values read through this client, reused within the coalescing window.
+    pub values: ValueCache,
+}
+
+impl std::ops::Deref for CachedClient {
+    type Target = StoreClient;
+
+    fn deref(&self) -> &StoreClient {
+        &self.client
+    }
+}
 
 /// Store clients kept per namespace; past this the least recently used one is dropped (it is
 /// opened again when next needed), so one tenant's stores cannot grow the cache without bound.
@@ -183,7 +199,7 @@ impl StoreClients {
         spec: &SecretStoreSpec,
         revision: Option<&str>,
         es_namespace: Option<&str>,
-    ) -> Result<Arc<StoreClient>, ProviderError> {
+    ) -> Result<Arc<CachedClient>, ProviderError> {
         let entry = self.entry(key, spec, revision)?;
         let (rules, referent) = match key {
             StoreKey::Namespaced { namespace, .. } => (
@@ -237,15 +253,18 @@ impl StoreClients {
                 StoreContext::cluster_secret_store(name, referent.as_deref())
             }
         };
-        let client = Arc::new(self.host.open_store(StoreSpec {
-            context,
-            plugin: plugin.clone(),
-            config: entry.config.clone(),
-            settings: self.policy.settings(plugin),
-            egress,
-            services: Arc::new(KubeServices::new(self.client.clone(), rules)),
-            ambient: self.policy.ambient(&meta),
-        })?);
+        let client = Arc::new(CachedClient {
+            values: ValueCache::default(),
+            client: self.host.open_store(StoreSpec {
+                context,
+                plugin: plugin.clone(),
+                config: entry.config.clone(),
+                settings: self.policy.settings(plugin),
+                egress,
+                services: Arc::new(KubeServices::new(self.client.clone(), rules)),
+                ambient: self.policy.ambient(&meta),
+            })?,
+        });
         let namespace = quota_namespace(&cache_key).to_string();
         // A changed config replaces the old client here; dropping it frees its instances.
         let replaced = cache.insert(

@@ -57,6 +57,14 @@ pub struct RunArgs {
     #[arg(long, default_value = "0s", value_parser = parse_duration)]
     pub min_refresh_interval: Duration,
 
+    /// How long a value read for one ExternalSecret may be reused by other ExternalSecrets
+    /// reading the same remote reference from the same store (Go duration): one backend call
+    /// per unique key per refresh wave instead of one per ExternalSecret. Also capped at a tenth
+    /// of the reader's refreshInterval; an edited or force-synced ExternalSecret always reads
+    /// the backend. 0 turns it off.
+    #[arg(long, default_value = "2m", value_parser = parse_duration)]
+    pub coalesce_window: Duration,
+
     /// Client-side cap on Kubernetes API requests per second (ESO's flag). 0, the default, sets
     /// none: the API server's priority and fairness protects it, and a low cap is what makes ESO
     /// users wait at a few thousand ExternalSecrets.
@@ -171,6 +179,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             .unwrap_or(args.concurrent / 2)
             .max(1),
         min_refresh_interval: args.min_refresh_interval,
+        coalesce_window: args.coalesce_window,
     };
     let http = esox_controller::HttpConfig {
         metrics_addr: args.metrics_addr,
