@@ -52,6 +52,11 @@ struct Args {
     /// Writes in flight for the raw writer; each value is one run, the best is the floor.
     #[arg(long, value_delimiter = ',', default_values_t = [16usize, 64])]
     raw_concurrency: Vec<usize>,
+    /// The ExternalSecrets' `refreshInterval` (Go duration). Short (e.g. `1m`) keeps refresh
+    /// waves running while the new ExternalSecrets are timed: scenario (c), new ExternalSecret
+    /// latency under load.
+    #[arg(long, default_value = "1h")]
+    refresh_interval: String,
     /// New ExternalSecrets applied one at a time after the backlog is Ready.
     #[arg(long, default_value_t = 20)]
     new: usize,
@@ -124,6 +129,10 @@ async fn main() -> anyhow::Result<()> {
                 )
                 .await
                 .with_context(|| format!("{label} at N = {n}"))?;
+                // The stack's data (etcd, LocalStack) is tens of MB per run; its logs stay.
+                for data in ["etcd", "localstack"] {
+                    let _ = std::fs::remove_dir_all(dir.join(data));
+                }
                 eprintln!("[bench] {}", result.summary());
                 results.push(result);
                 // Keep partial results if a later run fails.
@@ -226,7 +235,7 @@ async fn run_one(
     let keys = (n / 10).max(1);
     workload::apply_store(&client, keys).await?;
     let applied = Instant::now();
-    workload::apply_external_secrets(&client, 0..n, keys).await?;
+    workload::apply_external_secrets(&client, 0..n, keys, &args.refresh_interval).await?;
     eprintln!(
         "[bench]   {n} ExternalSecrets applied in {:.1} s; starting the {}",
         applied.elapsed().as_secs_f64(),
@@ -242,6 +251,7 @@ async fn run_one(
     let timeout = Duration::from_secs(120) + Duration::from_millis(200 * n as u64);
     let started = Instant::now();
     let mut result = RunResult::new(runner, raw_concurrency, n, keys);
+    result.refresh_interval = args.refresh_interval.clone();
 
     if runner == Runner::Raw {
         let mut cmd = tokio::process::Command::new(raw_writer);
@@ -299,7 +309,7 @@ async fn run_one(
     let mut latencies = Vec::new();
     for i in n..n + args.new {
         let t = Instant::now();
-        workload::apply_external_secrets(&client, i..i + 1, keys).await?;
+        workload::apply_external_secrets(&client, i..i + 1, keys, &args.refresh_interval).await?;
         watch
             .wait_for_name(&workload::es_name(i), Duration::from_secs(120))
             .await?;

@@ -44,6 +44,7 @@ pub struct RunResult {
     pub raw_concurrency: Option<usize>,
     pub n: usize,
     pub keys: usize,
+    pub refresh_interval: String,
     pub all_ready_s: f64,
     pub first_sync: (f64, f64),
     pub peak_rss_mib: f64,
@@ -62,6 +63,7 @@ impl RunResult {
             raw_concurrency,
             n,
             keys,
+            refresh_interval: "1h".into(),
             all_ready_s: 0.0,
             first_sync: (0.0, 0.0),
             peak_rss_mib: 0.0,
@@ -75,9 +77,14 @@ impl RunResult {
     }
 
     pub fn label(&self) -> String {
-        match self.raw_concurrency {
+        let base = match self.raw_concurrency {
             Some(c) => format!("raw x{c}"),
             None => self.runner.as_str().to_string(),
+        };
+        if self.refresh_interval == "1h" {
+            base
+        } else {
+            format!("{base} (refresh {})", self.refresh_interval)
         }
     }
 
@@ -124,15 +131,22 @@ fn pair(p: (f64, f64)) -> String {
 }
 
 /// The best (fastest) raw-writer run for `n`.
-fn best_raw(results: &[RunResult], n: usize) -> Option<&RunResult> {
+fn best_raw<'a>(results: &'a [RunResult], n: usize, refresh: &str) -> Option<&'a RunResult> {
     results
         .iter()
-        .filter(|r| r.n == n && r.runner == Runner::Raw)
+        .filter(|r| r.n == n && r.refresh_interval == refresh && r.runner == Runner::Raw)
         .min_by(|a, b| a.all_ready_s.total_cmp(&b.all_ready_s))
 }
 
-fn find(results: &[RunResult], n: usize, runner: Runner) -> Option<&RunResult> {
-    results.iter().find(|r| r.n == n && r.runner == runner)
+fn find<'a>(
+    results: &'a [RunResult],
+    n: usize,
+    refresh: &str,
+    runner: Runner,
+) -> Option<&'a RunResult> {
+    results
+        .iter()
+        .find(|r| r.n == n && r.refresh_interval == refresh && r.runner == runner)
 }
 
 /// The markdown report: the runs, then per N the ratios of esox to the others.
@@ -162,16 +176,19 @@ pub fn markdown(results: &[RunResult]) -> String {
             restart
         );
     }
-    let mut ns: Vec<usize> = results.iter().map(|r| r.n).collect();
-    ns.dedup();
+    let mut groups: Vec<(usize, &str)> = results
+        .iter()
+        .map(|r| (r.n, r.refresh_interval.as_str()))
+        .collect();
+    groups.dedup();
     let mut ratios = String::new();
-    for n in ns {
-        let Some(esox) = find(results, n, Runner::Esox) else {
+    for (n, refresh) in groups {
+        let Some(esox) = find(results, n, refresh, Runner::Esox) else {
             continue;
         };
         let mut cells = Vec::new();
         for (runner, goal) in [(Runner::EsoDefault, "≥ 10×"), (Runner::EsoTuned, "≥ 3×")] {
-            if let Some(other) = find(results, n, runner) {
+            if let Some(other) = find(results, n, refresh, runner) {
                 cells.push(format!(
                     "{:.1}× faster than {} (goal {goal}), {:.2}× its peak RSS",
                     other.all_ready_s / esox.all_ready_s,
@@ -180,7 +197,7 @@ pub fn markdown(results: &[RunResult]) -> String {
                 ));
             }
         }
-        if let Some(raw) = best_raw(results, n) {
+        if let Some(raw) = best_raw(results, n, refresh) {
             cells.push(format!(
                 "{:.2}× the raw writer's time ({}, goal ≤ 1.5×)",
                 esox.all_ready_s / raw.all_ready_s,
@@ -193,7 +210,11 @@ pub fn markdown(results: &[RunResult]) -> String {
                 esox.keys
             ));
         }
-        let _ = writeln!(ratios, "- N = {n}: {}", cells.join("; "));
+        let _ = writeln!(
+            ratios,
+            "- N = {n}, refreshInterval {refresh}: {}",
+            cells.join("; ")
+        );
     }
     if !ratios.is_empty() {
         md.push_str("\nMeasured in this run:\n");

@@ -58,14 +58,15 @@ pub async fn apply_store(client: &kube::Client, keys: usize) -> anyhow::Result<(
     Ok(())
 }
 
-/// The ExternalSecret `es-<i>`: two properties of key `db-<i mod keys>`, refreshed hourly.
-pub fn external_secret(i: usize, keys: usize) -> Value {
+/// The ExternalSecret `es-<i>`: two properties of key `db-<i mod keys>`, refreshed every
+/// `refresh` (the benchmark's default: `1h`).
+pub fn external_secret(i: usize, keys: usize, refresh: &str) -> Value {
     let key = format!("db-{}", i % keys);
     json!({
         "apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret",
         "metadata": {"name": es_name(i), "namespace": NAMESPACE},
         "spec": {
-            "refreshInterval": "1h",
+            "refreshInterval": refresh,
             "secretStoreRef": {"name": STORE, "kind": "SecretStore"},
             "data": [
                 {"secretKey": "user", "remoteRef": {"key": key, "property": "user"}},
@@ -75,11 +76,12 @@ pub fn external_secret(i: usize, keys: usize) -> Value {
     })
 }
 
-/// Server-side applies ExternalSecrets `range`, 32 in flight.
+/// Server-side applies ExternalSecrets `range` (see [`external_secret`]), 32 in flight.
 pub async fn apply_external_secrets(
     client: &kube::Client,
     range: std::ops::Range<usize>,
     keys: usize,
+    refresh: &str,
 ) -> anyhow::Result<()> {
     let api: Api<DynamicObject> =
         Api::namespaced_with(client.clone(), NAMESPACE, &resource("ExternalSecret"));
@@ -91,7 +93,7 @@ pub async fn apply_external_secrets(
                 api.patch(
                     &es_name(i),
                     params,
-                    &Patch::Apply(&external_secret(i, keys)),
+                    &Patch::Apply(&external_secret(i, keys, refresh)),
                 )
                 .await
                 .map(|_| ())

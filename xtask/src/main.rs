@@ -444,7 +444,13 @@ fn test(phases: &mut Phases) -> Result<(), String> {
     e2e_phase(phases)?;
     // The benchmark's short run, on the debug binaries built above: proves the command and
     // prints its table; the numbers worth quoting come from `cargo xtask bench` (release).
-    bench_run(phases, true, true, &[])
+    let out = std::env::temp_dir().join(format!("esox-bench-ci-{}", std::process::id()));
+    bench_run(
+        phases,
+        true,
+        true,
+        &["--out".to_string(), out.to_string_lossy().into_owned()],
+    )
 }
 
 /// The decision crates have no I/O: their normal dependencies (as `cargo tree` resolves them

@@ -288,7 +288,10 @@ where
 {
     let (reader, writer) = reflector::store();
     let mut tracker = GoneTracker::default();
-    let events = resilient(watcher(api, watcher::Config::default()), name, health);
+    // Nothing reads these objects' managedFields (esox reads a Secret's, from a GET): dropped
+    // before they reach the cache, they are a large share of each cached ExternalSecret.
+    let events = resilient(watcher(api, watcher::Config::default()), name, health)
+        .modify(|object| object.managed_fields_mut().clear());
     let trigger = reflector(writer, events)
         .inspect(move |event| {
             // Deleted objects never reach a reconcile (applied_objects drops them): whatever
