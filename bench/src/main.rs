@@ -305,22 +305,29 @@ async fn run_one(
     }
     result.backend_calls = apiserver::plugin_calls(&metrics_url).await;
 
-    // New ExternalSecrets after the backlog, one at a time.
+    // New ExternalSecrets after the backlog, one at a time. A controller may still be working
+    // through its own status updates (ESO with default flags at 10,000: minutes), so each may
+    // wait as long as the backlog took; one that does not make it ends the phase, reported.
+    let limit = Duration::from_secs_f64(120.0 + result.all_ready_s);
     let mut latencies = Vec::new();
     for i in n..n + args.new {
         let t = Instant::now();
         workload::apply_external_secrets(&client, i..i + 1, keys, &args.refresh_interval).await?;
-        watch
-            .wait_for_name(&workload::es_name(i), Duration::from_secs(120))
-            .await?;
+        let ready = watch.wait_for_name(&workload::es_name(i), limit).await;
         latencies.push(t.elapsed().as_secs_f64());
+        if let Err(e) = ready {
+            eprintln!("[bench]   new ExternalSecrets: {e}; phase ended");
+            result.new_es_timed_out = true;
+            break;
+        }
     }
+    result.new_es_count = latencies.len();
     result.new_es = report::percentiles(&mut latencies);
 
     // Restart with everything in sync: what does the controller write?
     result.peak_rss_mib = procstat::read(pid)?.peak_rss_kib as f64 / 1024.0;
     controller.stop(Duration::from_secs(10));
-    let total = n + args.new;
+    let total = n + result.new_es_count;
     let before = apiserver::scrape(&client).await?;
     let cmd = controller_command(runner, &stack, args, eso, metrics_port)?;
     let mut controller = ManagedProcess::spawn(&format!("{}-restart", runner.as_str()), cmd)?;

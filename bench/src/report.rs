@@ -52,6 +52,9 @@ pub struct RunResult {
     pub api: Requests,
     pub backend_calls: Option<u64>,
     pub new_es: (f64, f64),
+    /// How many new ExternalSecrets were timed, and whether the last one never became Ready.
+    pub new_es_count: usize,
+    pub new_es_timed_out: bool,
     pub restart_s: Option<f64>,
     pub restart_writes: Option<u64>,
 }
@@ -71,6 +74,8 @@ impl RunResult {
             api: Requests::default(),
             backend_calls: None,
             new_es: (f64::NAN, f64::NAN),
+            new_es_count: 0,
+            new_es_timed_out: false,
             restart_s: None,
             restart_writes: None,
         }
@@ -130,6 +135,19 @@ fn pair(p: (f64, f64)) -> String {
     }
 }
 
+fn new_es_cell(r: &RunResult) -> String {
+    if r.new_es_timed_out {
+        format!(
+            "{} (#{} not Ready in {:.0} s)",
+            pair(r.new_es),
+            r.new_es_count,
+            120.0 + r.all_ready_s
+        )
+    } else {
+        pair(r.new_es)
+    }
+}
+
 /// The best (fastest) raw-writer run for `n`.
 fn best_raw<'a>(results: &'a [RunResult], n: usize, refresh: &str) -> Option<&'a RunResult> {
     results
@@ -172,7 +190,7 @@ pub fn markdown(results: &[RunResult]) -> String {
             r.api.total,
             r.api.writes,
             opt(r.backend_calls),
-            pair(r.new_es),
+            new_es_cell(r),
             restart
         );
     }
