@@ -76,7 +76,8 @@ pub struct Limits {
     /// Wall time per call, including waiting on the network and the host.
     pub call_timeout: Duration,
     /// Bytes one call may return in total. A Kubernetes Secret holds at most 1 MiB, so more
-    /// can never be used.
+    /// can never be used. The host also refuses, before copying anything, a reply or a host
+    /// call that would copy more than [`Limits::copy_budget`] out of the instance.
     pub max_response_bytes: usize,
     /// Instances a store may run at once (its parallelism).
     pub instances_per_store: usize,
@@ -96,6 +97,19 @@ pub struct Limits {
     /// An instance whose memory grew past this many bytes is dropped after its call instead
     /// of being kept warm.
     pub recycle_memory_bytes: usize,
+}
+
+impl Limits {
+    /// Bytes the host copies out of an instance's memory for one reply (values, keys, error
+    /// text and the bookkeeping of each list entry) or one host call the plugin makes, checked
+    /// before any copy: twice [`Limits::max_response_bytes`] plus 64 KiB. A reply within the
+    /// budget is then checked exactly against `max_response_bytes`; one past it fails the call
+    /// without the host allocating for it (wasmtime's hostcall fuel).
+    pub fn copy_budget(&self) -> usize {
+        self.max_response_bytes
+            .saturating_mul(2)
+            .saturating_add(64 << 10)
+    }
 }
 
 impl Default for Limits {
@@ -510,6 +524,7 @@ impl PluginHost {
         );
         let mut store = Store::new(&self.inner.engine, state);
         store.limiter(|s| &mut s.memory);
+        store.set_hostcall_fuel(limits.copy_budget());
         store.epoch_deadline_callback(instance::on_epoch);
         reset_budget(&mut store, limits);
         store
@@ -615,6 +630,7 @@ fn reset_budget(store: &mut Store<InstanceState>, limits: &Limits) {
 enum TrapKind {
     Memory,
     Cpu,
+    TooLarge,
     Crash,
 }
 
@@ -623,6 +639,7 @@ impl TrapKind {
         match self {
             TrapKind::Memory => "memory_limit",
             TrapKind::Cpu => "cpu_limit",
+            TrapKind::TooLarge => "too_large",
             TrapKind::Crash => "trap",
         }
     }
@@ -657,6 +674,19 @@ fn classify_trap(
             ),
             TrapKind::Cpu,
         )
+    } else if copy_budget_exhausted(err) {
+        (
+            ProviderError::Internal(
+                format!(
+                    "plugin tried to hand the host more than {} bytes in one reply or host call \
+                     (at most {} bytes of values can be used); nothing of it was copied",
+                    limits.copy_budget(),
+                    limits.max_response_bytes
+                )
+                .into(),
+            ),
+            TrapKind::TooLarge,
+        )
     } else {
         let trap = err
             .downcast_ref::<wasmtime::Trap>()
@@ -668,6 +698,15 @@ fn classify_trap(
             TrapKind::Crash,
         )
     }
+}
+
+/// Whether wasmtime stopped a copy out of the instance because it would pass the store's
+/// hostcall fuel ([`Limits::copy_budget`]). Wasmtime reports this with an error type of its own
+/// that it does not export, so its text is matched; the text comes from wasmtime, never from
+/// the plugin (a plugin's own errors arrive as values, not as errors of the call).
+fn copy_budget_exhausted(err: &wasmtime::Error) -> bool {
+    err.chain()
+        .any(|e| e.to_string().contains("fuel allocated for hostcalls"))
 }
 
 fn error_status(e: &ProviderError) -> &'static str {

@@ -253,22 +253,39 @@ async fn the_plugin_is_told_which_store_it_serves() {
 }
 
 #[tokio::test]
-async fn a_huge_error_message_is_cut_to_4_kib() {
+async fn error_messages_are_cut_to_4_kib_and_a_huge_one_is_refused_before_it_is_copied() {
     // The default 64 MiB of plugin memory, so the plugin can make its 60 MiB message.
-    let (host, _) = host_with(Limits {
+    let limits = Limits {
         memory_bytes: 64 << 20,
         ..test_limits()
-    })
-    .await;
+    };
+    let budget = limits.copy_budget();
+    let (host, _) = host_with(limits).await;
     let (store, _) = hostile_in(&host, StoreContext::secret_store("ns", "s"), json!({}));
+
+    // Within the copy budget: copied, then cut to 4 KiB.
     let err = store
-        .get_secret(&RemoteRef::key("bigerror"))
+        .get_secret(&RemoteRef::key("error:100000"))
         .await
         .unwrap_err();
     let ProviderError::Backend(m) = &err else {
         panic!("{err:?}")
     };
-    assert!(m.len() <= 4096 + 32, "{} bytes", m.len());
+    assert!(m.len() <= 4096 + 32 && m.len() >= 4096, "{} bytes", m.len());
+
+    // Past it: refused before the host copies any of it, naming the budget.
+    let err = store
+        .get_secret(&RemoteRef::key("bigerror"))
+        .await
+        .unwrap_err();
+    let ProviderError::Internal(m) = &err else {
+        panic!("{err:?}")
+    };
+    assert!(
+        m.contains(&format!("more than {budget} bytes")) && m.contains("nothing of it was copied"),
+        "{m}"
+    );
+    assert!(m.len() < 512, "{} bytes", m.len());
     assert_eq!(get(&store, "ok").await, "fine");
 
     // A client that cannot open fails every entry of a batch with the same bounded error.
@@ -282,11 +299,32 @@ async fn a_huge_error_message_is_cut_to_4_kib() {
     assert_eq!(answers.len(), 200);
     for answer in answers {
         assert!(
-            matches!(&answer, Err(ProviderError::Backend(m)) if m.len() <= 4096 + 32),
+            matches!(&answer, Err(ProviderError::Internal(m)) if m.contains("nothing of it was copied")),
             "{:?}",
             answer.map_err(|e| e.to_string().len())
         );
     }
+}
+
+#[tokio::test]
+async fn a_host_call_past_the_copy_budget_is_refused() {
+    let limits = Limits {
+        memory_bytes: 64 << 20,
+        ..test_limits()
+    };
+    let budget = limits.copy_budget();
+    let (host, _) = host_with(limits).await;
+    let (store, _) = hostile_in(&host, StoreContext::secret_store("ns", "s"), json!({}));
+    assert_eq!(get(&store, "log:1000").await, "logged");
+    let err = store
+        .get_secret(&RemoteRef::key(format!("log:{}", budget + 1)))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, ProviderError::Internal(m) if m.contains("nothing of it was copied")),
+        "{err:?}"
+    );
+    assert_eq!(get(&store, "ok").await, "fine");
 }
 
 #[tokio::test]

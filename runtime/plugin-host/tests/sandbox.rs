@@ -74,11 +74,32 @@ async fn a_panic_is_a_trap_that_discards_the_instance_and_nothing_else() {
 
 #[tokio::test]
 async fn an_oversized_response_is_refused() {
-    let (host, _cache) = host_with(test_limits()).await;
+    let limits = test_limits();
+    let (max, budget) = (limits.max_response_bytes, limits.copy_budget());
+    let (host, _cache) = host_with(limits).await;
     let store = hostile(&host);
+
+    // Exactly the limit passes.
+    let value = store
+        .get_secret(&RemoteRef::key(format!("bytes:{max}")))
+        .await
+        .unwrap();
+    assert_eq!(value.len(), max);
+
+    // Past the limit but within the copy budget: copied, measured exactly, refused.
+    let err = get(&store, &format!("bytes:{}", max + 1))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, ProviderError::Internal(m) if m.contains(&format!("{} bytes", max + 1))),
+        "{err:?}"
+    );
+
+    // Past the copy budget (4 MiB): refused before the host allocates for it.
+    assert!(4 << 20 > budget);
     let err = get(&store, "huge").await.unwrap_err();
     assert!(
-        matches!(&err, ProviderError::Internal(m) if m.contains("4194304 bytes")),
+        matches!(&err, ProviderError::Internal(m) if m.contains("nothing of it was copied")),
         "{err:?}"
     );
     assert_still_serves(&store).await;

@@ -23,7 +23,8 @@ use wasmtime::component::{InstancePre, ResourceAny};
 use crate::instance::InstanceState;
 
 /// Longest error message a plugin can make the host carry: the rest is cut where it crosses
-/// the boundary, so a 60 MiB message costs 4 KiB however often it is reported.
+/// the boundary, so a long message costs 4 KiB however often it is reported. (A message past
+/// the copy budget, [`crate::Limits::copy_budget`], is refused before it is copied at all.)
 pub const MAX_ERROR_BYTES: usize = 4096;
 
 /// A contract version the host supports.
