@@ -128,16 +128,21 @@ impl ExternalSecretSpec {
         self.refresh_policy.unwrap_or(RefreshPolicy::Periodic)
     }
 
-    /// The refresh interval in effect (`1h` when unset); zero means "sync once".
+    /// The refresh interval in effect (`1h` when unset); zero means "sync once". A negative
+    /// interval also means "sync once", as in ESO (it refreshes only when the interval is
+    /// positive).
     pub fn refresh_interval(&self) -> Result<std::time::Duration, ApiError> {
         let raw = self
             .refresh_interval
             .as_deref()
             .unwrap_or(DEFAULT_REFRESH_INTERVAL);
-        parse_go_duration(raw).map_err(|source| ApiError::Duration {
-            field: "spec.refreshInterval",
-            source,
-        })
+        match parse_go_duration(raw) {
+            Err(crate::duration::DurationError::Negative(_)) => Ok(std::time::Duration::ZERO),
+            other => other.map_err(|source| ApiError::Duration {
+                field: "spec.refreshInterval",
+                source,
+            }),
+        }
     }
 
     /// The target settings, with ESO's defaults when `target` is absent.

@@ -56,4 +56,12 @@ pub enum ApiError {
         "templateFrom target={0:?} is not allowed when targeting a Secret, must be one of \"Data\", \"Annotations\" or \"Labels\""
     )]
     TemplateTarget(String),
+    /// A store field the API server accepted but that cannot be used as written.
+    #[error("{field}: {message}")]
+    InvalidStoreField {
+        /// The field, e.g. `spec.conditions[0].namespaceRegexes[1]`.
+        field: String,
+        /// What is wrong with it.
+        message: String,
+    },
 }

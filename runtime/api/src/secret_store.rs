@@ -77,7 +77,8 @@ pub struct SecretStoreSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refresh_interval: Option<IntOrString>,
 
-    /// Namespaces allowed to use a ClusterSecretStore (ignored on a SecretStore).
+    /// Namespaces allowed to use a ClusterSecretStore. Refused on a SecretStore, which serves
+    /// only its own namespace (ESO ignores it there).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<ClusterSecretStoreCondition>,
 }
@@ -162,6 +163,38 @@ impl SecretStoreSpec {
             }
         };
         Ok((!d.is_zero()).then_some(d))
+    }
+
+    /// Refuse what the API server accepts but the store cannot use as written, naming the
+    /// field: a negative or malformed `refreshInterval`, `conditions` on a SecretStore, a
+    /// `namespaceRegexes` entry that is not a regular expression, and label selectors
+    /// Kubernetes itself would reject (`In`/`NotIn` without values, `Exists`/`DoesNotExist`
+    /// with values, an unknown operator). `cluster` says whether this is a ClusterSecretStore.
+    pub fn check(&self, cluster: bool) -> Result<(), ApiError> {
+        self.refresh_interval()?;
+        if !cluster && !self.conditions.is_empty() {
+            return Err(ApiError::InvalidStoreField {
+                field: "spec.conditions".into(),
+                message: "only a ClusterSecretStore has conditions; a SecretStore serves its own namespace only, so remove them".into(),
+            });
+        }
+        for (i, c) in self.conditions.iter().enumerate() {
+            for (j, pattern) in c.namespace_regexes.iter().enumerate() {
+                if let Err(e) = regex::Regex::new(pattern) {
+                    return Err(ApiError::InvalidStoreField {
+                        field: format!("spec.conditions[{i}].namespaceRegexes[{j}]"),
+                        message: format!(
+                            "{pattern:?} is not a regular expression: {}",
+                            one_line(&e.to_string())
+                        ),
+                    });
+                }
+            }
+            if let Some(selector) = &c.namespace_selector {
+                check_selector(selector, &format!("spec.conditions[{i}].namespaceSelector"))?;
+            }
+        }
+        Ok(())
     }
 
     /// Whether this store is served by a controller of class `class` (empty means any).
@@ -249,6 +282,37 @@ pub struct RetrySettings {
     pub retry_interval: Option<String>,
 }
 
+/// `regex`'s errors span lines (the pattern, a caret, the reason); a condition message is one.
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Kubernetes' own rules for a label selector (`metav1.LabelSelectorAsSelector`).
+fn check_selector(selector: &LabelSelector, field: &str) -> Result<(), ApiError> {
+    for (i, e) in selector.match_expressions.iter().flatten().enumerate() {
+        let values = e.values.as_deref().unwrap_or_default();
+        let problem = match e.operator.as_str() {
+            "In" | "NotIn" if values.is_empty() => {
+                Some(format!("operator {} needs at least one value", e.operator))
+            }
+            "Exists" | "DoesNotExist" if !values.is_empty() => {
+                Some(format!("operator {} takes no values", e.operator))
+            }
+            "In" | "NotIn" | "Exists" | "DoesNotExist" => None,
+            other => Some(format!(
+                "unknown operator {other:?}: use In, NotIn, Exists or DoesNotExist"
+            )),
+        };
+        if let Some(message) = problem {
+            return Err(ApiError::InvalidStoreField {
+                field: format!("{field}.matchExpressions[{i}]"),
+                message,
+            });
+        }
+    }
+    Ok(())
+}
+
 /// A rule for which namespaces may use a ClusterSecretStore; any matching rule allows.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -318,4 +382,129 @@ pub mod store_reason {
     pub const MSG_UNABLE_VALIDATE_STORE: &str = "unable to validate store";
     /// Message for ValidationUnknown.
     pub const MSG_VALIDATION_UNKNOWN: &str = "could not determine validation status";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelectorRequirement;
+
+    fn spec(json: serde_json::Value) -> SecretStoreSpec {
+        serde_json::from_value(json).unwrap()
+    }
+
+    fn refused(spec: &SecretStoreSpec, cluster: bool) -> String {
+        spec.check(cluster).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn a_store_that_can_be_used_passes() {
+        let s = spec(serde_json::json!({
+            "provider": {"fake": {"data": []}},
+            "refreshInterval": "10m",
+            "conditions": [{"namespaceRegexes": ["^team-"], "namespaces": ["a"],
+                "namespaceSelector": {"matchExpressions": [
+                    {"key": "env", "operator": "NotIn", "values": ["dev"]},
+                    {"key": "team", "operator": "Exists"}]}}]
+        }));
+        s.check(true).unwrap();
+        assert_eq!(
+            s.refresh_interval().unwrap(),
+            Some(std::time::Duration::from_secs(600))
+        );
+    }
+
+    #[test]
+    fn bad_refresh_intervals_are_refused_not_replaced_by_the_default() {
+        for (value, words) in [
+            (serde_json::json!(-5), "must not be negative"),
+            (serde_json::json!("-5m"), "must not be negative"),
+            (serde_json::json!("soon"), "invalid duration"),
+        ] {
+            let s = spec(
+                serde_json::json!({"provider": {"fake": {"data": []}}, "refreshInterval": value}),
+            );
+            let message = refused(&s, false);
+            assert!(
+                message.contains("spec.refreshInterval") || message.contains("refreshInterval"),
+                "{message}"
+            );
+            assert!(message.contains(words), "{message}");
+        }
+        let zero =
+            spec(serde_json::json!({"provider": {"fake": {"data": []}}, "refreshInterval": 0}));
+        zero.check(false).unwrap();
+        assert_eq!(zero.refresh_interval().unwrap(), None);
+    }
+
+    #[test]
+    fn conditions_are_refused_on_a_secret_store() {
+        let s = spec(
+            serde_json::json!({"provider": {"fake": {"data": []}}, "conditions": [{"namespaces": ["a"]}]}),
+        );
+        s.check(true).unwrap();
+        let message = refused(&s, false);
+        assert!(
+            message.starts_with("spec.conditions: only a ClusterSecretStore"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn a_namespace_regex_that_does_not_compile_is_refused_by_position() {
+        let s = spec(serde_json::json!({"provider": {"fake": {"data": []}},
+            "conditions": [{"namespaces": ["a"]}, {"namespaceRegexes": ["^ok$", "team-(a"]}]}));
+        let message = refused(&s, true);
+        assert!(
+            message.starts_with(
+                "spec.conditions[1].namespaceRegexes[1]: \"team-(a\" is not a regular expression"
+            ),
+            "{message}"
+        );
+        assert!(!message.contains('\n'), "{message}");
+    }
+
+    #[test]
+    fn selectors_kubernetes_would_reject_are_refused() {
+        let cases = [
+            (
+                "NotIn",
+                Some(vec![]),
+                "operator NotIn needs at least one value",
+            ),
+            ("In", None, "operator In needs at least one value"),
+            (
+                "Exists",
+                Some(vec!["x".to_string()]),
+                "operator Exists takes no values",
+            ),
+            (
+                "Equals",
+                Some(vec!["x".to_string()]),
+                "unknown operator \"Equals\": use In, NotIn, Exists or DoesNotExist",
+            ),
+        ];
+        for (operator, values, words) in cases {
+            let s = SecretStoreSpec {
+                conditions: vec![ClusterSecretStoreCondition {
+                    namespace_selector: Some(LabelSelector {
+                        match_expressions: Some(vec![LabelSelectorRequirement {
+                            key: "env".into(),
+                            operator: operator.into(),
+                            values,
+                        }]),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            };
+            let message = refused(&s, true);
+            assert_eq!(
+                message,
+                format!("spec.conditions[0].namespaceSelector.matchExpressions[0]: {words}"),
+                "{operator}"
+            );
+        }
+    }
 }

@@ -38,7 +38,8 @@ pub fn denied_message(store: &str, namespace: &str) -> String {
 }
 
 /// Go's `regexp.MatchString` is unanchored; so is `Regex::is_match`. An invalid expression
-/// matches nothing (ESO logs and skips it).
+/// never gets here: the store is refused first (`SecretStoreSpec::check`), and if it did it
+/// would match nothing.
 fn regex_matches(pattern: &str, name: &str) -> bool {
     regex::Regex::new(pattern).is_ok_and(|re| re.is_match(name))
 }

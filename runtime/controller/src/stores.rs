@@ -13,6 +13,7 @@ use esox_api::{ClusterSecretStore, SecretStore, SecretStoreSpec, SecretStoreStat
 use esox_plugin_host::Validation;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::Action;
+use kube::runtime::events::EventType;
 use kube::{Resource, ResourceExt};
 use serde_json::json;
 
@@ -23,13 +24,24 @@ use crate::metrics::{ClusterLabels, ObjectLabels};
 use crate::status::{Ready, capabilities, store_status};
 use crate::store_clients::{StoreKey, store_revision};
 
-/// What validating a store found, and whether to retry soon.
+/// What validating a store found: its Ready condition, its capabilities, and the error text
+/// behind a failure (for the store's Warning event, as ESO records it; never a value).
 async fn validate(
     ctx: &Context,
     key: &StoreKey,
     spec: &SecretStoreSpec,
     revision: Option<&str>,
-) -> (Ready, Option<String>) {
+) -> (Ready, Option<String>, Option<String>) {
+    // What the API server accepts but the store cannot use: refused with the field named.
+    if let Err(e) = spec.check(matches!(key, StoreKey::Cluster { .. })) {
+        tracing::info!(store = %key, error = %e, "store spec refused");
+        let message = e.to_string();
+        return (
+            Ready::failed(r::INVALID_STORE, &message),
+            None,
+            Some(message),
+        );
+    }
     let (plugin, config) = match spec.provider_entry() {
         Ok(entry) => entry,
         Err(e) => {
@@ -37,6 +49,7 @@ async fn validate(
             return (
                 Ready::failed(r::INVALID_PROVIDER_CONFIG, r::MSG_UNABLE_CREATE_CLIENT),
                 None,
+                Some(e.to_string()),
             );
         }
     };
@@ -50,6 +63,7 @@ async fn validate(
         return (
             Ready::failed(r::INVALID_PROVIDER_CONFIG, r::MSG_UNABLE_CREATE_CLIENT),
             caps,
+            Some(e.to_string()),
         );
     }
     let client = match ctx.stores.client(key, spec, revision, None) {
@@ -59,22 +73,82 @@ async fn validate(
             return (
                 Ready::failed(r::INVALID_PROVIDER_CONFIG, r::MSG_UNABLE_CREATE_CLIENT),
                 caps,
+                Some(e.to_string()),
             );
         }
     };
     match client.validate().await {
-        Ok(Validation::Ready) => (Ready::ok(r::VALID, r::MSG_STORE_VALIDATED), caps),
+        Ok(Validation::Ready) => (Ready::ok(r::VALID, r::MSG_STORE_VALIDATED), caps, None),
         Ok(Validation::Unknown) => (
             Ready::ok(r::VALIDATION_UNKNOWN, r::MSG_VALIDATION_UNKNOWN),
             caps,
+            None,
         ),
         Err(e) => {
             tracing::info!(store = %key, error = %e, "store validation failed");
             (
                 Ready::failed(r::INVALID_PROVIDER_CONFIG, r::MSG_UNABLE_VALIDATE_STORE),
                 caps,
+                Some(e.to_string()),
             )
         }
+    }
+}
+
+/// The event a store reconcile records: a Warning with ESO's reason and the error text on
+/// every failed validation (failures back off, so this is bounded), a Normal `Valid` when the
+/// store becomes valid. ESO also records `Valid` on every successful refresh; esox records it
+/// on the transition only, which saves a write per store per refresh interval.
+pub(crate) struct StoreEvent {
+    type_: EventType,
+    reason: String,
+    note: String,
+}
+
+/// Longest error text a store event carries.
+const MAX_EVENT_NOTE: usize = 1024;
+
+fn store_event(ready: &Ready, detail: Option<String>, became_ready: bool) -> Option<StoreEvent> {
+    match detail {
+        Some(mut note) if !ready.status => {
+            if note.len() > MAX_EVENT_NOTE {
+                let mut cut = MAX_EVENT_NOTE;
+                while !note.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                note.truncate(cut);
+                note.push('…');
+            }
+            Some(StoreEvent {
+                type_: EventType::Warning,
+                reason: ready.reason.clone(),
+                note,
+            })
+        }
+        _ if ready.status && became_ready => Some(StoreEvent {
+            type_: EventType::Normal,
+            reason: ready.reason.clone(),
+            note: ready.message.clone(),
+        }),
+        _ => None,
+    }
+}
+
+/// Record a store's event; a failure to publish is logged, not fatal.
+async fn publish<K>(ctx: &Context, store: &K, event: Option<StoreEvent>)
+where
+    K: Resource<DynamicType = ()>,
+{
+    let Some(e) = event else { return };
+    let event = kube::runtime::events::Event {
+        type_: e.type_,
+        reason: e.reason,
+        note: Some(e.note),
+        action: "Validate".into(),
+        secondary: None,
+    };
+    if let Err(err) = ctx.recorder.publish(&event, &store.object_ref(&())).await {
+        tracing::debug!(error = %err, "could not publish a store event");
     }
 }
 
@@ -86,11 +160,17 @@ async fn reconcile_store(
     spec: &SecretStoreSpec,
     revision: Option<&str>,
     old: Option<&SecretStoreStatus>,
-) -> (Action, Option<SecretStoreStatus>) {
+) -> (Action, Option<SecretStoreStatus>, Option<StoreEvent>) {
     if !spec.served_by(&ctx.config.controller_class) {
-        return (Action::await_change(), None);
+        return (Action::await_change(), None, None);
     }
-    let (ready, caps) = validate(ctx, &key, spec, revision).await;
+    let (ready, caps, detail) = validate(ctx, &key, spec, revision).await;
+    let was_ready = old.is_some_and(|o| {
+        o.conditions
+            .iter()
+            .any(|c| c.type_ == "Ready" && c.status == "True")
+    });
+    let event = store_event(&ready, detail, !was_ready);
     let status = store_status(old, &ready, caps, k8s_openapi::jiff::Timestamp::now());
     let changed = (old != Some(&status)).then_some(status);
     if changed.is_some() {
@@ -114,7 +194,7 @@ async fn reconcile_store(
     } else {
         Action::requeue(failure_delay(ctx.failed(&id), random_unit()))
     };
-    (action, changed)
+    (action, changed, event)
 }
 
 fn status_patch<K: Resource<DynamicType = ()>>(
@@ -144,7 +224,7 @@ pub async fn reconcile_secret_store(
         return Ok(Action::await_change());
     }
     let api = Api::<SecretStore>::namespaced(ctx.client.clone(), &namespace);
-    let (action, status) = reconcile_store(
+    let (action, status, event) = reconcile_store(
         &ctx,
         key,
         &store.spec,
@@ -152,6 +232,7 @@ pub async fn reconcile_secret_store(
         store.status.as_ref(),
     )
     .await;
+    publish(&ctx, store.as_ref(), event).await;
     if let Some(status) = status {
         let pp = PatchParams::apply(FIELD_MANAGER).force();
         api.patch_status(&name, &pp, &status_patch::<SecretStore>(&status))
@@ -181,7 +262,7 @@ pub async fn reconcile_cluster_secret_store(
         return Ok(Action::await_change());
     }
     let api = Api::<ClusterSecretStore>::all(ctx.client.clone());
-    let (action, status) = reconcile_store(
+    let (action, status, event) = reconcile_store(
         &ctx,
         key,
         &store.spec,
@@ -189,6 +270,7 @@ pub async fn reconcile_cluster_secret_store(
         store.status.as_ref(),
     )
     .await;
+    publish(&ctx, store.as_ref(), event).await;
     if let Some(status) = status {
         let pp = PatchParams::apply(FIELD_MANAGER).force();
         api.patch_status(&name, &pp, &status_patch::<ClusterSecretStore>(&status))

@@ -287,13 +287,29 @@ async fn secret_ref_auth_reads_a_secrets_manager_value_and_its_properties() {
         "unable to validate store"
     );
     let log = controller_log();
+    let missing = format!(
+        "Secret {}/does-not-exist, referenced by the store, does not exist",
+        ns.name()
+    );
     assert!(
-        log.contains(&format!(
-            "Secret {}/does-not-exist, referenced by the store, does not exist",
-            ns.name()
-        )),
+        log.contains(&missing),
         "the controller logs which Secret the store misses"
     );
+    // ... and so does a Warning event on the store, with ESO's reason.
+    let events = Api::<Event>::namespaced(client.clone(), ns.name());
+    eventually("an InvalidProviderConfig event on the store", || async {
+        let list = events.list(&Default::default()).await.ok()?;
+        list.items
+            .iter()
+            .any(|e| {
+                e.reason.as_deref() == Some("InvalidProviderConfig")
+                    && e.type_.as_deref() == Some("Warning")
+                    && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("no-keys")
+                    && e.note.as_deref().unwrap_or_default().contains(&missing)
+            })
+            .then_some(())
+    })
+    .await;
     assert_no_secret_values(&client).await;
 }
 

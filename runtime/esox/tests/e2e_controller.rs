@@ -1546,3 +1546,162 @@ async fn external_secrets_reading_one_key_share_one_backend_read() {
     // rotation, then force-sync, must show the new value at once).
     assert_no_secret_values(&client).await;
 }
+
+/// The newest event whose object is `name` with this reason, as (type, note).
+async fn store_event(
+    client: &kube::Client,
+    ns: &str,
+    name: &str,
+    reason: &str,
+) -> (String, String) {
+    let events = Api::<k8s_openapi::api::events::v1::Event>::namespaced(client.clone(), ns);
+    eventually(&format!("a {reason} event on {ns}/{name}"), || async {
+        let list = events.list(&Default::default()).await.ok()?;
+        list.items
+            .iter()
+            .find(|e| {
+                e.reason.as_deref() == Some(reason)
+                    && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name)
+            })
+            .map(|e| {
+                (
+                    e.type_.clone().unwrap_or_default(),
+                    e.note.clone().unwrap_or_default(),
+                )
+            })
+    })
+    .await
+}
+
+#[tokio::test]
+#[ignore = "needs the real stack (kube-apiserver, etcd, kube-controller-manager, LocalStack): runs in `cargo xtask test` (e2e phase)"]
+async fn stores_that_cannot_be_used_say_why_in_their_status_and_events() {
+    let stack = stack().await;
+    let ns = stack.new_namespace("store-events").await.unwrap();
+    let client = stack.admin_client();
+    let v = secret_value("store-events");
+
+    // A valid store: Ready=True and a Normal Valid event, as ESO records it.
+    apply(&client, fake_store(ns.name(), "good", &[("k", &v)])).await;
+    wait_ready(&client, ns.name(), "SecretStore", "good", "True", "Valid").await;
+    let (type_, note) = store_event(&client, ns.name(), "good", "Valid").await;
+    assert_eq!(
+        (type_.as_str(), note.as_str()),
+        ("Normal", "store validated")
+    );
+
+    // Fields the API server accepts but that cannot be used are refused, naming the field,
+    // instead of falling back to a default or matching nothing.
+    let mut negative = fake_store(ns.name(), "negative", &[("k", &v)]);
+    negative["spec"]["refreshInterval"] = json!("-5m");
+    let mut scoped = fake_store(ns.name(), "scoped", &[("k", &v)]);
+    scoped["spec"]["conditions"] = json!([{"namespaces": [ns.name()]}]);
+    let mut selector = fake_store(ns.name(), "selector", &[("k", &v)]);
+    selector["kind"] = json!("ClusterSecretStore");
+    let css_name = format!("selector-{}", ns.name());
+    selector["metadata"] = json!({"name": css_name});
+    selector["spec"]["conditions"] = json!([{"namespaceSelector": {"matchExpressions": [{"key": "team", "operator": "NotIn", "values": []}]}}]);
+    let mut regex = selector.clone();
+    let regex_name = format!("regex-{}", ns.name());
+    regex["metadata"] = json!({"name": regex_name});
+    regex["spec"]["conditions"] = json!([{"namespaceRegexes": ["^team-(a"]}]);
+    for store in [negative, scoped, selector, regex] {
+        apply(&client, store).await;
+    }
+    for (kind, name, words) in [
+        ("SecretStore", "negative", "spec.refreshInterval"),
+        (
+            "SecretStore",
+            "scoped",
+            "spec.conditions: only a ClusterSecretStore",
+        ),
+    ] {
+        let store = wait_ready(
+            &client,
+            ns.name(),
+            kind,
+            name,
+            "False",
+            "InvalidStoreConfiguration",
+        )
+        .await;
+        let message = ready_condition(&store).unwrap().2;
+        assert!(message.contains(words), "{name}: {message}");
+        let (type_, note) =
+            store_event(&client, ns.name(), name, "InvalidStoreConfiguration").await;
+        assert_eq!(type_, "Warning");
+        assert!(note.contains(words), "{name}: {note}");
+    }
+    for (name, words) in [
+        (
+            &css_name,
+            "matchExpressions[0]: operator NotIn needs at least one value",
+        ),
+        (
+            &regex_name,
+            "namespaceRegexes[0]: \"^team-(a\" is not a regular expression",
+        ),
+    ] {
+        let store = wait_ready(
+            &client,
+            "",
+            "ClusterSecretStore",
+            name,
+            "False",
+            "InvalidStoreConfiguration",
+        )
+        .await;
+        let message = ready_condition(&store).unwrap().2;
+        assert!(message.contains(words), "{name}: {message}");
+        // An ExternalSecret using it is told why, not "denied by spec.condition".
+        let es_name = format!("uses-{}", &name[..name.find('-').unwrap()]);
+        apply(
+            &client,
+            external_secret(
+                ns.name(),
+                &es_name,
+                name,
+                &[("k", "k")],
+                json!({"secretStoreRef": {"name": name, "kind": "ClusterSecretStore"}}),
+            ),
+        )
+        .await;
+        let es = wait_es(&client, ns.name(), &es_name, "False", "SecretSyncedError").await;
+        let _ = es;
+        let (_, note) = store_event(&client, ns.name(), &es_name, "UpdateFailed").await;
+        assert!(
+            note.contains(words) && note.contains("cannot be used"),
+            "{es_name}: {note}"
+        );
+        assert!(secret_data(&client, ns.name(), &es_name).await.is_none());
+    }
+
+    // The plugin's own validation error reaches the event (ESO's condition text stays).
+    let mut failing = fake_store(ns.name(), "failing", &[("k", &v)]);
+    failing["spec"]["provider"]["fake"]["validationResult"] = json!(2);
+    apply(&client, failing).await;
+    let store = wait_ready(
+        &client,
+        ns.name(),
+        "SecretStore",
+        "failing",
+        "False",
+        "InvalidProviderConfig",
+    )
+    .await;
+    assert_eq!(
+        ready_condition(&store).unwrap().2,
+        "unable to validate store"
+    );
+    let (type_, note) = store_event(&client, ns.name(), "failing", "InvalidProviderConfig").await;
+    assert_eq!(type_, "Warning");
+    assert!(note.contains("unable to validate"), "{note}");
+
+    for name in [&css_name, &regex_name] {
+        Api::<DynamicObject>::all_with(client.clone(), &gvk("ClusterSecretStore"))
+            .delete(name, &DeleteParams::default())
+            .await
+            .unwrap();
+    }
+    assert_no_secret_values(&client).await;
+}

@@ -240,6 +240,14 @@ mod tests {
     }
 
     #[test]
+    fn a_negative_interval_syncs_once_like_eso() {
+        // ESO refreshes only when the interval is positive; esox used to read "-1h" as 1h.
+        assert!(should_refresh(&es(None, "-1h", None), at(NOW)));
+        assert!(!should_refresh(&es(None, "-1h", Some(99999)), at(NOW)));
+        assert_eq!(requeue_after(&es(None, "-30m", Some(5)), at(NOW)), None);
+    }
+
+    #[test]
     fn periodic_refreshes_when_last_refresh_is_in_the_future() {
         assert!(should_refresh(&es(None, "1h", Some(-60)), at(NOW)));
     }

@@ -277,8 +277,8 @@ where
     }
 }
 
-/// Wait until the object's Ready condition has this status and reason; returns the object.
-/// On timeout the last Ready condition seen is part of the failure.
+/// Wait until the object's Ready condition has this status and reason; returns the object
+/// (`ns` empty for a cluster-scoped kind). On timeout the last Ready condition seen is part of the failure.
 pub async fn wait_ready(
     client: &kube::Client,
     ns: &str,
@@ -287,7 +287,12 @@ pub async fn wait_ready(
     status: &str,
     reason: &str,
 ) -> DynamicObject {
-    let api = Api::<DynamicObject>::namespaced_with(client.clone(), ns, &gvk(kind));
+    // An empty namespace means a cluster-scoped kind (ClusterSecretStore).
+    let api = if ns.is_empty() {
+        Api::<DynamicObject>::all_with(client.clone(), &gvk(kind))
+    } else {
+        Api::<DynamicObject>::namespaced_with(client.clone(), ns, &gvk(kind))
+    };
     let last = Mutex::new(None);
     eventually_seen(
         &format!("{kind} {ns}/{name} Ready={status} {reason}"),
