@@ -1,7 +1,7 @@
 //! ESO's `fake` provider as an esox plugin: the values live in the store manifest itself.
 //!
 //! For tests, demos and trying esox without a cloud account. Behaviour follows ESO's fake
-//! provider (ESO-COMPAT.md §4): entries are looked up by key *and* version (both must match; no
+//! provider (docs/eso-compat.md): entries are looked up by key *and* version (both must match; no
 //! version means the entry without one), `property` uses ESO's JSON semantics and a missing
 //! property is `not-found`, `find` supports `name` only and returns each matching key's highest
 //! version, and `validationResult` (0 Ready, 1 Unknown, 2 Error) drives `validate`.

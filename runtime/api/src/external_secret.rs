@@ -330,8 +330,9 @@ pub struct ExternalSecretTarget {
     /// A blueprint for the Secret: type, metadata, templated data.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub template: Option<ExternalSecretTemplate>,
-    /// Render into another kind instead of a Secret (ESO's generic targets; modelled so such
-    /// manifests are accepted, not implemented by esox).
+    /// Render into another kind instead of a Secret (ESO's generic targets). esox does not
+    /// write generic targets yet: an ExternalSecret with a manifest is refused (Ready=False,
+    /// "invalid generic target"), never written as a Secret.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub manifest: Option<ManifestReference>,
     /// Make the Secret immutable: once created, only its metadata can change.
@@ -655,7 +656,8 @@ pub struct FindName {
 #[serde(rename_all = "camelCase")]
 #[schemars(extend("minProperties" = 1, "maxProperties" = 1))]
 pub struct ExternalSecretRewrite {
-    /// Merge several JSON values into one (modelled; not implemented by esox yet).
+    /// Merge the JSON objects of several values into one (`strategy` Extract or JSON,
+    /// `priority`, `conflictPolicy`), as ESO does.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub merge: Option<RewriteMerge>,
     /// Go `regexp.ReplaceAllString(key, target)`.

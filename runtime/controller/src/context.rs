@@ -5,8 +5,8 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
+use crate::events::{Recorder, Reporter};
 use esox_api::{ClusterSecretStore, ExternalSecret, ExternalSecretStatus, SecretStore};
-use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{ObjectRef, Store};
 use tokio::sync::Semaphore;
 
@@ -42,6 +42,10 @@ pub struct Config {
     /// How long a value read for one ExternalSecret may be reused by others reading the same
     /// remote reference through the same store client (see coalesce.rs). Zero: never.
     pub coalesce_window: Duration,
+    /// ESO's `--unsafe-allow-generic-targets`. esox does not write generic targets
+    /// (`target.manifest`) yet: with or without it they are refused, with a message that says
+    /// which.
+    pub allow_generic_targets: bool,
 }
 
 impl Default for Config {
@@ -56,6 +60,7 @@ impl Default for Config {
             concurrency_per_namespace: 16,
             min_refresh_interval: Duration::ZERO,
             coalesce_window: Duration::from_secs(120),
+            allow_generic_targets: false,
         }
     }
 }

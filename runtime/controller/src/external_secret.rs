@@ -15,6 +15,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::events::{Event, EventType};
 use esox_api::{
     ClusterSecretStore, CreationPolicy, ExternalSecret, ExternalSecretStatus, RefreshPolicy,
     SecretStore, SecretStoreSpec, StoreKind,
@@ -32,7 +33,6 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, Preconditions};
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Event, EventType};
 use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
 use serde_json::json;
@@ -169,6 +169,9 @@ pub async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Context>) -> Result<Act
         Ok(Stores::NotOurs) => return Ok(Action::await_change()),
         Err(f) => return Box::pin(fail(&ctx, &es, &id, old_status.as_ref(), f)).await,
     };
+    if let Some(f) = generic_target_refusal(&ctx, &es) {
+        return Box::pin(fail(&ctx, &es, &id, old_status.as_ref(), f)).await;
+    }
 
     let es_now = with_status(&es, old_status.clone());
     let now = Timestamp::now();
@@ -467,6 +470,28 @@ async fn resolve_stores(ctx: &Context, plan: &Plan, namespace: &str) -> Result<S
         out.insert(store.clone(), (key, spec));
     }
     Ok(Stores::Ready(out))
+}
+
+/// `target.manifest` (ESO's generic targets: a ConfigMap or custom resource instead of a
+/// Secret) is refused, never silently written as a Secret: with ESO's error when the operator
+/// has not passed `--unsafe-allow-generic-targets`, and with esox's own when it has (esox does
+/// not write generic targets yet). Retrying cannot help, so it is not retried (ESO neither).
+fn generic_target_refusal(ctx: &Context, es: &ExternalSecret) -> Option<Failure> {
+    let manifest = es.spec.target.as_ref()?.manifest.as_ref()?;
+    let detail = if ctx.config.allow_generic_targets {
+        format!(
+            "target.manifest ({} {}): esox does not write generic targets yet; only Secrets are \
+             written. Remove target.manifest to sync into a Secret",
+            manifest.api_version, manifest.kind
+        )
+    } else {
+        "generic targets are disabled. Enable with --unsafe-allow-generic-targets flag".into()
+    };
+    Some(Failure {
+        message: reason::MSG_INVALID_GENERIC_TARGET,
+        detail,
+        retry: false,
+    })
 }
 
 /// Whether the target Secret is as esox left it, reading its data only when its

@@ -13,6 +13,7 @@ pub mod backoff;
 pub mod coalesce;
 pub mod context;
 pub mod error;
+pub mod events;
 pub mod external_secret;
 pub mod fairness;
 pub mod health;

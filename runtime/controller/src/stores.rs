@@ -8,12 +8,12 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::events::EventType;
 use esox_api::store_reason as r;
 use esox_api::{ClusterSecretStore, SecretStore, SecretStoreSpec, SecretStoreStatus};
 use esox_plugin_host::Validation;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::Action;
-use kube::runtime::events::EventType;
 use kube::{Resource, ResourceExt};
 use serde_json::json;
 
@@ -105,26 +105,14 @@ pub(crate) struct StoreEvent {
     note: String,
 }
 
-/// Longest error text a store event carries.
-const MAX_EVENT_NOTE: usize = 1024;
-
 fn store_event(ready: &Ready, detail: Option<String>, became_ready: bool) -> Option<StoreEvent> {
     match detail {
-        Some(mut note) if !ready.status => {
-            if note.len() > MAX_EVENT_NOTE {
-                let mut cut = MAX_EVENT_NOTE;
-                while !note.is_char_boundary(cut) {
-                    cut -= 1;
-                }
-                note.truncate(cut);
-                note.push('…');
-            }
-            Some(StoreEvent {
-                type_: EventType::Warning,
-                reason: ready.reason.clone(),
-                note,
-            })
-        }
+        // The recorder cuts the note to the API's 1 KiB.
+        Some(note) if !ready.status => Some(StoreEvent {
+            type_: EventType::Warning,
+            reason: ready.reason.clone(),
+            note,
+        }),
         _ if ready.status && became_ready => Some(StoreEvent {
             type_: EventType::Normal,
             reason: ready.reason.clone(),
@@ -140,7 +128,7 @@ where
     K: Resource<DynamicType = ()>,
 {
     let Some(e) = event else { return };
-    let event = kube::runtime::events::Event {
+    let event = crate::events::Event {
         type_: e.type_,
         reason: e.reason,
         note: Some(e.note),
@@ -292,8 +280,8 @@ pub async fn report_panic<K>(store: Arc<K>, ctx: Arc<Context>) -> Result<Action,
 where
     K: Resource<DynamicType = ()>,
 {
-    let event = kube::runtime::events::Event {
-        type_: kube::runtime::events::EventType::Warning,
+    let event = crate::events::Event {
+        type_: crate::events::EventType::Warning,
         reason: "InternalError".into(),
         note: Some(
             "esox failed internally while validating this store (a bug: the controller's log has the details); it retries with backoff"

@@ -1705,3 +1705,106 @@ async fn stores_that_cannot_be_used_say_why_in_their_status_and_events() {
     }
     assert_no_secret_values(&client).await;
 }
+
+#[tokio::test]
+#[ignore = "needs the real stack (kube-apiserver, etcd, kube-controller-manager, LocalStack): runs in `cargo xtask test` (e2e phase)"]
+async fn a_generic_target_is_refused_with_esos_error_and_nothing_is_written() {
+    let stack = stack().await;
+    let ns = stack.new_namespace("generic").await.unwrap();
+    let client = stack.admin_client();
+    let v = secret_value("generic");
+    apply(&client, fake_store(ns.name(), "fake", &[("k", &v)])).await;
+    apply(
+        &client,
+        external_secret(
+            ns.name(),
+            "cm",
+            "fake",
+            &[("k", "k")],
+            json!({"target": {"manifest": {"apiVersion": "v1", "kind": "ConfigMap"}}}),
+        ),
+    )
+    .await;
+    let es = wait_es(&client, ns.name(), "cm", "False", "SecretSyncedError").await;
+    assert_eq!(ready_condition(&es).unwrap().2, "invalid generic target");
+    // (An earlier event may say the store was not ready yet: wait for this one.)
+    let events = Api::<k8s_openapi::api::events::v1::Event>::namespaced(client.clone(), ns.name());
+    eventually("ESO's generic-target error as a Warning event", || async {
+        let list = events.list(&Default::default()).await.ok()?;
+        list.items
+            .iter()
+            .any(|e| {
+                e.reason.as_deref() == Some("UpdateFailed")
+                    && e.type_.as_deref() == Some("Warning")
+                    && e.note.as_deref()
+                        == Some("generic targets are disabled. Enable with --unsafe-allow-generic-targets flag")
+            })
+            .then_some(())
+    })
+    .await;
+    // Neither a Secret (what esox used to write) nor a ConfigMap.
+    assert!(secret_data(&client, ns.name(), "cm").await.is_none());
+    let cms = Api::<k8s_openapi::api::core::v1::ConfigMap>::namespaced(client.clone(), ns.name());
+    assert!(cms.get_opt("cm").await.unwrap().is_none());
+    assert_no_secret_values(&client).await;
+}
+
+#[tokio::test]
+#[ignore = "needs the real stack (kube-apiserver, etcd, kube-controller-manager, LocalStack): runs in `cargo xtask test` (e2e phase)"]
+async fn sync_windows_hold_periodic_refreshes_and_a_bad_schedule_is_refused() {
+    let stack = stack().await;
+    let ns = stack.new_namespace("windows").await.unwrap();
+    let client = stack.admin_client();
+    let (v1, v2) = (secret_value("windows-1"), secret_value("windows-2"));
+    apply(&client, fake_store(ns.name(), "fake", &[("k", &v1)])).await;
+    let every_2s = json!({"refreshPolicy": "Periodic", "refreshInterval": "2s"});
+    apply(
+        &client,
+        external_secret(ns.name(), "open", "fake", &[("k", "k")], every_2s.clone()),
+    )
+    .await;
+    // A deny window that is always open (fires every minute, lasts an hour).
+    let mut held_spec = every_2s.clone();
+    held_spec["syncWindows"] =
+        json!({"kind": "deny", "windows": [{"schedule": "* * * * *", "duration": "1h"}]});
+    apply(
+        &client,
+        external_secret(ns.name(), "held", "fake", &[("k", "k")], held_spec),
+    )
+    .await;
+    // First syncs are not gated.
+    wait_secret_data(&client, ns.name(), "open", &[("k", &v1)]).await;
+    wait_secret_data(&client, ns.name(), "held", &[("k", &v1)]).await;
+
+    apply(&client, fake_store(ns.name(), "fake", &[("k", &v2)])).await;
+    wait_secret_data(&client, ns.name(), "open", &[("k", &v2)]).await;
+    // Several intervals later the windowed one still holds the old value.
+    tokio::time::sleep(std::time::Duration::from_secs(6)).await;
+    assert_eq!(
+        secret_data(&client, ns.name(), "held").await.unwrap()["k"],
+        v1,
+        "a deny window held the refresh"
+    );
+    // A forced sync is not gated.
+    annotate(&client, ns.name(), "held", "force-sync", "1").await;
+    wait_secret_data(&client, ns.name(), "held", &[("k", &v2)]).await;
+
+    // A schedule the CRD's pattern lets through but cron cannot parse is refused, not skipped.
+    let mut bad_spec = every_2s;
+    bad_spec["syncWindows"] =
+        json!({"kind": "allow", "windows": [{"schedule": "61 * * * *", "duration": "1h"}]});
+    apply(
+        &client,
+        external_secret(ns.name(), "bad", "fake", &[("k", "k")], bad_spec),
+    )
+    .await;
+    let es = wait_es(&client, ns.name(), "bad", "False", "SecretSyncedError").await;
+    let _ = es;
+    let (_, note) = store_event(&client, ns.name(), "bad", "UpdateFailed").await;
+    assert!(
+        note.contains("spec.syncWindows.windows[0].schedule") && note.contains("ends above 59"),
+        "{note}"
+    );
+    assert!(secret_data(&client, ns.name(), "bad").await.is_none());
+    assert_no_secret_values(&client).await;
+}

@@ -1,4 +1,4 @@
-//! Plugin call overhead (PERFORMANCE.md, benchmark 1). A program that prints numbers:
+//! Plugin call overhead (docs/plugin-call-overhead.md). A program that prints numbers:
 //!
 //!     cargo bench -p esox-plugin-host --bench plugin_call
 //!

@@ -1,5 +1,5 @@
 //! ESO's fake provider, run through the real host: values, versions, properties, maps, find,
-//! not-found and validation behave as in ESO (ESO-COMPAT.md §4).
+//! not-found and validation behave as in ESO (docs/eso-compat.md).
 
 mod common;
 

@@ -377,9 +377,16 @@ pub fn build(
     };
 
     if let (true, Some(existing)) = (target.immutable, existing) {
-        // ESO leaves an existing immutable target's data and template alone.
+        // An existing immutable target keeps its data and type; only its metadata is updated
+        // (Kubernetes allows that), so the template's labels, annotations and finalizers stay
+        // applied instead of being dropped from esox's apply on the next refresh.
+        let rendered = apply_template(es, &data, inputs)?;
         desired.type_ = existing.type_.clone();
         desired.data = existing.data.clone();
+        desired.managed_data_keys = existing.managed_data_keys.clone();
+        desired.labels = rendered.labels;
+        desired.annotations = rendered.annotations;
+        desired.finalizers = rendered.finalizers;
     } else {
         let rendered = apply_template(es, &data, inputs)?;
         let keep_existing = matches!(

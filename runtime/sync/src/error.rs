@@ -55,6 +55,8 @@ pub mod reason {
     pub const MSG_ERROR_BECOME_OWNER: &str = "failed to take ownership of target secret";
     /// SecretSyncedError: another ExternalSecret owns the target.
     pub const MSG_ERROR_IS_OWNED: &str = "target is owned by another ExternalSecret";
+    /// SecretSyncedError: `target.manifest` cannot be served.
+    pub const MSG_INVALID_GENERIC_TARGET: &str = "invalid generic target";
 }
 
 /// Why building the desired Secret failed.

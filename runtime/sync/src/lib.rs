@@ -22,6 +22,7 @@ pub mod plan;
 mod redact;
 pub mod refresh;
 pub mod template;
+pub mod windows;
 pub mod write;
 
 pub use build::{

@@ -164,6 +164,7 @@ pub(crate) fn data_request(
 /// Lists what syncing `es` needs: provider calls (deduplicated, `dataFrom` first, then
 /// `data`, as ESO processes them) and the templateFrom ConfigMaps/Secrets.
 pub fn plan(es: &ExternalSecret) -> Result<Plan, SyncError> {
+    crate::windows::check(es.spec.sync_windows.as_ref()).map_err(SyncError::InvalidSpec)?;
     let mut plan = Plan::default();
     let mut push = |req: ProviderRequest| {
         if !plan.requests.contains(&req) {

@@ -5,8 +5,8 @@
 //! A sync is skipped only when [`should_refresh`] is false **and** [`secret_is_valid`] is true,
 //! so a deleted or edited Secret is repaired at once.
 //!
-//! Not yet evaluated: `syncWindows` (ESO gates periodic refreshes with cron windows); esox
-//! refreshes as if no window were set.
+//! `syncWindows` gate periodic refreshes only (see windows.rs): a refresh that is due while
+//! the windows block it waits, and the requeue points at the next opening.
 
 use std::time::Duration;
 
@@ -78,11 +78,15 @@ fn should_refresh_periodic(es: &ExternalSecret, now: Timestamp, floor: Duration)
         return true;
     }
     let due = last.checked_add(SignedDuration::try_from(interval).unwrap_or(SignedDuration::MAX));
-    // ESO refreshes when last+interval is strictly before now.
+    // ESO refreshes when last+interval is strictly before now, and the windows allow it.
     match due {
-        Ok(due) => due < now,
+        Ok(due) => due < now && windows_allow(es, now).0,
         Err(_) => false,
     }
+}
+
+fn windows_allow(es: &ExternalSecret, now: Timestamp) -> (bool, Option<Duration>) {
+    crate::windows::allowed_at(es.spec.sync_windows.as_ref(), now.as_second())
 }
 
 /// Whether the target Secret is as esox left it: it exists, carries the managed label and its
@@ -123,7 +127,15 @@ pub fn requeue_after_with_floor(
         return Some(Duration::ZERO);
     }
     let since = Duration::try_from(since).unwrap_or(Duration::ZERO);
-    Some(interval.saturating_sub(since))
+    let left = interval.saturating_sub(since);
+    if left.is_zero() && es.spec.refresh_policy() == RefreshPolicy::Periodic {
+        // Due now: if the windows block it, look again when they allow it (or after another
+        // interval when no opening is ahead).
+        if let (false, wait) = windows_allow(es, now) {
+            return Some(wait.unwrap_or(interval));
+        }
+    }
+    Some(left)
 }
 
 #[cfg(test)]
@@ -237,6 +249,42 @@ mod tests {
             &force_sync(es(None, "0s", Some(10))),
             at(NOW)
         ));
+    }
+
+    #[test]
+    fn sync_windows_gate_only_due_periodic_refreshes_and_say_when_to_look_again() {
+        // NOW is 08:00 UTC; a deny window opened at 07:00 for 2 hours.
+        let windows = |kind| {
+            Some(esox_api::SyncWindows {
+                kind,
+                windows: vec![esox_api::SyncWindow {
+                    schedule: "0 7 * * *".into(),
+                    duration: "2h".into(),
+                }],
+            })
+        };
+        let mut due = es(None, "1h", Some(7200));
+        due.spec.sync_windows = windows(esox_api::SyncWindowKind::Deny);
+        assert!(!should_refresh(&due, at(NOW)));
+        assert_eq!(
+            requeue_after(&due, at(NOW)),
+            Some(Duration::from_secs(3601))
+        );
+        // Not gated: never synced, or forced.
+        let mut first = es(None, "1h", None);
+        first.spec.sync_windows = windows(esox_api::SyncWindowKind::Deny);
+        assert!(should_refresh(&first, at(NOW)));
+        assert!(should_refresh(&force_sync(due.clone()), at(NOW)));
+        // An allow window that is open lets it through.
+        due.spec.sync_windows = windows(esox_api::SyncWindowKind::Allow);
+        assert!(should_refresh(&due, at(NOW)));
+        // Not due yet: the interval decides, windows or not.
+        let mut early = es(None, "1h", Some(600));
+        early.spec.sync_windows = windows(esox_api::SyncWindowKind::Deny);
+        assert_eq!(
+            requeue_after(&early, at(NOW)),
+            Some(Duration::from_secs(3000))
+        );
     }
 
     #[test]

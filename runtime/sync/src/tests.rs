@@ -1059,3 +1059,29 @@ fn a_hostile_template_fails_on_its_output_limit() {
         "{err}"
     );
 }
+
+#[test]
+fn an_existing_immutable_target_keeps_its_data_and_its_template_metadata() {
+    let mut es = templated(
+        "metadata:\n  labels: {tier: db}\n  annotations: {owner: '{{ .username }}'}\ndata:\n  dsn: '{{ .username }}:{{ .password }}'",
+    );
+    es.spec.target.as_mut().unwrap().immutable = true;
+    let existing = ExistingSecret {
+        type_: "Opaque".into(),
+        data: bytes(&[("dsn", "old:old")]),
+        immutable: true,
+        ..Default::default()
+    };
+    let secret =
+        written(build(&es, &creds(), &TemplateInputs::default(), Some(&existing)).unwrap());
+    // Data and type stay as they were: the Secret cannot change them.
+    assert_eq!(secret.data, bytes(&[("dsn", "old:old")]));
+    assert_eq!(secret.type_, "Opaque");
+    assert!(secret.immutable);
+    // The template's metadata is still applied, so a refresh does not strip it.
+    assert_eq!(secret.labels.get("tier").map(String::as_str), Some("db"));
+    assert_eq!(
+        secret.annotations.get("owner").map(String::as_str),
+        Some("admin")
+    );
+}

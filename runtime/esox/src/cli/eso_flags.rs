@@ -4,7 +4,8 @@
 //! - honoured: `--loglevel` (the log filter), and, defined with the other `run` flags,
 //!   `--metrics-addr`, `--live-addr` (`:PORT` form), `--namespace`, `--controller-class`,
 //!   `--concurrent`, `--client-qps`, `--client-burst`, `--store-requeue-interval`,
-//!   `--enable-flood-gate`, the leader-election flags;
+//!   `--enable-flood-gate`, the leader-election flags, `--unsafe-allow-generic-targets` (which
+//!   only changes the error generic targets get: esox does not write them yet);
 //! - refused with a message when set to something esox cannot do: disabling the store
 //!   reconcilers, `--metrics-auth` and `--metrics-secure` (esox serves plain, unauthenticated
 //!   metrics; put them behind a NetworkPolicy);
@@ -70,7 +71,8 @@ pub struct EsoFlags {
     /// No effect: esox's endpoints speak HTTP/1.1.
     #[arg(long, num_args = 0..=1, default_missing_value = "true")]
     pub enable_http2: Option<bool>,
-    /// No effect: esox writes Secrets only; manifest targets are refused on the ExternalSecret.
+    /// esox writes Secrets only: ExternalSecrets with `target.manifest` are refused either way;
+    /// without this flag with ESO's error, with it with esox's ("not supported yet").
     #[arg(long, num_args = 0..=1, default_missing_value = "true")]
     pub unsafe_allow_generic_targets: Option<bool>,
 }
@@ -140,10 +142,6 @@ impl EsoFlags {
         note(self.metrics_cert_name.is_some(), "--metrics-cert-name");
         note(self.metrics_key_name.is_some(), "--metrics-key-name");
         note(self.enable_http2.is_some(), "--enable-http2");
-        note(
-            self.unsafe_allow_generic_targets.is_some(),
-            "--unsafe-allow-generic-targets",
-        );
         note(
             self.enable_cluster_store_reconciler.is_some(),
             "--enable-cluster-store-reconciler",

@@ -170,6 +170,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         concurrency: args.concurrent,
         store_requeue_interval: args.store_requeue_interval,
         enable_flood_gate: args.enable_flood_gate,
+        allow_generic_targets: args.eso.unsafe_allow_generic_targets == Some(true),
         concurrency_per_store: args
             .concurrency_per_store
             .unwrap_or(args.concurrent / 2)
