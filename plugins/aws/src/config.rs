@@ -32,11 +32,11 @@ pub enum ConfigError {
     InvalidRole { field: String, value: String },
     /// `retrySettings.retryInterval` is not a Go duration.
     #[error(
-        "spec.provider.aws.retrySettings.retryInterval {0:?} is not a duration: write e.g. 500ms, 2s or 1m"
+        "spec.retrySettings.retryInterval {0:?} is not a duration: write e.g. 500ms, 2s or 1m"
     )]
     InvalidRetryInterval(String),
     /// `retrySettings.maxRetries` is negative.
-    #[error("spec.provider.aws.retrySettings.maxRetries must be 0 or more, got {0}")]
+    #[error("spec.retrySettings.maxRetries must be 0 or more, got {0}")]
     InvalidMaxRetries(i64),
     /// Both auth methods, or an incomplete one. `field` is the path under `auth`.
     #[error("spec.provider.aws.{field}: {message}")]

@@ -140,9 +140,19 @@ impl From<SecretStoreSpec> for ClusterSecretStoreSpec {
 }
 
 impl SecretStoreSpec {
-    /// The one provider's name (the plugin to use) and its configuration as JSON.
+    /// The one provider's name (the plugin to use) and its configuration as JSON. The store's
+    /// `spec.retrySettings` travels inside it as `retrySettings` (`{maxRetries, retryInterval}`),
+    /// so the plugin applies it (the aws plugin does, as ESO's SDK retryer) or refuses it in
+    /// `validate-config`; plugins that have nothing to retry ignore it, as ESO's do.
     pub fn provider_entry(&self) -> Result<(String, serde_json::Value), ApiError> {
-        self.provider.provider_entry()
+        let (name, mut config) = self.provider.provider_entry()?;
+        if let (Some(retry), Some(object)) = (&self.retry_settings, config.as_object_mut()) {
+            object.insert(
+                "retrySettings".into(),
+                serde_json::to_value(retry).map_err(ApiError::Serialize)?,
+            );
+        }
+        Ok((name, config))
     }
 
     /// The store refresh interval, or `None` when unset or 0 (use the controller default).
@@ -435,6 +445,29 @@ mod tests {
             spec(serde_json::json!({"provider": {"fake": {"data": []}}, "refreshInterval": 0}));
         zero.check(false).unwrap();
         assert_eq!(zero.refresh_interval().unwrap(), None);
+    }
+
+    #[test]
+    fn the_stores_retry_settings_reach_the_plugin_config() {
+        let s = spec(serde_json::json!({
+            "provider": {"fake": {"data": []}},
+            "retrySettings": {"maxRetries": 4, "retryInterval": "2s"}
+        }));
+        let (name, config) = s.provider_entry().unwrap();
+        assert_eq!(name, "fake");
+        assert_eq!(
+            config["retrySettings"],
+            serde_json::json!({"maxRetries": 4, "retryInterval": "2s"})
+        );
+        let plain = spec(serde_json::json!({"provider": {"fake": {"data": []}}}));
+        assert!(
+            plain
+                .provider_entry()
+                .unwrap()
+                .1
+                .get("retrySettings")
+                .is_none()
+        );
     }
 
     #[test]

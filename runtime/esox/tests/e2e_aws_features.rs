@@ -310,6 +310,50 @@ async fn secret_ref_auth_reads_a_secrets_manager_value_and_its_properties() {
             .then_some(())
     })
     .await;
+
+    // The store's spec.retrySettings (ESO's place for it, beside provider) reaches the plugin:
+    // a usable one keeps the store Ready, a bad one is refused by the plugin, naming the field.
+    let mut retry_ok = aws_store(ns.name(), "retry-ok", "SecretsManager");
+    retry_ok["spec"]["retrySettings"] = json!({"maxRetries": 1, "retryInterval": "50ms"});
+    apply(&client, retry_ok).await;
+    wait_ready(
+        &client,
+        ns.name(),
+        "SecretStore",
+        "retry-ok",
+        "True",
+        "Valid",
+    )
+    .await;
+    let mut retry_bad = aws_store(ns.name(), "retry-bad", "SecretsManager");
+    retry_bad["spec"]["retrySettings"] = json!({"maxRetries": -1});
+    apply(&client, retry_bad).await;
+    wait_ready(
+        &client,
+        ns.name(),
+        "SecretStore",
+        "retry-bad",
+        "False",
+        "InvalidProviderConfig",
+    )
+    .await;
+    eventually(
+        "the plugin's refusal of retrySettings as an event",
+        || async {
+            let list = events.list(&Default::default()).await.ok()?;
+            list.items
+                .iter()
+                .any(|e| {
+                    e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("retry-bad")
+                        && e.note
+                            .as_deref()
+                            .unwrap_or_default()
+                            .contains("spec.retrySettings.maxRetries must be 0 or more")
+                })
+                .then_some(())
+        },
+    )
+    .await;
     assert_no_secret_values(&client).await;
 }
 
