@@ -191,11 +191,13 @@ pub async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Context>) -> Result<Act
     let intact = if due {
         false
     } else {
+        let waiting = crate::metrics::Waiting::new(&ctx.metrics.runtime);
         let _namespace = ctx.namespace_shares.acquire(namespace.clone()).await;
         let _global = pool
             .acquire()
             .await
             .map_err(|e| Error::Task(e.to_string()))?;
+        drop(waiting);
         Box::pin(secret_intact(&ctx, &es_now, &namespace, &target)).await?
     };
     if intact {
@@ -225,6 +227,7 @@ pub async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Context>) -> Result<Act
     // A sync: a share of each store it reads first, then the namespace's, then a global
     // permit, always in this order (stores sorted), so waiting on a slow store holds nothing
     // other tenants need (see fairness.rs).
+    let waiting = crate::metrics::Waiting::new(&ctx.metrics.runtime);
     let mut shares = Vec::with_capacity(keys.len());
     let mut sorted = keys.clone();
     sorted.sort();
@@ -237,6 +240,7 @@ pub async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Context>) -> Result<Act
         .acquire()
         .await
         .map_err(|e| Error::Task(e.to_string()))?;
+    drop(waiting);
 
     ctx.metrics.sync_calls.get_or_create(&labels).inc();
     // Boxed, like every large step here: a reconcile waiting for its permits is then a few
@@ -1110,6 +1114,7 @@ async fn fail(
         .inc();
     ctx.metrics.set_es_condition(&name, &namespace, false);
     if failure.retry {
+        crate::metrics::mark_failed();
         Ok(Action::requeue(failure_delay(
             ctx.failed(id),
             random_unit(),

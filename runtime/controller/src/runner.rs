@@ -28,7 +28,7 @@ use crate::external_secret::{managed_selector, reconcile, secret_to_external_sec
 use crate::fairness::KeyedLimiter;
 use crate::health::{Health, PROBE_INTERVAL};
 use crate::leader::{Election, LeaderElection};
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, ResultLabels, RuntimeMetrics};
 use crate::store_clients::{StoreClients, StoreKey};
 use crate::stores::{reconcile_cluster_secret_store, reconcile_secret_store};
 
@@ -54,6 +54,8 @@ where
 /// What the runner needs of each kind it reconciles: its key in the per-object maps, and how
 /// a caught panic is reported on the object itself.
 pub trait Reconciled: Resource<DynamicType = ()> + Send + Sync + 'static {
+    /// controller-runtime's name for this kind's controller (the `controller` label).
+    const CONTROLLER: &'static str;
     /// The key of this object's failure count (and, for ExternalSecrets, status and errors).
     fn failure_key(&self) -> String;
     /// Report a caught panic on the object (status and/or event); returns what to do next.
@@ -64,6 +66,7 @@ pub trait Reconciled: Resource<DynamicType = ()> + Send + Sync + 'static {
 }
 
 impl Reconciled for ExternalSecret {
+    const CONTROLLER: &'static str = crate::metrics::ES_CONTROLLER;
     fn failure_key(&self) -> String {
         es_key(&self.namespace().unwrap_or_default(), &self.name_any())
     }
@@ -76,6 +79,7 @@ impl Reconciled for ExternalSecret {
 }
 
 impl Reconciled for SecretStore {
+    const CONTROLLER: &'static str = "secretstore";
     fn failure_key(&self) -> String {
         StoreKey::Namespaced {
             namespace: self.namespace().unwrap_or_default(),
@@ -92,6 +96,7 @@ impl Reconciled for SecretStore {
 }
 
 impl Reconciled for ClusterSecretStore {
+    const CONTROLLER: &'static str = "clustersecretstore";
     fn failure_key(&self) -> String {
         StoreKey::Cluster {
             name: self.name_any(),
@@ -128,18 +133,57 @@ where
         let id = obj.failure_key();
         let (o, c) = (obj.clone(), ctx.clone());
         async move {
-            match std::panic::AssertUnwindSafe(reconcile(obj, ctx))
-                .catch_unwind()
-                .await
-            {
-                Ok(result) => result,
+            let m = c.metrics.runtime.clone();
+            let controller = RuntimeMetrics::controller(K::CONTROLLER);
+            let queue = RuntimeMetrics::queue(K::CONTROLLER);
+            m.queue_adds.get_or_create(&queue).inc();
+            m.active_workers.get_or_create(&controller).inc();
+            let started = std::time::Instant::now();
+            let (caught, failed) = crate::metrics::watch_failure(
+                std::panic::AssertUnwindSafe(reconcile(obj, ctx)).catch_unwind(),
+            )
+            .await;
+            let (result, outcome) = match caught {
+                Ok(Ok(action)) if failed => (Ok(action), "error"),
+                Ok(Ok(action)) => {
+                    let outcome = requeue_outcome(&action);
+                    (Ok(action), outcome)
+                }
+                Ok(Err(e)) => (Err(e), "error"),
                 Err(_) => {
                     tracing::error!(object = %id, "reconcile panicked; only this object is affected, retrying with backoff");
-                    Box::pin(K::report_panic(o, c)).await
+                    m.reconcile_panics.get_or_create(&controller).inc();
+                    (Box::pin(K::report_panic(o, c)).await, "error")
                 }
+            };
+            let took = started.elapsed().as_secs_f64();
+            m.active_workers.get_or_create(&controller).dec();
+            m.reconcile_time.get_or_create(&controller).observe(took);
+            m.work_duration.get_or_create(&queue).observe(took);
+            m.reconcile_total
+                .get_or_create(&ResultLabels {
+                    controller: K::CONTROLLER.into(),
+                    result: outcome.into(),
+                })
+                .inc();
+            if outcome == "error" {
+                m.reconcile_errors.get_or_create(&controller).inc();
+                m.queue_retries.get_or_create(&queue).inc();
             }
+            result
         }
         .boxed()
+    }
+}
+
+/// controller-runtime's `result` label for a successful reconcile: `requeue_after` when it
+/// asked to be looked at again after a while, `success` when it waits for a change. kube's
+/// `Action` keeps its delay private; its Debug form is read (a unit test pins it).
+fn requeue_outcome(action: &Action) -> &'static str {
+    if format!("{action:?}").contains("requeue_after: Some") {
+        "requeue_after"
+    } else {
+        "success"
     }
 }
 
@@ -489,6 +533,28 @@ pub async fn run(
         config,
     });
 
+    // First syncs and refreshes each have `permits`; store reconciles are not limited (0).
+    for (controller, max) in [
+        (crate::metrics::ES_CONTROLLER, 2 * permits as i64),
+        ("secretstore", 0),
+        ("clustersecretstore", 0),
+    ] {
+        let runtime = &ctx.metrics.runtime;
+        runtime
+            .max_concurrent_reconciles
+            .get_or_create(&RuntimeMetrics::controller(controller))
+            .set(max);
+        // Present from the start, as controller-runtime's are.
+        runtime
+            .active_workers
+            .get_or_create(&RuntimeMetrics::controller(controller))
+            .set(0);
+        runtime
+            .queue_depth
+            .get_or_create(&RuntimeMetrics::queue(controller))
+            .set(0);
+    }
+
     spawn_cleanup(ctx.clone(), es_gone_rx, ss_gone_rx, css_gone_rx);
 
     let (c1, c2, c3) = (ctx.clone(), ctx.clone(), ctx.clone());
@@ -686,6 +752,15 @@ mod tests {
         assert!(delays[9] >= WATCH_BACKOFF_MAX.mul_f64(0.75), "{delays:?}");
         b.reset();
         assert!(b.next().unwrap() <= Duration::from_millis(625));
+    }
+
+    #[test]
+    fn requeue_outcomes_are_read_from_the_action() {
+        assert_eq!(
+            requeue_outcome(&Action::requeue(Duration::from_secs(5))),
+            "requeue_after"
+        );
+        assert_eq!(requeue_outcome(&Action::await_change()), "success");
     }
 
     #[test]

@@ -171,6 +171,10 @@ async fn reconcile_store(
     ctx.metrics
         .set_store_condition(namespace, name, ready.status);
     let id = key.to_string();
+    if !ready.status {
+        // ESO returns the validation error: controller-runtime counts it as an error.
+        crate::metrics::mark_failed();
+    }
     let action = if ready.status {
         ctx.succeeded(&id);
         let interval = spec

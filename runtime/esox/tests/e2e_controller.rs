@@ -826,6 +826,96 @@ async fn the_controller_serves_health_and_eso_metrics() {
     assert!(metrics.contains(&needle), "{metrics}");
     assert!(metrics.contains("externalsecret_sync_calls_total"));
     assert!(metrics.contains("esox_plugin_calls_total"));
+
+    // Every series ESO's Grafana dashboard (deploy/charts/external-secrets/files/monitoring/
+    // grafana-dashboard.json in ESO's repository, v2.9.0) queries, with the labels it filters
+    // and groups by. Not served: controller_runtime_webhook_* (esox has no admission webhook;
+    // its CRDs validate with CEL in the API server).
+    apply(
+        &client,
+        external_secret(
+            ns.name(),
+            "broken",
+            "no-such-store",
+            &[("k", "k")],
+            json!({}),
+        ),
+    )
+    .await;
+    wait_es(&client, ns.name(), "broken", "False", "SecretSyncedError").await;
+    let metrics = metrics_text().await;
+    let series = parse_series(&metrics);
+    for (name, labels) in [
+        (
+            "controller_runtime_reconcile_total",
+            &["controller", "result"][..],
+        ),
+        (
+            "controller_runtime_reconcile_time_seconds_bucket",
+            &["controller", "le"],
+        ),
+        ("controller_runtime_active_workers", &["controller"]),
+        (
+            "controller_runtime_max_concurrent_reconciles",
+            &["controller"],
+        ),
+        ("workqueue_depth", &["name"]),
+        (
+            "externalsecret_provider_api_calls_count",
+            &["provider", "call", "status"],
+        ),
+        (
+            "externalsecret_status_condition",
+            &["name", "namespace", "condition", "status"],
+        ),
+        ("externalsecret_sync_calls_error", &["name", "namespace"]),
+    ] {
+        assert!(
+            series
+                .iter()
+                .any(|(n, l)| n == name && labels.iter().all(|k| l.contains_key(*k))),
+            "no {name} series with labels {labels:?}"
+        );
+    }
+    let value = |name: &str, want: &[(&str, &str)]| -> f64 {
+        series
+            .iter()
+            .filter(|(n, l)| {
+                n == name
+                    && want
+                        .iter()
+                        .all(|(k, v)| l.get(*k).map(String::as_str) == Some(*v))
+            })
+            .map(|(_, l)| l["__value"].parse::<f64>().unwrap())
+            .sum()
+    };
+    // The synced ExternalSecret asked to come back after its interval; the broken one failed.
+    let es_result = |result| {
+        value(
+            "controller_runtime_reconcile_total",
+            &[("controller", "externalsecret"), ("result", result)],
+        )
+    };
+    assert!(es_result("requeue_after") >= 1.0, "{metrics}");
+    assert!(es_result("error") >= 1.0, "{metrics}");
+    assert!(
+        value(
+            "controller_runtime_reconcile_total",
+            &[("controller", "secretstore")]
+        ) >= 1.0
+    );
+    assert!(
+        value(
+            "externalsecret_provider_api_calls_count",
+            &[("provider", "fake"), ("status", "success")]
+        ) >= 1.0
+    );
+    assert!(
+        value(
+            "controller_runtime_max_concurrent_reconciles",
+            &[("controller", "externalsecret")]
+        ) >= 2.0
+    );
     let healthz = reqwest_get(&format!("http://{}/healthz", field("live_addr"))).await;
     assert!(
         healthz.contains("[+]watch ExternalSecret ok") && healthz.ends_with("\nok\n"),
@@ -843,6 +933,33 @@ async fn the_controller_serves_health_and_eso_metrics() {
     }
     assert!(readyz.ends_with("\nok\n"), "{readyz}");
     assert_no_secret_values(&client).await;
+}
+
+/// Prometheus text as (name, labels) per sample, the value under `__value`.
+fn parse_series(text: &str) -> Vec<(String, BTreeMap<String, String>)> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        if line.starts_with('#') || line.trim().is_empty() {
+            continue;
+        }
+        let (head, value) = line.rsplit_once(' ').unwrap();
+        let (name, labels) = match head.split_once('{') {
+            Some((n, rest)) => (n, rest.trim_end_matches('}')),
+            None => (head, ""),
+        };
+        let mut map = BTreeMap::new();
+        for pair in labels.split("\",").filter(|p| !p.is_empty()) {
+            if let Some((k, v)) = pair.split_once("=\"") {
+                map.insert(
+                    k.trim_start_matches(',').to_string(),
+                    v.trim_end_matches('"').to_string(),
+                );
+            }
+        }
+        map.insert("__value".to_string(), value.to_string());
+        out.push((name.to_string(), map));
+    }
+    out
 }
 
 /// The controller's `/metrics` text (its address is in its start line).

@@ -3,6 +3,7 @@
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
@@ -12,6 +13,15 @@ pub struct CallLabels {
     pub plugin: String,
     pub call: String,
     /// `ok`, or the error kind (`not_found`, `unavailable`, `trap`, `timeout`, ...).
+    pub status: String,
+}
+
+/// ESO's `{provider, call, status}`: the plugin, its contract call (`get-secret`, ...), and
+/// `success` or `error`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EsoCallLabels {
+    pub provider: String,
+    pub call: String,
     pub status: String,
 }
 
@@ -51,6 +61,12 @@ pub struct HostMetrics {
     pub pool_waits: Family<PluginLabels, Counter>,
     /// `esox_plugin_log_dropped_total{plugin}`: plugin log lines dropped by the rate limit.
     pub log_dropped: Family<PluginLabels, Counter>,
+    /// ESO's `externalsecret_provider_api_calls_count{provider,call,status}`, which its
+    /// dashboard and alerts query. Its name has no `_total`, which the OpenMetrics encoder
+    /// would add to a counter, so it is a gauge that only grows. `provider` is the plugin's
+    /// name (`aws`) and `call` the contract call (`get-secrets`), where ESO names the cloud
+    /// service and its API (`AWS/SecretsManager`, `GetSecretValue`).
+    pub eso_api_calls: Family<EsoCallLabels, Gauge>,
 }
 
 impl Default for HostMetrics {
@@ -67,13 +83,19 @@ impl Default for HostMetrics {
             instances_evicted: Family::default(),
             pool_waits: Family::default(),
             log_dropped: Family::default(),
+            eso_api_calls: Family::default(),
         }
     }
 }
 
 impl HostMetrics {
-    /// Register under `esox_plugin_*`.
+    /// Register under `esox_plugin_*`, and ESO's provider call metric under its own name.
     pub fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "externalsecret_provider_api_calls_count",
+            "Number of API calls towards the secret provider",
+            self.eso_api_calls.clone(),
+        );
         let r = registry.sub_registry_with_prefix("esox_plugin");
         r.register(
             "calls",

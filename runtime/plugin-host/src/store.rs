@@ -561,6 +561,13 @@ impl StoreClient {
             status: status.to_string(),
         };
         let m = &self.host.inner.metrics;
+        m.eso_api_calls
+            .get_or_create(&metrics::EsoCallLabels {
+                provider: labels.plugin.clone(),
+                call: labels.call.clone(),
+                status: if status == "ok" { "success" } else { "error" }.into(),
+            })
+            .inc();
         m.calls.get_or_create(&labels).inc();
         m.call_duration
             .get_or_create(&labels)
