@@ -25,15 +25,13 @@ pub enum ConfigError {
         "spec.provider.aws.region {0:?} is not an AWS region: write one such as eu-west-1 or us-gov-west-1"
     )]
     InvalidRegion(String),
-    /// A role ARN is not an ARN.
+    /// A role is neither an ARN nor a role name.
     #[error(
-        "spec.provider.aws.{field} {value:?} is not an IAM role ARN: write arn:<partition>:iam::<account>:role/<name>"
+        "spec.provider.aws.{field} {value:?} is neither an IAM role ARN nor a role name: write arn:<partition>:iam::<account>:role/<name>, or a name such as team-b (a role of the account the store's credentials belong to)"
     )]
     InvalidRole { field: String, value: String },
     /// `retrySettings.retryInterval` is not a Go duration.
-    #[error(
-        "spec.retrySettings.retryInterval {0:?} is not a duration: write e.g. 500ms, 2s or 1m"
-    )]
+    #[error("spec.retrySettings.retryInterval {0:?} is not a duration: write e.g. 500ms, 2s or 1m")]
     InvalidRetryInterval(String),
     /// `retrySettings.maxRetries` is negative.
     #[error("spec.retrySettings.maxRetries must be 0 or more, got {0}")]
@@ -351,16 +349,26 @@ fn parse_retry(raw: RawRetrySettings) -> Result<RetrySettings, ConfigError> {
     })
 }
 
+/// Whether `role` is a bare IAM role name (`team-b`), as ESO's docs write it: 1-64 characters
+/// of letters, digits and `+=,.@_-`. The plugin turns it into the ARN of that role in the
+/// account of the credentials it assumes it from (sts:GetCallerIdentity).
+pub fn is_role_name(role: &str) -> bool {
+    (1..=64).contains(&role.len())
+        && role
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c))
+}
+
 fn check_role(field: &str, role: &str) -> Result<(), ConfigError> {
     // arn:partition:iam::account:role/path/name; partitions: aws, aws-cn, aws-us-gov, ...
     let parts: Vec<&str> = role.splitn(6, ':').collect();
-    let ok = parts.len() == 6
+    let arn = parts.len() == 6
         && parts[0] == "arn"
         && parts[1].starts_with("aws")
         && parts[2] == "iam"
         && parts[5].starts_with("role/")
         && parts[5].len() > "role/".len();
-    if ok {
+    if arn || is_role_name(role) {
         Ok(())
     } else {
         Err(ConfigError::InvalidRole {
@@ -566,16 +574,24 @@ mod tests {
     fn role_arns_are_checked() {
         let err = AwsConfig::parse(&json!({
             "service": "SecretsManager", "region": "us-east-1", "auth": secret_ref_auth(),
-            "role": "reader"
+            "role": "reader/with:colon"
         }))
         .unwrap_err();
         assert_eq!(
             err,
             ConfigError::InvalidRole {
                 field: "role".into(),
-                value: "reader".into()
+                value: "reader/with:colon".into()
             }
         );
+        // A bare role name, as ESO's docs write it, is accepted (resolved in the account).
+        let ok = AwsConfig::parse(&json!({
+            "service": "SecretsManager", "region": "us-east-1", "auth": secret_ref_auth(),
+            "role": "team-b", "additionalRoles": ["hop.1@x"]
+        }))
+        .unwrap();
+        assert_eq!(ok.role.as_deref(), Some("team-b"));
+        assert!(!is_role_name(&"r".repeat(65)) && !is_role_name(""));
         let err = AwsConfig::parse(&json!({
             "service": "SecretsManager", "region": "us-east-1", "auth": secret_ref_auth(),
             "additionalRoles": ["arn:aws:iam::1:role/ok", "arn:aws:iam::1:user/bob"]

@@ -463,9 +463,14 @@ async fn assume_role(
     role: &str,
     with_session_options: bool,
 ) -> Result<Session, Error> {
+    let arn = if role.starts_with("arn:") {
+        role.to_string()
+    } else {
+        role_arn_for_name(config, endpoints, from, role).await?
+    };
     let mut request = sts_client(config, endpoints, Some(from))
         .assume_role()
-        .role_arn(role)
+        .role_arn(arn)
         .role_session_name(ASSUME_ROLE_SESSION_NAME)
         .duration_seconds(SESSION_SECONDS);
     if with_session_options {
@@ -489,6 +494,33 @@ async fn assume_role(
         .await
         .map_err(|e| errors::from_sdk("sts:AssumeRole", &e))?;
     session_from_sts(out.credentials(), "sts:AssumeRole")
+}
+
+/// The ARN of role `name` in the account (and partition) of the `from` credentials.
+async fn role_arn_for_name(
+    config: &AwsConfig,
+    endpoints: &Endpoints,
+    from: &Session,
+    name: &str,
+) -> Result<String, Error> {
+    let me = sts_client(config, endpoints, Some(from))
+        .get_caller_identity()
+        .send()
+        .await
+        .map_err(|e| errors::from_sdk("sts:GetCallerIdentity", &e))?;
+    let account = me.account().unwrap_or_default();
+    let partition = me.arn().and_then(|a| a.split(':').nth(1)).unwrap_or("aws");
+    role_arn(partition, account, name)
+}
+
+/// `arn:<partition>:iam::<account>:role/<name>`, refusing an answer without an account.
+fn role_arn(partition: &str, account: &str, name: &str) -> Result<String, Error> {
+    if account.is_empty() {
+        return Err(Error::backend(format!(
+            "sts:GetCallerIdentity named no account, so role {name:?} cannot be turned into an ARN; write the role's ARN"
+        )));
+    }
+    Ok(format!("arn:{partition}:iam::{account}:role/{name}"))
 }
 
 fn session_from_sts(
@@ -515,6 +547,15 @@ mod tests {
     use super::*;
 
     const T0: Duration = Duration::from_secs(1_800_000_000);
+
+    #[test]
+    fn a_role_name_becomes_an_arn_in_the_callers_account_and_partition() {
+        assert_eq!(
+            role_arn("aws-us-gov", "123456789012", "team-b").unwrap(),
+            "arn:aws-us-gov:iam::123456789012:role/team-b"
+        );
+        assert!(role_arn("aws", "", "team-b").is_err());
+    }
 
     fn at(secs_after_t0: u64) -> SystemTime {
         SystemTime::UNIX_EPOCH + T0 + Duration::from_secs(secs_after_t0)

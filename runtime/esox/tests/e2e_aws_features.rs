@@ -845,3 +845,32 @@ async fn a_secret_marked_for_deletion_is_not_found_so_deletion_policy_delete_rem
     .await;
     assert_no_secret_values(&client).await;
 }
+
+#[tokio::test]
+#[ignore = "needs the real stack (kube-apiserver, etcd, kube-controller-manager, LocalStack): runs in `cargo xtask test` (e2e phase)"]
+async fn a_role_given_by_name_as_in_esos_docs_is_assumed_and_syncs() {
+    let stack = stack().await;
+    let ns = stack.new_namespace("aws-role-name").await.unwrap();
+    let client = stack.admin_client();
+    let value = secret_value("role-name");
+    let key = format!("{}/token", ns.name());
+    sm_put(stack, &key, &value).await;
+    create_credentials(&client, ns.name()).await;
+    // ESO's docs (provider/aws-access.md) write `role: team-b`: the plugin resolves it to
+    // arn:<partition>:iam::<account>:role/team-b with sts:GetCallerIdentity, then assumes it.
+    let mut store = aws_store(ns.name(), "aws", "SecretsManager");
+    store["spec"]["provider"]["aws"]["role"] = json!("team-b");
+    apply(&client, store).await;
+    wait_ready(&client, ns.name(), "SecretStore", "aws", "True", "Valid").await;
+    apply(
+        &client,
+        external_secret(
+            ns.name(),
+            "token",
+            json!({"data": [{"secretKey": "token", "remoteRef": {"key": key}}]}),
+        ),
+    )
+    .await;
+    wait_secret_data(&client, ns.name(), "token", &[("token", &value)]).await;
+    assert_no_secret_values(&client).await;
+}
