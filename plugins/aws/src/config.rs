@@ -43,9 +43,7 @@ pub enum ConfigError {
     #[error("spec.provider.aws.secretsManager: {0}")]
     InvalidSecretsManager(String),
     /// A session-tags policy this plugin cannot apply.
-    #[error(
-        "spec.provider.aws.sessionTagsPolicy {0:?} is not supported by esox yet: remove it or use None and list sessionTags"
-    )]
+    #[error("spec.provider.aws.sessionTagsPolicy {0:?} is not one of None, Simple or Custom")]
     UnsupportedSessionTagsPolicy(String),
 }
 
@@ -190,6 +188,8 @@ struct RawConfig {
     #[serde(default)]
     session_tags_policy: Option<String>,
     #[serde(default)]
+    custom_session_tags: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
     transitive_tag_keys: Vec<String>,
     #[serde(default)]
     prefix: Option<String>,
@@ -199,6 +199,52 @@ struct RawConfig {
     secrets_manager: Option<RawSecretsManager>,
     #[serde(default)]
     auth: Option<RawAuth>,
+}
+
+/// ESO's `sessionTagsPolicy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SessionTagsPolicy {
+    /// The listed `sessionTags`, as given.
+    #[default]
+    None,
+    /// `esoNamespace` (the ExternalSecret's namespace), `esoStoreName`, `esoStoreKind`.
+    Simple,
+    /// Those plus `customSessionTags`.
+    Custom,
+}
+
+impl AwsConfig {
+    /// Apply the session tag policy for the store this client serves (ESO's
+    /// `buildSessionTags`): under Simple or Custom the tags become `customSessionTags` (Custom
+    /// only, empty keys and values skipped) plus `esoNamespace`, `esoStoreName` and
+    /// `esoStoreKind`, sorted by key; `namespace` is the ExternalSecret's (the store's for a
+    /// SecretStore, the referent one for a ClusterSecretStore, empty when validating one alone).
+    pub fn apply_session_tag_policy(
+        &mut self,
+        namespace: &str,
+        store_name: &str,
+        store_kind: &str,
+    ) {
+        let mut tags = std::collections::BTreeMap::new();
+        match self.session_tags_policy {
+            SessionTagsPolicy::None => return,
+            SessionTagsPolicy::Simple => {}
+            SessionTagsPolicy::Custom => {
+                for (k, v) in &self.custom_session_tags {
+                    if !k.is_empty() && !v.is_empty() {
+                        tags.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+        }
+        tags.insert("esoNamespace".to_string(), namespace.to_string());
+        tags.insert("esoStoreName".to_string(), store_name.to_string());
+        tags.insert("esoStoreKind".to_string(), store_kind.to_string());
+        self.session_tags = tags
+            .into_iter()
+            .map(|(key, value)| SessionTag { key, value })
+            .collect();
+    }
 }
 
 /// A validated `spec.provider.aws`.
@@ -212,6 +258,10 @@ pub struct AwsConfig {
     pub additional_roles: Vec<String>,
     pub external_id: Option<String>,
     pub session_tags: Vec<SessionTag>,
+    /// `sessionTagsPolicy`: with Simple or Custom the session tags are replaced, when the
+    /// client opens, by esoNamespace/esoStoreName/esoStoreKind (and `customSessionTags`).
+    pub session_tags_policy: SessionTagsPolicy,
+    pub custom_session_tags: std::collections::BTreeMap<String, String>,
     pub transitive_tag_keys: Vec<String>,
     /// Prepended to every key, with no separator.
     pub prefix: String,
@@ -242,12 +292,14 @@ impl AwsConfig {
         for (i, role) in raw.additional_roles.iter().enumerate() {
             check_role(&format!("additionalRoles[{i}]"), role)?;
         }
-        match raw.session_tags_policy.as_deref() {
-            None | Some("") | Some("None") => {}
+        let session_tags_policy = match raw.session_tags_policy.as_deref() {
+            None | Some("") | Some("None") => SessionTagsPolicy::None,
+            Some("Simple") => SessionTagsPolicy::Simple,
+            Some("Custom") => SessionTagsPolicy::Custom,
             Some(other) => {
                 return Err(ConfigError::UnsupportedSessionTagsPolicy(other.to_string()));
             }
-        }
+        };
         let retry = raw.retry_settings.map(parse_retry).transpose()?;
         if let Some(sm) = &raw.secrets_manager {
             if sm.force_delete_without_recovery && sm.recovery_window_in_days != 0 {
@@ -270,6 +322,8 @@ impl AwsConfig {
             additional_roles: raw.additional_roles,
             external_id: raw.external_id.filter(|e| !e.is_empty()),
             session_tags: raw.session_tags,
+            session_tags_policy,
+            custom_session_tags: raw.custom_session_tags,
             transitive_tag_keys: raw.transitive_tag_keys,
             prefix: raw.prefix.unwrap_or_default(),
             retry,
@@ -694,15 +748,54 @@ mod tests {
     }
 
     #[test]
-    fn session_tags_policies_that_need_store_identity_are_refused_for_now() {
-        let err = AwsConfig::parse(&json!({
-            "service": "SecretsManager", "region": "us-east-1", "auth": secret_ref_auth(),
-            "sessionTagsPolicy": "Simple"
-        }))
-        .unwrap_err();
+    fn session_tag_policies_build_esos_tags_for_the_store() {
+        let parse = |policy: &str| {
+            AwsConfig::parse(&json!({
+                "service": "SecretsManager", "region": "us-east-1", "auth": secret_ref_auth(),
+                "role": "arn:aws:iam::1:role/r",
+                "sessionTags": [{"key": "team", "value": "a"}],
+                "sessionTagsPolicy": policy,
+                "customSessionTags": {"cost": "42", "empty": ""}
+            }))
+        };
+        let tags = |c: &AwsConfig| -> Vec<(String, String)> {
+            c.session_tags
+                .iter()
+                .map(|t| (t.key.clone(), t.value.clone()))
+                .collect()
+        };
+        let pairs = |p: &[(&str, &str)]| -> Vec<(String, String)> {
+            p.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let mut none = parse("None").unwrap();
+        none.apply_session_tag_policy("ns", "s", "SecretStore");
+        assert_eq!(tags(&none), pairs(&[("team", "a")]));
+        let mut simple = parse("Simple").unwrap();
+        simple.apply_session_tag_policy("apps", "shared", "ClusterSecretStore");
         assert_eq!(
-            err,
-            ConfigError::UnsupportedSessionTagsPolicy("Simple".into())
+            tags(&simple),
+            pairs(&[
+                ("esoNamespace", "apps"),
+                ("esoStoreKind", "ClusterSecretStore"),
+                ("esoStoreName", "shared")
+            ])
+        );
+        let mut custom = parse("Custom").unwrap();
+        custom.apply_session_tag_policy("apps", "s", "SecretStore");
+        assert_eq!(
+            tags(&custom),
+            pairs(&[
+                ("cost", "42"),
+                ("esoNamespace", "apps"),
+                ("esoStoreKind", "SecretStore"),
+                ("esoStoreName", "s")
+            ])
+        );
+        assert_eq!(
+            parse("Fancy").unwrap_err(),
+            ConfigError::UnsupportedSessionTagsPolicy("Fancy".into())
         );
     }
 

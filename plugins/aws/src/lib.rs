@@ -59,7 +59,18 @@ impl Provider for Aws {
         settings: Settings,
         store: &StoreContext,
     ) -> Result<AwsClient, Error> {
-        let config = AwsConfig::parse(&config)?;
+        let mut config = AwsConfig::parse(&config)?;
+        let namespace = store
+            .namespace
+            .as_deref()
+            .or(store.referent_namespace.as_deref())
+            .unwrap_or_default();
+        let kind = if store.is_cluster_store() {
+            "ClusterSecretStore"
+        } else {
+            "SecretStore"
+        };
+        config.apply_session_tag_policy(namespace, &store.name, kind);
         let endpoints = Endpoints::from_settings(&settings)
             .map_err(|e| Error::invalid_config("", e.to_string()))?;
         Ok(AwsClient::new(config, endpoints, store.clone()))
@@ -128,7 +139,8 @@ pub fn config_schema() -> serde_json::Value {
                     "properties": {"key": {"type": "string"}, "value": {"type": "string"}}
                 }
             },
-            "sessionTagsPolicy": {"type": "string", "enum": ["None"]},
+            "sessionTagsPolicy": {"type": "string", "enum": ["None", "Simple", "Custom"]},
+            "customSessionTags": {"type": "object", "additionalProperties": {"type": "string"}},
             "transitiveTagKeys": {"type": "array", "items": {"type": "string"}},
             "prefix": {"type": "string"},
             "retrySettings": {

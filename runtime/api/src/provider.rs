@@ -65,7 +65,8 @@ pub enum AwsService {
     SecretsManager,
     /// SSM Parameter Store.
     ParameterStore,
-    /// AWS Certificate Manager (ESO v2.8; not implemented by esox's plugin).
+    /// AWS Certificate Manager (ESO v2.8). Not implemented by esox's plugin: a store with it is
+    /// refused (Ready=False, naming `spec.provider.aws.service`).
     CertificateManager,
 }
 

@@ -54,6 +54,16 @@ pub fn has_referent_refs(config: &serde_json::Value) -> bool {
     }
 }
 
+/// Whether the client depends on the ExternalSecret's namespace beyond its references: the
+/// aws provider's `sessionTagsPolicy: Simple` or `Custom` tags each session with it
+/// (`esoNamespace`), as ESO does, so a ClusterSecretStore needs one client per namespace.
+pub fn names_the_namespace(config: &serde_json::Value) -> bool {
+    matches!(
+        config.get("sessionTagsPolicy").and_then(|p| p.as_str()),
+        Some("Simple" | "Custom")
+    )
+}
+
 /// Clients by store and referent namespace, with the configuration they were opened with and
 /// when they were last used.
 type ClientCache = HashMap<(StoreKey, Option<String>), (String, Arc<CachedClient>, Instant)>;
@@ -177,7 +187,7 @@ impl StoreClients {
             .map_err(|e| ProviderError::InvalidConfig(e.to_string().into()))?;
         let entry = Arc::new(ProviderEntry {
             revision: revision.unwrap_or_default().to_string(),
-            referent_refs: has_referent_refs(&config),
+            referent_refs: has_referent_refs(&config) || names_the_namespace(&config),
             fingerprint: format!("{plugin}\n{config}"),
             plugin,
             config,
@@ -354,6 +364,20 @@ mod tests {
         assert_eq!(cache.len(), 4);
         assert!(cache.contains_key(&other), "other namespaces are untouched");
         assert_eq!(quota_namespace(&other), "other");
+    }
+
+    #[test]
+    fn session_tag_policies_make_clients_per_namespace() {
+        assert!(names_the_namespace(
+            &serde_json::json!({"sessionTagsPolicy": "Simple"})
+        ));
+        assert!(names_the_namespace(
+            &serde_json::json!({"sessionTagsPolicy": "Custom"})
+        ));
+        assert!(!names_the_namespace(
+            &serde_json::json!({"sessionTagsPolicy": "None"})
+        ));
+        assert!(!names_the_namespace(&serde_json::json!({})));
     }
 
     #[test]

@@ -848,7 +848,7 @@ async fn a_secret_marked_for_deletion_is_not_found_so_deletion_policy_delete_rem
 
 #[tokio::test]
 #[ignore = "needs the real stack (kube-apiserver, etcd, kube-controller-manager, LocalStack): runs in `cargo xtask test` (e2e phase)"]
-async fn a_role_given_by_name_as_in_esos_docs_is_assumed_and_syncs() {
+async fn a_role_given_by_name_with_session_tags_as_in_esos_docs_is_assumed_and_syncs() {
     let stack = stack().await;
     let ns = stack.new_namespace("aws-role-name").await.unwrap();
     let client = stack.admin_client();
@@ -860,6 +860,11 @@ async fn a_role_given_by_name_as_in_esos_docs_is_assumed_and_syncs() {
     // arn:<partition>:iam::<account>:role/team-b with sts:GetCallerIdentity, then assumes it.
     let mut store = aws_store(ns.name(), "aws", "SecretsManager");
     store["spec"]["provider"]["aws"]["role"] = json!("team-b");
+    // With ESO's session tag policy: the session is tagged esoNamespace/esoStoreName/
+    // esoStoreKind plus the custom tags (what tags are sent is unit-tested in the plugin;
+    // LocalStack accepts them without showing them back).
+    store["spec"]["provider"]["aws"]["sessionTagsPolicy"] = json!("Custom");
+    store["spec"]["provider"]["aws"]["customSessionTags"] = json!({"team": "b"});
     apply(&client, store).await;
     wait_ready(&client, ns.name(), "SecretStore", "aws", "True", "Valid").await;
     apply(
