@@ -471,6 +471,19 @@ mod tests {
     }
 
     #[test]
+    fn a_store_is_served_by_its_controller_class_or_any_when_empty() {
+        let with = |class: Option<&str>| SecretStoreSpec {
+            controller: class.map(str::to_string),
+            ..Default::default()
+        };
+        assert!(with(None).served_by("default"));
+        assert!(with(Some("")).served_by("default"));
+        assert!(with(Some("default")).served_by("default"));
+        assert!(!with(Some("other")).served_by("default"));
+        assert!(with(Some("other")).served_by("other"));
+    }
+
+    #[test]
     fn conditions_are_refused_on_a_secret_store() {
         let s = spec(
             serde_json::json!({"provider": {"fake": {"data": []}}, "conditions": [{"namespaces": ["a"]}]}),

@@ -848,7 +848,7 @@ async fn a_secret_marked_for_deletion_is_not_found_so_deletion_policy_delete_rem
 
 #[tokio::test]
 #[ignore = "needs the real stack (kube-apiserver, etcd, kube-controller-manager, LocalStack): runs in `cargo xtask test` (e2e phase)"]
-async fn a_role_given_by_name_with_session_tags_as_in_esos_docs_is_assumed_and_syncs() {
+async fn a_role_given_by_name_with_session_tags_and_a_session_token_is_assumed_and_syncs() {
     let stack = stack().await;
     let ns = stack.new_namespace("aws-role-name").await.unwrap();
     let client = stack.admin_client();
@@ -865,6 +865,10 @@ async fn a_role_given_by_name_with_session_tags_as_in_esos_docs_is_assumed_and_s
     // LocalStack accepts them without showing them back).
     store["spec"]["provider"]["aws"]["sessionTagsPolicy"] = json!("Custom");
     store["spec"]["provider"]["aws"]["customSessionTags"] = json!({"team": "b"});
+    // A session token read like the keys (the third reference the plugin declares; LocalStack
+    // takes any token), with the namespace spelled out.
+    store["spec"]["provider"]["aws"]["auth"]["secretRef"]["sessionTokenSecretRef"] =
+        json!({"name": CREDENTIALS, "key": "secret-access-key", "namespace": ns.name()});
     apply(&client, store).await;
     wait_ready(&client, ns.name(), "SecretStore", "aws", "True", "Valid").await;
     apply(

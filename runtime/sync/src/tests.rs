@@ -1085,3 +1085,130 @@ fn an_existing_immutable_target_keeps_its_data_and_its_template_metadata() {
         Some("admin")
     );
 }
+
+// ---------------------------------------------------------------- fields the compatibility table names
+
+#[test]
+fn a_generator_in_data_is_refused_before_any_read() {
+    let generator = es(r#"
+metadata: {name: x}
+spec:
+  secretStoreRef: {name: aws}
+  data: [{secretKey: a, remoteRef: {key: k}, sourceRef: {generatorRef: {apiVersion: generators.external-secrets.io/v1alpha1, kind: Password, name: pw}}}]
+"#);
+    let err = plan(&generator).unwrap_err();
+    assert!(
+        matches!(&err, SyncError::GeneratorNotSupported { .. }),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("spec.data[0]"), "{err}");
+}
+
+#[test]
+fn extract_passes_property_and_version_and_a_data_from_store_override_to_its_store() {
+    let es = es(r#"
+metadata: {name: db, namespace: app}
+spec:
+  secretStoreRef: {name: aws}
+  dataFrom:
+    - extract: {key: creds, property: nested, version: v2}
+      sourceRef: {storeRef: {name: vault, kind: ClusterSecretStore}}
+    - extract: {key: other}
+      sourceRef: {storeRef: {name: local}}
+"#);
+    assert_eq!(
+        plan(&es).unwrap().requests,
+        [
+            ProviderRequest {
+                store: StoreRef {
+                    kind: StoreKind::ClusterSecretStore,
+                    name: "vault".into()
+                },
+                op: ProviderOp::GetSecretMap(RemoteRef {
+                    key: "creds".into(),
+                    property: Some("nested".into()),
+                    version: Some("v2".into()),
+                    ..Default::default()
+                }),
+            },
+            get_map("local", "other"),
+        ]
+    );
+}
+
+#[test]
+fn null_byte_policy_applies_to_extract_and_find_values() {
+    for (entry, req) in [
+        (
+            "extract: {key: k, nullBytePolicy: Fail}",
+            get_map("aws", "k"),
+        ),
+        (
+            "find: {name: {regexp: k}, nullBytePolicy: Fail}",
+            ProviderRequest {
+                store: store("aws"),
+                op: ProviderOp::GetAllSecrets(FindQuery {
+                    name_regexp: Some("k".into()),
+                    ..Default::default()
+                }),
+            },
+        ),
+    ] {
+        let manifest = |e: &str| {
+            es(&format!(
+                "metadata: {{name: db, namespace: app}}\nspec:\n  secretStoreRef: {{name: aws}}\n  dataFrom: [{{{e}}}]\n"
+            ))
+        };
+        let answers = || {
+            Answers::from([(
+                req.clone(),
+                Ok(Answer::Map(BTreeMap::from([(
+                    "bin".to_string(),
+                    vec![1, 0, 2],
+                )]))),
+            )])
+        };
+        let err = build_simple(&manifest(entry), answers()).unwrap_err();
+        assert!(
+            matches!(err, SyncError::NullBytes { .. }),
+            "{entry}: {err:?}"
+        );
+        let ignored = entry.replace("Fail", "Ignore");
+        let secret = written(build_simple(&manifest(&ignored), answers()).unwrap());
+        assert_eq!(secret.data["bin"], vec![1, 0, 2]);
+    }
+}
+
+#[test]
+fn merge_priority_policy_strict_fails_on_a_missing_priority_key_and_ignore_skips_it() {
+    let manifest = |policy: &str| {
+        es(&format!(
+            r#"
+metadata: {{name: db, namespace: app}}
+spec:
+  secretStoreRef: {{name: aws}}
+  dataFrom:
+    - extract: {{key: creds}}
+      rewrite: [{{merge: {{strategy: Extract, conflictPolicy: Ignore, priority: [absent, b], priorityPolicy: {policy}}}}}]
+"#
+        ))
+    };
+    let answers = || {
+        Answers::from([(
+            get_map("aws", "creds"),
+            map_answer(&[("a", r#"{"x": "1"}"#), ("b", r#"{"x": "2"}"#)]),
+        )])
+    };
+    let err = build_simple(&manifest("Strict"), answers()).unwrap_err();
+    assert!(err.to_string().contains("\"absent\""), "{err}");
+    let secret = written(build_simple(&manifest("IgnoreNotFound"), answers()).unwrap());
+    // b has priority over a.
+    assert_eq!(secret.data, bytes(&[("x", "2")]));
+}
+
+#[test]
+fn template_finalizers_are_put_on_the_secret() {
+    let es = templated("metadata:\n  finalizers: [example.com/keep]");
+    let secret = written(build_simple(&es, creds()).unwrap());
+    assert_eq!(secret.finalizers, ["example.com/keep"]);
+}
