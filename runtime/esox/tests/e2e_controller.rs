@@ -1831,6 +1831,8 @@ async fn a_generic_target_is_refused_with_esos_error_and_nothing_is_written() {
     let client = stack.admin_client();
     let v = secret_value("generic");
     apply(&client, fake_store(ns.name(), "fake", &[("k", &v)])).await;
+    // The store first, so the refusal is not preceded by "store not ready".
+    wait_ready(&client, ns.name(), "SecretStore", "fake", "True", "Valid").await;
     apply(
         &client,
         external_secret(
@@ -1842,8 +1844,13 @@ async fn a_generic_target_is_refused_with_esos_error_and_nothing_is_written() {
         ),
     )
     .await;
-    let es = wait_es(&client, ns.name(), "cm", "False", "SecretSyncedError").await;
-    assert_eq!(ready_condition(&es).unwrap().2, "invalid generic target");
+    wait_es(&client, ns.name(), "cm", "False", "SecretSyncedError").await;
+    let api = es_api(&client, ns.name());
+    eventually("Ready=False \"invalid generic target\"", || async {
+        let es = api.get("cm").await.ok()?;
+        (ready_condition(&es)?.2 == "invalid generic target").then_some(())
+    })
+    .await;
     // (An earlier event may say the store was not ready yet: wait for this one.)
     let events = Api::<k8s_openapi::api::events::v1::Event>::namespaced(client.clone(), ns.name());
     eventually("ESO's generic-target error as a Warning event", || async {
