@@ -259,7 +259,7 @@ pub async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Context>) -> Result<Act
     ctx.metrics
         .es_reconcile_duration
         .get_or_create(&labels)
-        .set(started.elapsed().as_secs_f64());
+        .set(started.elapsed().as_nanos() as f64); // nanoseconds, as ESO
     match result {
         Ok(ready) => {
             let synced = Synced {

@@ -74,9 +74,9 @@ const RECONCILE_TIME_BUCKETS: [f64; 40] = [
     25.0, 30.0, 40.0, 50.0, 60.0,
 ];
 
-/// client-go's work queue duration buckets: 10 ns to 10 s, by tens.
+/// client-go's work queue duration buckets: 10 ns to 1,000 s, by tens.
 fn queue_buckets() -> Histogram {
-    Histogram::new((0..10).map(|i| 1e-8 * 10f64.powi(i)))
+    Histogram::new((0..12).map(|i| 1e-8 * 10f64.powi(i)))
 }
 
 fn reconcile_time() -> Histogram {
@@ -289,7 +289,7 @@ impl Metrics {
         );
         r.register(
             "externalsecret_reconcile_duration",
-            "The duration time to reconcile the External Secret (seconds)",
+            "The duration time to reconcile the External Secret",
             self.es_reconcile_duration.clone(),
         );
         r.register(
@@ -299,7 +299,7 @@ impl Metrics {
         );
         r.register(
             "secretstore_reconcile_duration",
-            "The duration time to reconcile the Secret Store (seconds)",
+            "The duration time to reconcile the Secret Store",
             self.ss_reconcile_duration.clone(),
         );
         r.register(
@@ -309,7 +309,7 @@ impl Metrics {
         );
         r.register(
             "clustersecretstore_reconcile_duration",
-            "The duration time to reconcile the Cluster Secret Store (seconds)",
+            "The duration time to reconcile the Cluster Secret Store",
             self.css_reconcile_duration.clone(),
         );
         r.register(

@@ -553,6 +553,17 @@ pub async fn run(
             .queue_depth
             .get_or_create(&RuntimeMetrics::queue(controller))
             .set(0);
+        // Every result at 0 from the start, as controller-runtime does, so the dashboard's
+        // error-rate panels show 0 rather than "No data".
+        for result in ["success", "error", "requeue", "requeue_after"] {
+            let _ = runtime
+                .reconcile_total
+                .get_or_create(&ResultLabels {
+                    controller: controller.into(),
+                    result: result.into(),
+                })
+                .get();
+        }
     }
 
     spawn_cleanup(ctx.clone(), es_gone_rx, ss_gone_rx, css_gone_rx);

@@ -237,7 +237,7 @@ pub async fn reconcile_secret_store(
             name: store.name_any(),
             namespace,
         })
-        .set(started.elapsed().as_secs_f64());
+        .set(started.elapsed().as_nanos() as f64); // nanoseconds, as ESO
     Ok(action)
 }
 
@@ -274,7 +274,7 @@ pub async fn reconcile_cluster_secret_store(
         .get_or_create(&ClusterLabels {
             name: store.name_any(),
         })
-        .set(started.elapsed().as_secs_f64());
+        .set(started.elapsed().as_nanos() as f64); // nanoseconds, as ESO
     Ok(action)
 }
 

@@ -174,11 +174,17 @@ async fn a_store_without_egress_reaches_nothing() {
     let (host, _cache) = host_with(test_limits()).await;
     let port = tiny_server().await;
     let store = hostile(&host);
-    assert_eq!(
-        get(&store, &format!("get:http://127.0.0.1:{port}/"))
-            .await
-            .unwrap(),
-        b"error:denied"
+    let answer = get(&store, &format!("get:http://127.0.0.1:{port}/"))
+        .await
+        .unwrap();
+    // The host denies before connecting (the counter below). The plugin usually sees the
+    // denial itself; under load the guest can still be finishing the (empty) request body when
+    // the host has already failed the request, and then wstd reports the body stream's error
+    // ("connection reset") first. Either way nothing was reached. (Known SDK race, noted.)
+    assert!(
+        answer == b"error:denied" || answer == b"error:connection reset",
+        "{}",
+        String::from_utf8_lossy(&answer)
     );
     assert_eq!(host.metrics().egress_denied_count("hostile"), 1);
 }
