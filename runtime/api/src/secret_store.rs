@@ -188,6 +188,13 @@ impl SecretStoreSpec {
                 message: "only a ClusterSecretStore has conditions; a SecretStore serves its own namespace only, so remove them".into(),
             });
         }
+        self.check_conditions()
+    }
+
+    /// The part of [`SecretStoreSpec::check`] that decides which namespaces may use a
+    /// ClusterSecretStore: every `namespaceRegexes` entry compiles, every selector is one
+    /// Kubernetes accepts.
+    pub fn check_conditions(&self) -> Result<(), ApiError> {
         for (i, c) in self.conditions.iter().enumerate() {
             for (j, pattern) in c.namespace_regexes.iter().enumerate() {
                 if let Err(e) = regex::Regex::new(pattern) {

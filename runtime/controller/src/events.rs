@@ -88,11 +88,6 @@ impl Recorder {
         }
     }
 
-    /// Events remembered for counting repeats (for tests and the memory budget).
-    pub fn remembered(&self) -> usize {
-        self.lock().seen.len()
-    }
-
     fn lock(&self) -> std::sync::MutexGuard<'_, Cache> {
         self.cache.lock().unwrap_or_else(|e| e.into_inner())
     }

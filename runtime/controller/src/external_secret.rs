@@ -432,14 +432,15 @@ async fn resolve_stores(ctx: &Context, plan: &Plan, namespace: &str) -> Result<S
                         store.name
                     )));
                 };
-                if let Err(e) = s.spec.check(true) {
-                    // Also without the flood gate: an unusable condition never decides access.
-                    return Err(Failure::store(format!(
-                        "ClusterSecretStore {:?} cannot be used: {e}",
-                        store.name
-                    )));
-                }
                 if !s.spec.conditions.is_empty() {
+                    if let Err(e) = s.spec.check_conditions() {
+                        // Also without the flood gate: an unusable condition never decides
+                        // access.
+                        return Err(Failure::store(format!(
+                            "ClusterSecretStore {:?} cannot be used: {e}",
+                            store.name
+                        )));
+                    }
                     let ns = Api::<Namespace>::all(ctx.client.clone())
                         .get(namespace)
                         .await

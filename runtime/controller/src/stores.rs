@@ -21,7 +21,7 @@ use crate::backoff::{failure_delay, jittered, random_unit};
 use crate::context::{Context, FIELD_MANAGER};
 use crate::error::Error;
 use crate::metrics::{ClusterLabels, ObjectLabels};
-use crate::status::{Ready, capabilities, store_status};
+use crate::status::{Ready, capabilities, store_is_ready, store_status};
 use crate::store_clients::{StoreKey, store_revision};
 
 /// What validating a store found: its Ready condition, its capabilities, and the error text
@@ -153,12 +153,7 @@ async fn reconcile_store(
         return (Action::await_change(), None, None);
     }
     let (ready, caps, detail) = validate(ctx, &key, spec, revision).await;
-    let was_ready = old.is_some_and(|o| {
-        o.conditions
-            .iter()
-            .any(|c| c.type_ == "Ready" && c.status == "True")
-    });
-    let event = store_event(&ready, detail, !was_ready);
+    let event = store_event(&ready, detail, !store_is_ready(old));
     let status = store_status(old, &ready, caps, k8s_openapi::jiff::Timestamp::now());
     let changed = (old != Some(&status)).then_some(status);
     if changed.is_some() {
@@ -284,18 +279,12 @@ pub async fn report_panic<K>(store: Arc<K>, ctx: Arc<Context>) -> Result<Action,
 where
     K: Resource<DynamicType = ()>,
 {
-    let event = crate::events::Event {
-        type_: crate::events::EventType::Warning,
+    let event = StoreEvent {
+        type_: EventType::Warning,
         reason: "InternalError".into(),
-        note: Some(
-            "esox failed internally while validating this store (a bug: the controller's log has the details); it retries with backoff"
-                .into(),
-        ),
-        action: "Validate".into(),
-        secondary: None,
+        note: "esox failed internally while validating this store (a bug: the controller's log has the details); it retries with backoff"
+            .into(),
     };
-    if let Err(e) = ctx.recorder.publish(&event, &store.object_ref(&())).await {
-        tracing::debug!(store = %store.name_any(), error = %e, "could not publish event");
-    }
+    publish(&ctx, store.as_ref(), Some(event)).await;
     Err(Error::Panicked)
 }

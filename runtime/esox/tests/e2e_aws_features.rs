@@ -296,19 +296,13 @@ async fn secret_ref_auth_reads_a_secrets_manager_value_and_its_properties() {
         "the controller logs which Secret the store misses"
     );
     // ... and so does a Warning event on the store, with ESO's reason.
-    let events = Api::<Event>::namespaced(client.clone(), ns.name());
-    eventually("an InvalidProviderConfig event on the store", || async {
-        let list = events.list(&Default::default()).await.ok()?;
-        list.items
-            .iter()
-            .any(|e| {
-                e.reason.as_deref() == Some("InvalidProviderConfig")
-                    && e.type_.as_deref() == Some("Warning")
-                    && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("no-keys")
-                    && e.note.as_deref().unwrap_or_default().contains(&missing)
-            })
-            .then_some(())
-    })
+    wait_event(
+        &client,
+        ns.name(),
+        "no-keys",
+        "InvalidProviderConfig",
+        |type_, note| type_ == "Warning" && note.contains(&missing),
+    )
     .await;
 
     // The store's spec.retrySettings (ESO's place for it, beside provider) reaches the plugin:
@@ -337,21 +331,12 @@ async fn secret_ref_auth_reads_a_secrets_manager_value_and_its_properties() {
         "InvalidProviderConfig",
     )
     .await;
-    eventually(
-        "the plugin's refusal of retrySettings as an event",
-        || async {
-            let list = events.list(&Default::default()).await.ok()?;
-            list.items
-                .iter()
-                .any(|e| {
-                    e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("retry-bad")
-                        && e.note
-                            .as_deref()
-                            .unwrap_or_default()
-                            .contains("spec.retrySettings.maxRetries must be 0 or more")
-                })
-                .then_some(())
-        },
+    wait_event(
+        &client,
+        ns.name(),
+        "retry-bad",
+        "InvalidProviderConfig",
+        |_, note| note.contains("spec.retrySettings.maxRetries must be 0 or more"),
     )
     .await;
     assert_no_secret_values(&client).await;

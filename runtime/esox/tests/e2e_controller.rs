@@ -1664,32 +1664,6 @@ async fn external_secrets_reading_one_key_share_one_backend_read() {
     assert_no_secret_values(&client).await;
 }
 
-/// The newest event whose object is `name` with this reason, as (type, note).
-async fn store_event(
-    client: &kube::Client,
-    ns: &str,
-    name: &str,
-    reason: &str,
-) -> (String, String) {
-    let events = Api::<k8s_openapi::api::events::v1::Event>::namespaced(client.clone(), ns);
-    eventually(&format!("a {reason} event on {ns}/{name}"), || async {
-        let list = events.list(&Default::default()).await.ok()?;
-        list.items
-            .iter()
-            .find(|e| {
-                e.reason.as_deref() == Some(reason)
-                    && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name)
-            })
-            .map(|e| {
-                (
-                    e.type_.clone().unwrap_or_default(),
-                    e.note.clone().unwrap_or_default(),
-                )
-            })
-    })
-    .await
-}
-
 #[tokio::test]
 #[ignore = "needs the real stack (kube-apiserver, etcd, kube-controller-manager, LocalStack): runs in `cargo xtask test` (e2e phase)"]
 async fn stores_that_cannot_be_used_say_why_in_their_status_and_events() {
@@ -1701,7 +1675,7 @@ async fn stores_that_cannot_be_used_say_why_in_their_status_and_events() {
     // A valid store: Ready=True and a Normal Valid event, as ESO records it.
     apply(&client, fake_store(ns.name(), "good", &[("k", &v)])).await;
     wait_ready(&client, ns.name(), "SecretStore", "good", "True", "Valid").await;
-    let (type_, note) = store_event(&client, ns.name(), "good", "Valid").await;
+    let (type_, note) = wait_event(&client, ns.name(), "good", "Valid", |_, _| true).await;
     assert_eq!(
         (type_.as_str(), note.as_str()),
         ("Normal", "store validated")
@@ -1744,8 +1718,14 @@ async fn stores_that_cannot_be_used_say_why_in_their_status_and_events() {
         .await;
         let message = ready_condition(&store).unwrap().2;
         assert!(message.contains(words), "{name}: {message}");
-        let (type_, note) =
-            store_event(&client, ns.name(), name, "InvalidStoreConfiguration").await;
+        let (type_, note) = wait_event(
+            &client,
+            ns.name(),
+            name,
+            "InvalidStoreConfiguration",
+            |_, _| true,
+        )
+        .await;
         assert_eq!(type_, "Warning");
         assert!(note.contains(words), "{name}: {note}");
     }
@@ -1785,7 +1765,7 @@ async fn stores_that_cannot_be_used_say_why_in_their_status_and_events() {
         .await;
         let es = wait_es(&client, ns.name(), &es_name, "False", "SecretSyncedError").await;
         let _ = es;
-        let (_, note) = store_event(&client, ns.name(), &es_name, "UpdateFailed").await;
+        let (_, note) = wait_event(&client, ns.name(), &es_name, "UpdateFailed", |_, _| true).await;
         assert!(
             note.contains(words) && note.contains("cannot be used"),
             "{es_name}: {note}"
@@ -1810,7 +1790,14 @@ async fn stores_that_cannot_be_used_say_why_in_their_status_and_events() {
         ready_condition(&store).unwrap().2,
         "unable to validate store"
     );
-    let (type_, note) = store_event(&client, ns.name(), "failing", "InvalidProviderConfig").await;
+    let (type_, note) = wait_event(
+        &client,
+        ns.name(),
+        "failing",
+        "InvalidProviderConfig",
+        |_, _| true,
+    )
+    .await;
     assert_eq!(type_, "Warning");
     assert!(note.contains("unable to validate"), "{note}");
 
@@ -1852,18 +1839,10 @@ async fn a_generic_target_is_refused_with_esos_error_and_nothing_is_written() {
     })
     .await;
     // (An earlier event may say the store was not ready yet: wait for this one.)
-    let events = Api::<k8s_openapi::api::events::v1::Event>::namespaced(client.clone(), ns.name());
-    eventually("ESO's generic-target error as a Warning event", || async {
-        let list = events.list(&Default::default()).await.ok()?;
-        list.items
-            .iter()
-            .any(|e| {
-                e.reason.as_deref() == Some("UpdateFailed")
-                    && e.type_.as_deref() == Some("Warning")
-                    && e.note.as_deref()
-                        == Some("generic targets are disabled. Enable with --unsafe-allow-generic-targets flag")
-            })
-            .then_some(())
+    wait_event(&client, ns.name(), "cm", "UpdateFailed", |type_, note| {
+        type_ == "Warning"
+            && note
+                == "generic targets are disabled. Enable with --unsafe-allow-generic-targets flag"
     })
     .await;
     // Neither a Secret (what esox used to write) nor a ConfigMap.
@@ -1924,7 +1903,7 @@ async fn sync_windows_hold_periodic_refreshes_and_a_bad_schedule_is_refused() {
     .await;
     let es = wait_es(&client, ns.name(), "bad", "False", "SecretSyncedError").await;
     let _ = es;
-    let (_, note) = store_event(&client, ns.name(), "bad", "UpdateFailed").await;
+    let (_, note) = wait_event(&client, ns.name(), "bad", "UpdateFailed", |_, _| true).await;
     assert!(
         note.contains("spec.syncWindows.windows[0].schedule") && note.contains("ends above 59"),
         "{note}"

@@ -379,3 +379,29 @@ pub async fn wait_secret_data(
     )
     .await
 }
+
+/// Wait for an Event in `ns` about the object `name` with `reason` whose type and note
+/// satisfy `accept`; returns that type and note.
+pub async fn wait_event(
+    client: &kube::Client,
+    ns: &str,
+    name: &str,
+    reason: &str,
+    accept: impl Fn(&str, &str) -> bool,
+) -> (String, String) {
+    let events = Api::<k8s_openapi::api::events::v1::Event>::namespaced(client.clone(), ns);
+    eventually(&format!("a {reason} event on {ns}/{name}"), || async {
+        let list = events.list(&Default::default()).await.ok()?;
+        list.items.iter().find_map(|e| {
+            let (type_, note) = (
+                e.type_.clone().unwrap_or_default(),
+                e.note.clone().unwrap_or_default(),
+            );
+            (e.reason.as_deref() == Some(reason)
+                && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name)
+                && accept(&type_, &note))
+            .then_some((type_, note))
+        })
+    })
+    .await
+}
