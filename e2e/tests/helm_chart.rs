@@ -537,8 +537,44 @@ extraEnv:
     assert!(env.iter().any(|e| e["name"] == "POD_NAMESPACE"));
     dry_run(stack, &rendered, &docs);
 
+    // 6a. Generic targets: the flag and the ConfigMap rules, only when enabled.
+    let generic = documents(
+        &helm
+            .template(
+                &release,
+                &namespace,
+                None,
+                &["--set", "genericTargets.enabled=true"],
+            )
+            .expect("genericTargets.enabled renders"),
+    );
+    let writes_config_maps = |docs: &[Value]| {
+        docs.iter()
+            .filter(|d| kind(d) == "ClusterRole")
+            .flat_map(|role| role["rules"].as_sequence().cloned().unwrap_or_default())
+            .any(|r| {
+                r["resources"]
+                    .as_sequence()
+                    .is_some_and(|x| x.iter().any(|v| v == "configmaps"))
+                    && r["verbs"]
+                        .as_sequence()
+                        .is_some_and(|x| x.iter().any(|v| v == "create"))
+            })
+    };
+    assert!(has_arg(
+        &args(&generic),
+        "--unsafe-allow-generic-targets=true"
+    ));
+    assert!(writes_config_maps(&generic));
+    assert!(!has_arg(&a, "--unsafe-allow-generic-targets=true"));
+    assert!(!writes_config_maps(&docs));
+
     // 6. ESO values esox cannot honour fail the render, naming the value.
     for (set, named) in [
+        (
+            "genericTargets.resources[0].apiGroup=argoproj.io",
+            "genericTargets.resources",
+        ),
         ("scopedRBAC=true", "scopedRBAC"),
         ("processClusterStore=false", "processClusterStore"),
         (

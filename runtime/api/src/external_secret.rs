@@ -330,9 +330,11 @@ pub struct ExternalSecretTarget {
     /// A blueprint for the Secret: type, metadata, templated data.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub template: Option<ExternalSecretTemplate>,
-    /// Render into another kind instead of a Secret (ESO's generic targets). esox does not
-    /// write generic targets yet: an ExternalSecret with a manifest is refused (Ready=False,
-    /// "invalid generic target"), never written as a Secret.
+    /// Render into another kind instead of a Secret (ESO's generic targets). Only with the
+    /// controller's `--unsafe-allow-generic-targets`, else refused with ESO's error. esox writes
+    /// `apiVersion: v1`, `kind: ConfigMap` (UTF-8 values in `data`, others in `binaryData`);
+    /// other kinds are refused (Ready=False, "invalid generic target"), never written as a
+    /// Secret.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub manifest: Option<ManifestReference>,
     /// Make the Secret immutable: once created, only its metadata can change.

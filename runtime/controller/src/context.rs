@@ -13,6 +13,7 @@ use tokio::sync::Semaphore;
 use crate::fairness::KeyedLimiter;
 use crate::metrics::Metrics;
 use crate::store_clients::{StoreClients, StoreKey};
+use crate::target::TargetKind;
 
 /// The field manager of every write esox makes (Secrets and status), so ownership of fields is
 /// visible in `managedFields` and server-side apply can remove what esox stops setting.
@@ -263,10 +264,21 @@ impl Context {
     /// Record the resourceVersion the Secret watch saw, for Secrets an ExternalSecret writes
     /// (the watch sees every managed Secret, ESO's and orphaned ones too: those are not kept).
     pub fn observe_secret(&self, namespace: &str, name: &str, resource_version: Option<String>) {
+        self.observe_target(TargetKind::Secret, namespace, name, resource_version);
+    }
+
+    /// [`Context::observe_secret`] for a target of `kind` (a ConfigMap target's watch).
+    pub fn observe_target(
+        &self,
+        kind: TargetKind,
+        namespace: &str,
+        name: &str,
+        resource_version: Option<String>,
+    ) {
         if self.index.writers_of(namespace, name).is_empty() {
             return;
         }
-        let key = (namespace.to_string(), name.to_string());
+        let key = (namespace.to_string(), kind.write_key(name));
         let mut observed = self.observed.lock().unwrap_or_else(|e| e.into_inner());
         match resource_version {
             Some(rv) => {
@@ -343,11 +355,16 @@ impl Context {
         if let Some((ns, secret)) = target
             && self.index.writers_of(&ns, &secret).is_empty()
         {
-            self.forget_write(&ns, &secret);
-            self.observed
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .remove(&(ns, secret));
+            for key in [
+                TargetKind::Secret.write_key(&secret),
+                TargetKind::ConfigMap.write_key(&secret),
+            ] {
+                self.forget_write(&ns, &key);
+                self.observed
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(&(ns.clone(), key));
+            }
         }
         self.failures
             .lock()

@@ -21,8 +21,7 @@ use esox_api::{
     SecretStore, SecretStoreSpec, StoreKind,
 };
 use esox_provider::ProviderError;
-use esox_sync::hash::{LABEL_CREATED_BY, LABEL_MANAGED};
-use esox_sync::write::Owner;
+use esox_sync::hash::LABEL_MANAGED;
 use esox_sync::{
     Action as SyncAction, Answer, Answers, Delete, ExistingSecret, Plan, Precondition, ProviderOp,
     StoreRef, SyncError, TargetMeta, TargetWrite, TemplateInputs, TemplateSource, WritePlan,
@@ -31,7 +30,7 @@ use esox_sync::{
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{Api, DeleteParams, Patch, PatchParams, Preconditions};
+use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
@@ -40,11 +39,11 @@ use serde_json::json;
 use crate::backoff::{failure_delay, jittered, random_unit};
 use crate::context::{Context, FIELD_MANAGER, es_key};
 use crate::error::Error;
-use crate::managed_fields::managed_data_keys;
 use crate::metrics::ObjectLabels;
 use crate::namespace_conditions::{denied_message, namespace_allowed};
 use crate::status::{Ready, Synced, external_secret_status, has_condition, store_is_ready};
 use crate::store_clients::{CachedClient, StoreKey, store_revision};
+use crate::target::{self, TargetKind};
 
 /// Why a sync failed: the short condition message, the detail for the event and the log, and
 /// whether retrying without a change can help.
@@ -169,9 +168,18 @@ pub async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Context>) -> Result<Act
         Ok(Stores::NotOurs) => return Ok(Action::await_change()),
         Err(f) => return Box::pin(fail(&ctx, &es, &id, old_status.as_ref(), f)).await,
     };
-    if let Some(f) = generic_target_refusal(&ctx, &es) {
-        return Box::pin(fail(&ctx, &es, &id, old_status.as_ref(), f)).await;
-    }
+    let kind = match TargetKind::of(&es, ctx.config.allow_generic_targets) {
+        Ok(kind) => kind,
+        // Never written as a Secret instead; retrying cannot help, so not retried (ESO neither).
+        Err(detail) => {
+            let f = Failure {
+                message: reason::MSG_INVALID_GENERIC_TARGET,
+                detail,
+                retry: false,
+            };
+            return Box::pin(fail(&ctx, &es, &id, old_status.as_ref(), f)).await;
+        }
+    };
 
     let es_now = with_status(&es, old_status.clone());
     let now = Timestamp::now();
@@ -198,7 +206,7 @@ pub async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Context>) -> Result<Act
             .await
             .map_err(|e| Error::Task(e.to_string()))?;
         drop(waiting);
-        Box::pin(secret_intact(&ctx, &es_now, &namespace, &target)).await?
+        Box::pin(secret_intact(&ctx, &es_now, &namespace, &target, kind)).await?
     };
     if intact {
         // Nothing to read: keep the status (repairing a stale failure condition) and requeue.
@@ -253,6 +261,7 @@ pub async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Context>) -> Result<Act
         &stores,
         &namespace,
         &target,
+        kind,
         old_status.as_ref(),
     ))
     .await;
@@ -308,26 +317,20 @@ async fn release_eso_finalizer(ctx: &Context, es: &ExternalSecret) -> Result<(),
     if es.meta().deletion_timestamp.is_some()
         && es.spec.deletion_policy() == esox_api::DeletionPolicy::Delete
     {
-        let api = Api::<Secret>::namespaced(ctx.client.clone(), &namespace);
-        let target = es.target_secret_name();
-        if let Some(secret) = api.get_metadata_opt(&target).await? {
-            let controlled = secret
-                .owner_references()
-                .iter()
-                .any(|o| o.controller == Some(true) && Some(&o.uid) == es.metadata.uid.as_ref());
-            if controlled {
-                let params = DeleteParams {
-                    preconditions: Some(Preconditions {
-                        uid: secret.metadata.uid.clone(),
-                        resource_version: None,
-                    }),
-                    ..Default::default()
+        // A generic target esox may not write was never written: nothing to delete.
+        if let Ok(kind) = TargetKind::of(es, ctx.config.allow_generic_targets) {
+            let target = es.target_secret_name();
+            if let Some(meta) = target::read_meta(&ctx.client, kind, &namespace, &target).await?
+                && meta
+                    .controller_owner
+                    .as_ref()
+                    .is_some_and(|o| Some(&o.uid) == es.metadata.uid.as_ref())
+            {
+                let delete = Delete {
+                    name: target,
+                    uid: meta.uid,
                 };
-                match api.delete(&target, &params).await {
-                    Ok(_) => {}
-                    Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => {}
-                    Err(e) => return Err(e.into()),
-                }
+                target::delete_exactly(&ctx.client, kind, &namespace, &delete).await?;
             }
         }
     }
@@ -477,79 +480,28 @@ async fn resolve_stores(ctx: &Context, plan: &Plan, namespace: &str) -> Result<S
     Ok(Stores::Ready(out))
 }
 
-/// `target.manifest` (ESO's generic targets: a ConfigMap or custom resource instead of a
-/// Secret) is refused, never silently written as a Secret: with ESO's error when the operator
-/// has not passed `--unsafe-allow-generic-targets`, and with esox's own when it has (esox does
-/// not write generic targets yet). Retrying cannot help, so it is not retried (ESO neither).
-fn generic_target_refusal(ctx: &Context, es: &ExternalSecret) -> Option<Failure> {
-    let manifest = es.spec.target.as_ref()?.manifest.as_ref()?;
-    let detail = if ctx.config.allow_generic_targets {
-        format!(
-            "target.manifest ({} {}): esox does not write generic targets yet; only Secrets are \
-             written. Remove target.manifest to sync into a Secret",
-            manifest.api_version, manifest.kind
-        )
-    } else {
-        "generic targets are disabled. Enable with --unsafe-allow-generic-targets flag".into()
-    };
-    Some(Failure {
-        message: reason::MSG_INVALID_GENERIC_TARGET,
-        detail,
-        retry: false,
-    })
-}
-
-/// Whether the target Secret is as esox left it, reading its data only when its
-/// resourceVersion is not the one esox last wrote.
+/// Whether the target is as esox left it, reading its data only when its resourceVersion is
+/// not the one esox last wrote.
 async fn secret_intact(
     ctx: &Context,
     es: &ExternalSecret,
     namespace: &str,
     target: &str,
+    kind: TargetKind,
 ) -> Result<bool, Error> {
     if es.spec.creation_policy() == CreationPolicy::Orphan {
         return Ok(true);
     }
-    if ctx.secret_unchanged_since_write(namespace, target) {
+    let key = kind.write_key(target);
+    if ctx.secret_unchanged_since_write(namespace, &key) {
         return Ok(true);
     }
-    let key = (namespace.to_string(), target.to_string());
-    let secret = Api::<Secret>::namespaced(ctx.client.clone(), namespace)
-        .get_opt(target)
-        .await?;
-    let existing = secret.as_ref().map(|s| existing_secret(s, &es.name_any()));
-    let valid = esox_sync::refresh::secret_is_valid(es, existing.as_ref());
-    if valid && let Some(rv) = secret.and_then(|s| s.metadata.resource_version) {
-        ctx.remember_write(&key.0, &key.1, rv);
+    let current = target::read(&ctx.client, kind, namespace, target, &es.name_any()).await?;
+    let valid = esox_sync::refresh::secret_is_valid(es, current.as_ref().map(|c| &c.existing));
+    if valid && let Some(c) = current {
+        ctx.remember_write(namespace, &key, c.meta.resource_version);
     }
     Ok(valid)
-}
-
-/// The existing Secret as the build sees it. Its managed keys are those this ExternalSecret's
-/// field manager owns, and those ESO's owned for it (keys ESO wrote under Merge stay this
-/// ExternalSecret's after a migration).
-fn existing_secret(s: &Secret, es_name: &str) -> ExistingSecret {
-    let fields = s.metadata.managed_fields.as_deref().unwrap_or_default();
-    ExistingSecret {
-        type_: s.type_.clone().unwrap_or_default(),
-        data: s
-            .data
-            .clone()
-            .unwrap_or_default()
-            .into_iter()
-            .map(|(k, v)| (k, v.0))
-            .collect(),
-        labels: s.metadata.labels.clone().unwrap_or_default(),
-        annotations: s.metadata.annotations.clone().unwrap_or_default(),
-        immutable: s.immutable.unwrap_or(false),
-        managed_data_keys: managed_data_keys(fields, &esox_sync::field_manager(es_name))
-            .into_iter()
-            .chain(managed_data_keys(
-                fields,
-                &esox_sync::write::eso_field_manager(es_name),
-            ))
-            .collect(),
-    }
 }
 
 /// The longest a build may take, templates included (each render has its own, shorter
@@ -610,20 +562,24 @@ async fn sync(
     stores: &ResolvedStores,
     namespace: &str,
     target: &str,
+    kind: TargetKind,
     old_status: Option<&ExternalSecretStatus>,
 ) -> Result<Ready, Failure> {
-    let secrets = Api::<Secret>::namespaced(ctx.client.clone(), namespace);
-    let current = secrets.get_opt(target).await.map_err(|e| {
-        Failure::kube(
-            reason::MSG_ERROR_UPDATE_SECRET,
-            &format!("reading Secret {namespace}/{target}"),
-            e,
-        )
-    })?;
-    let current_meta = current.as_ref().map(target_meta);
+    let current = target::read(&ctx.client, kind, namespace, target, &es.name_any())
+        .await
+        .map_err(|e| {
+            Failure::kube(
+                reason::MSG_ERROR_UPDATE_SECRET,
+                &format!("reading {} {namespace}/{target}", kind.name()),
+                e,
+            )
+        })?;
+    let (current_meta, existing) = match current {
+        Some(c) => (Some(c.meta), Some(c.existing)),
+        None => (None, None),
+    };
     // Refused before any provider is called.
     esox_sync::check_ownership(&Writer::of(es), current_meta.as_ref())?;
-    let existing = current.as_ref().map(|s| existing_secret(s, &es.name_any()));
 
     let reuse = crate::coalesce::reuse_for(ctx.config.coalesce_window, es, old_status);
     let answers = fetch(ctx, plan, stores, namespace, reuse).await;
@@ -640,7 +596,7 @@ async fn sync(
         )
         .await;
     }
-    let previous = previous_target(ctx, es, namespace, target, old_status).await?;
+    let previous = previous_target(ctx, es, namespace, target, kind, old_status).await?;
     let write = esox_sync::plan_write(
         es,
         &outcome,
@@ -649,30 +605,8 @@ async fn sync(
         previous.as_ref(),
     )?;
     let (reason_, message) = write.condition(&outcome);
-    execute(ctx, es, namespace, &outcome, write).await?;
+    execute(ctx, es, namespace, kind, &outcome, write).await?;
     Ok(Ready::ok(reason_, message))
-}
-
-/// The Secret's metadata as the write plan needs it (no values).
-fn target_meta(s: &Secret) -> TargetMeta {
-    TargetMeta {
-        name: s.name_any(),
-        uid: s.metadata.uid.clone().unwrap_or_default(),
-        resource_version: s.metadata.resource_version.clone().unwrap_or_default(),
-        controller_owner: controller_owner(s.owner_references()),
-        created_by: s.labels().get(LABEL_CREATED_BY).cloned(),
-    }
-}
-
-/// The controller owner among `refs`, as the write plan sees it.
-fn controller_owner(refs: &[OwnerReference]) -> Option<Owner> {
-    refs.iter()
-        .find(|o| o.controller == Some(true))
-        .map(|o| Owner {
-            kind: o.kind.clone(),
-            name: o.name.clone(),
-            uid: o.uid.clone(),
-        })
 }
 
 /// Under Owner, a changed `target.name` leaves the old Secret behind: its metadata, for the
@@ -682,6 +616,7 @@ async fn previous_target(
     es: &ExternalSecret,
     namespace: &str,
     target: &str,
+    kind: TargetKind,
     old: Option<&ExternalSecretStatus>,
 ) -> Result<Option<TargetMeta>, Failure> {
     if es.spec.creation_policy() != CreationPolicy::Owner {
@@ -694,24 +629,18 @@ async fn previous_target(
     else {
         return Ok(None);
     };
-    let api = Api::<Secret>::namespaced(ctx.client.clone(), namespace);
-    let found = api.get_metadata_opt(&previous).await.map_err(|e| {
-        Failure::kube(
-            reason::MSG_ERROR_DELETE_ORPHANED,
-            &format!("reading the previous target Secret {namespace}/{previous}"),
-            e,
-        )
-    })?;
-    Ok(found.map(|m| {
-        let owner = controller_owner(m.owner_references());
-        TargetMeta {
-            name: previous.clone(),
-            uid: m.metadata.uid.clone().unwrap_or_default(),
-            resource_version: m.metadata.resource_version.clone().unwrap_or_default(),
-            controller_owner: owner,
-            created_by: m.labels().get(LABEL_CREATED_BY).cloned(),
-        }
-    }))
+    target::read_meta(&ctx.client, kind, namespace, &previous)
+        .await
+        .map_err(|e| {
+            Failure::kube(
+                reason::MSG_ERROR_DELETE_ORPHANED,
+                &format!(
+                    "reading the previous target {} {namespace}/{previous}",
+                    kind.name()
+                ),
+                e,
+            )
+        })
 }
 
 /// A resourceVersion no existing object has: an apply carrying it creates the Secret when it
@@ -727,96 +656,89 @@ async fn execute(
     ctx: &Context,
     es: &ExternalSecret,
     namespace: &str,
+    kind: TargetKind,
     outcome: &esox_sync::Outcome,
     plan: WritePlan,
 ) -> Result<(), Failure> {
-    let api = Api::<Secret>::namespaced(ctx.client.clone(), namespace);
-    if let Some(previous) = &plan.delete_previous {
-        match delete_exactly(&api, previous).await {
-            Ok(()) => {}
-            Err(e) => {
-                return Err(Failure::kube(
-                    reason::MSG_ERROR_DELETE_ORPHANED,
-                    &format!(
-                        "deleting the previous target Secret {namespace}/{}",
-                        previous.name
-                    ),
-                    e,
-                ));
-            }
-        }
+    let client = &ctx.client;
+    let what_kind = kind.name();
+    if let Some(previous) = &plan.delete_previous
+        && let Err(e) = target::delete_exactly(client, kind, namespace, previous).await
+    {
+        return Err(Failure::kube(
+            reason::MSG_ERROR_DELETE_ORPHANED,
+            &format!(
+                "deleting the previous target {what_kind} {namespace}/{}",
+                previous.name
+            ),
+            e,
+        ));
     }
     match plan.target {
         TargetWrite::Apply(apply) => {
-            let what = format!("writing Secret {namespace}/{}", apply.name);
-            let mut body = apply.manifest;
+            let what = format!("writing {what_kind} {namespace}/{}", apply.name);
+            let mut body = kind.manifest(apply.manifest);
             body["metadata"]["resourceVersion"] = json!(match &apply.precondition {
                 Precondition::Absent => ABSENT_RESOURCE_VERSION,
                 Precondition::ResourceVersion(rv) => rv.as_str(),
             });
-            let written = api
-                .patch(
-                    &apply.name,
-                    &PatchParams::apply(&apply.field_manager).force(),
-                    &Patch::Apply(body),
-                )
-                .await
-                .map_err(|e| write_failure(&what, &apply.precondition, e))?;
-            let mut rv = written.metadata.resource_version.clone();
+            let mut written = target::apply(
+                client,
+                kind,
+                namespace,
+                &apply.name,
+                &apply.field_manager,
+                body,
+            )
+            .await
+            .map_err(|e| write_failure(&what, &apply.precondition, e))?;
             if let SyncAction::Write(desired) = &outcome.action {
                 let mut extra = apply.remove_keys.clone();
                 if apply.remove_other_keys {
-                    extra.extend(esox_sync::keys_to_remove(
-                        desired,
-                        written.data.iter().flat_map(|d| d.keys()),
-                    ));
+                    extra.extend(esox_sync::keys_to_remove(desired, written.keys.iter()));
                 }
-                extra.retain(|k| written.data.as_ref().is_some_and(|d| d.contains_key(k)));
+                extra.retain(|k| written.keys.contains(k));
                 if !extra.is_empty() {
-                    let removal: serde_json::Map<String, serde_json::Value> = extra
-                        .into_iter()
-                        .map(|k| (k, serde_json::Value::Null))
-                        .collect();
-                    let trimmed = api
-                        .patch(
-                            &apply.name,
-                            &PatchParams::default(),
-                            &Patch::Merge(json!({
-                                "metadata": {"resourceVersion": rv},
-                                "data": removal,
-                            })),
-                        )
-                        .await
-                        .map_err(|e| {
-                            write_failure(&what, &Precondition::ResourceVersion(String::new()), e)
-                        })?;
-                    rv = trimmed.metadata.resource_version;
+                    written = target::remove_keys(
+                        client,
+                        kind,
+                        namespace,
+                        &apply.name,
+                        written.resource_version.as_deref(),
+                        &extra,
+                    )
+                    .await
+                    .map_err(|e| {
+                        write_failure(&what, &Precondition::ResourceVersion(String::new()), e)
+                    })?;
                 }
             }
-            if let Some(rv) = rv {
-                ctx.remember_write(namespace, &apply.name, rv);
+            if let Some(rv) = written.resource_version {
+                ctx.remember_write(namespace, &kind.write_key(&apply.name), rv);
             }
             if let Some((reason_, note)) = apply.event {
-                publish(ctx, es, EventType::Normal, reason_, note).await;
+                publish(ctx, es, EventType::Normal, reason_, &kind_note(kind, note)).await;
             }
         }
         TargetWrite::Delete(delete) => {
-            delete_exactly(&api, &delete).await.map_err(|e| {
-                Failure::kube(
-                    reason::MSG_ERROR_DELETE_SECRET,
-                    &format!("deleting Secret {namespace}/{}", delete.name),
-                    e,
-                )
-            })?;
+            target::delete_exactly(client, kind, namespace, &delete)
+                .await
+                .map_err(|e| {
+                    Failure::kube(
+                        reason::MSG_ERROR_DELETE_SECRET,
+                        &format!("deleting {what_kind} {namespace}/{}", delete.name),
+                        e,
+                    )
+                })?;
             publish(
                 ctx,
                 es,
                 EventType::Normal,
                 reason::EVENT_DELETED,
-                "secret deleted",
+                &kind_note(kind, "secret deleted"),
             )
             .await;
-            ctx.forget_write(namespace, &delete.name);
+            ctx.forget_write(namespace, &kind.write_key(&delete.name));
         }
         TargetWrite::KeepForeign { name } => {
             publish(
@@ -825,7 +747,7 @@ async fn execute(
                 EventType::Warning,
                 esox_sync::write::EVENT_FOREIGN_KEPT,
                 &format!(
-                    "the provider has no data and deletionPolicy is Delete, but Secret {namespace}/{name} was neither created nor owned by this ExternalSecret: left as it is"
+                    "the provider has no data and deletionPolicy is Delete, but {what_kind} {namespace}/{name} was neither created nor owned by this ExternalSecret: left as it is"
                 ),
             )
             .await;
@@ -835,21 +757,12 @@ async fn execute(
     Ok(())
 }
 
-/// Delete this incarnation of a Secret only (uid precondition). Already gone, or replaced by
-/// another object of the same name (the precondition's conflict), both mean there is nothing
-/// of ours left to delete; every other error is the caller's to report.
-async fn delete_exactly(api: &Api<Secret>, delete: &Delete) -> Result<(), kube::Error> {
-    let params = DeleteParams {
-        preconditions: Some(Preconditions {
-            uid: Some(delete.uid.clone()),
-            resource_version: None,
-        }),
-        ..Default::default()
-    };
-    match api.delete(&delete.name, &params).await {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => Ok(()),
-        Err(e) => Err(e),
+/// An event note about the target: ESO's for a Secret ("secret created"), the same words
+/// about a ConfigMap ("configmap created").
+fn kind_note(kind: TargetKind, secret_note: &str) -> String {
+    match kind {
+        TargetKind::Secret => secret_note.to_string(),
+        TargetKind::ConfigMap => secret_note.replacen("secret", "configmap", 1),
     }
 }
 

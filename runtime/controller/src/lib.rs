@@ -29,6 +29,7 @@ pub mod services;
 pub mod status;
 pub mod store_clients;
 pub mod stores;
+pub mod target;
 
 pub use context::{Config, FIELD_MANAGER};
 pub use error::Error;

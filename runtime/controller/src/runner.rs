@@ -12,7 +12,7 @@ use crate::plugin_policy::PluginPolicy;
 use esox_api::{ClusterSecretStore, ExternalSecret, SecretStore};
 use esox_plugin_host::PluginHost;
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::api::Api;
 use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{Action, Controller};
@@ -31,6 +31,7 @@ use crate::leader::{Election, LeaderElection};
 use crate::metrics::{Metrics, ResultLabels, RuntimeMetrics};
 use crate::store_clients::{StoreClients, StoreKey};
 use crate::stores::{reconcile_cluster_secret_store, reconcile_secret_store};
+use crate::target::TargetKind;
 
 /// Where the HTTP endpoints listen.
 #[derive(Clone, Debug)]
@@ -447,12 +448,17 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let ns = config.namespace.clone();
     let wc = watcher::Config::default;
-    let health = Arc::new(Health::new(&[
+    let mut watches = vec![
         "ExternalSecret",
         "SecretStore",
         "ClusterSecretStore",
         "Secret",
-    ]));
+    ];
+    // ConfigMap targets (ESO's generic targets) are watched only when the operator allows them.
+    if config.allow_generic_targets {
+        watches.push("ConfigMap");
+    }
+    let health = Arc::new(Health::new(&watches));
     spawn_probe(client.clone(), health.clone());
     let metrics = Metrics::default();
     let registry = metrics.registry(host.metrics());
@@ -575,6 +581,23 @@ pub async fn run(
         api::<PartialObjectMeta<Secret>>(&client, ns.as_deref()),
         wc().labels(&managed_selector()),
     );
+    // ConfigMaps esox writes (generic targets): the same metadata-only, label-filtered watch,
+    // so that drift is repaired as for Secrets; nothing is watched without the flag.
+    let c4 = ctx.clone();
+    let config_maps = if ctx.config.allow_generic_targets {
+        resilient(
+            watcher(
+                api::<PartialObjectMeta<ConfigMap>>(&client, ns.as_deref()),
+                wc().labels(&managed_selector()),
+            ),
+            "ConfigMap",
+            health.clone(),
+        )
+        .touched_objects()
+        .boxed()
+    } else {
+        futures::stream::pending().boxed()
+    };
     let ss_triggers = watcher(api::<SecretStore>(&client, ns.as_deref()), wc());
     let css_triggers = watcher(Api::<ClusterSecretStore>::all(client.clone()), wc());
     let es_controller = es_controller
@@ -586,6 +609,16 @@ pub async fn run(
                 secret_to_external_secrets(&c1, &ns, &s.name_any(), s.owner_references())
             },
         )
+        .watches_stream(config_maps, move |c: PartialObjectMeta<ConfigMap>| {
+            let ns = c.namespace().unwrap_or_default();
+            c4.observe_target(
+                TargetKind::ConfigMap,
+                &ns,
+                &c.name_any(),
+                c.resource_version(),
+            );
+            secret_to_external_secrets(&c4, &ns, &c.name_any(), c.owner_references())
+        })
         .watches_stream(
             resilient(ss_triggers, "SecretStore", health.clone()).touched_objects(),
             move |s: SecretStore| {

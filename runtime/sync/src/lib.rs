@@ -34,7 +34,7 @@ pub use plan::{Plan, ProviderOp, ProviderRequest, StoreRef, TemplateSource, plan
 pub use template::{TemplateInputs, validate_secret_template};
 pub use write::{
     Apply, Delete, Precondition, TargetMeta, TargetWrite, WritePlan, Writer, check_ownership,
-    field_manager, keys_to_remove, plan_write, secret_manifest,
+    config_map_manifest, field_manager, keys_to_remove, plan_write, secret_manifest,
 };
 
 #[cfg(test)]

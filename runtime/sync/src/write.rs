@@ -387,6 +387,42 @@ pub fn secret_manifest(desired: &DesiredSecret, writer: &Writer, merge: bool) ->
     secret
 }
 
+/// The ConfigMap esox applies for an ExternalSecret whose `target.manifest` is a ConfigMap
+/// (ESO's generic targets, behind `--unsafe-allow-generic-targets`): the Secret manifest from
+/// [`secret_manifest`] with the same metadata (labels, annotations, data-hash, owner), each
+/// value that is UTF-8 text under `data` as ESO writes it and every other value under
+/// `binaryData` (ESO would mangle it into replacement characters), no `type`.
+pub fn config_map_manifest(secret: Value) -> Value {
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let mut text = serde_json::Map::new();
+    let mut binary = serde_json::Map::new();
+    if let Some(data) = secret.get("data").and_then(Value::as_object) {
+        for (k, v) in data {
+            let raw = v
+                .as_str()
+                .and_then(|s| b64.decode(s).ok())
+                .unwrap_or_default();
+            match String::from_utf8(raw) {
+                Ok(t) => text.insert(k.clone(), Value::String(t)),
+                Err(_) => binary.insert(k.clone(), v.clone()),
+            };
+        }
+    }
+    let mut cm = json!({
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": secret.get("metadata").cloned().unwrap_or_else(|| json!({})),
+        "data": text,
+    });
+    if !binary.is_empty() {
+        cm["binaryData"] = Value::Object(binary);
+    }
+    if secret.get("immutable") == Some(&json!(true)) {
+        cm["immutable"] = json!(true);
+    }
+    cm
+}
+
 /// The keys to remove after a whole-Secret apply: what the written Secret holds beyond what
 /// esox rendered (keys other writers added).
 pub fn keys_to_remove<'a>(
@@ -665,6 +701,33 @@ mod tests {
             m.len(),
             "externalsecrets.external-secrets.io/sha3/".len() + 56
         );
+    }
+
+    #[test]
+    fn a_config_map_target_keeps_text_in_data_and_the_rest_in_binary_data() {
+        let w = Writer::of(&es(CreationPolicy::Owner));
+        let mut d = desired(true);
+        d.data.insert("text".into(), b"h\xc3\xa9llo".to_vec());
+        d.data.insert("bin".into(), vec![0xff, 0x00, 0xfe]);
+        d.immutable = true;
+        let cm = config_map_manifest(secret_manifest(&d, &w, false));
+        assert_eq!(cm["kind"], "ConfigMap");
+        assert_eq!(cm["apiVersion"], "v1");
+        assert_eq!(cm["data"]["text"], "h\u{e9}llo");
+        assert!(cm["data"].get("bin").is_none());
+        assert_eq!(cm["binaryData"]["bin"], "/wD+");
+        assert!(cm.get("type").is_none(), "a ConfigMap has no type");
+        assert_eq!(cm["immutable"], true);
+        let secret = secret_manifest(&d, &w, false);
+        assert_eq!(
+            cm["metadata"], secret["metadata"],
+            "same labels, annotations, owner"
+        );
+        // Only text: no binaryData at all.
+        let mut t = desired(true);
+        t.data.retain(|_, v| std::str::from_utf8(v).is_ok());
+        let cm = config_map_manifest(secret_manifest(&t, &w, false));
+        assert!(cm.get("binaryData").is_none());
     }
 
     #[test]

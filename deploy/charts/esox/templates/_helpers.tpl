@@ -97,8 +97,8 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- if not .Values.processSecretStore }}
 {{- fail "processSecretStore=false is not supported by esox: it always serves SecretStores" }}
 {{- end }}
-{{- if .Values.genericTargets.enabled }}
-{{- fail "genericTargets.enabled=true is not supported by esox: it writes Secrets only" }}
+{{- if .Values.genericTargets.resources }}
+{{- fail "genericTargets.resources is not supported by esox: among generic targets it writes ConfigMaps only (genericTargets.enabled grants those)" }}
 {{- end }}
 {{- if or .Values.metrics.listen.secure.enabled .Values.metrics.listen.auth.enabled }}
 {{- fail "metrics.listen.secure and metrics.listen.auth are not supported by esox: /metrics is plain HTTP (restrict it with networkPolicy)" }}

@@ -71,8 +71,9 @@ pub struct EsoFlags {
     /// No effect: esox's endpoints speak HTTP/1.1.
     #[arg(long, num_args = 0..=1, default_missing_value = "true")]
     pub enable_http2: Option<bool>,
-    /// esox writes Secrets only: ExternalSecrets with `target.manifest` are refused either way;
-    /// without this flag with ESO's error, with it with esox's ("not supported yet").
+    /// Write ESO's generic targets: ExternalSecrets with `target.manifest` of kind ConfigMap
+    /// are written as ConfigMaps (the controller then needs deploy/rbac-generic-targets.yaml);
+    /// other kinds are refused. Without it every `target.manifest` is refused with ESO's error.
     #[arg(long, num_args = 0..=1, default_missing_value = "true")]
     pub unsafe_allow_generic_targets: Option<bool>,
 }
