@@ -28,6 +28,8 @@ pub mod prereqs;
 pub mod process;
 pub mod stack;
 
+/// The ACM SDK the harness builds its clients with, for tests that shape requests.
+pub use aws_sdk_acm;
 pub use namespace::TestNamespace;
 pub use process::{ManagedProcess, SpawnError};
 pub use stack::{Backend, Stack};

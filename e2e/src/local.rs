@@ -15,7 +15,7 @@ use crate::pki;
 use crate::process::ManagedProcess;
 
 /// The Services LocalStack starts; the seed scenario needs STS and IAM next to the stores.
-pub const LOCALSTACK_SERVICES: &str = "secretsmanager,ssm,sts,iam,kms";
+pub const LOCALSTACK_SERVICES: &str = "secretsmanager,ssm,acm,sts,iam,kms";
 
 /// A running local control plane and LocalStack. Dropping it stops every process (LocalStack
 /// and the controller-manager first, etcd last).

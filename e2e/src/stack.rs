@@ -319,6 +319,20 @@ impl Stack {
         aws_sdk_ssm::Client::from_conf(config)
     }
 
+    /// An AWS Certificate Manager client for LocalStack in `region` (credentials test/test), to
+    /// request certificates for the CertificateManager provider.
+    pub fn acm_client_in(&self, region: &str) -> aws_sdk_acm::Client {
+        use aws_sdk_acm::config::{BehaviorVersion, Credentials, Region};
+        let config = aws_sdk_acm::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(region.to_string()))
+            .endpoint_url(&self.localstack_endpoint)
+            .credentials_provider(Credentials::new("test", "test", None, None, "esox-e2e"))
+            .http_client(aws_http_client())
+            .build();
+        aws_sdk_acm::Client::from_conf(config)
+    }
+
     /// Applies every YAML file in `dir` (e.g. the repository's `crds/`) and waits until each
     /// CustomResourceDefinition is Established.
     pub async fn install_crds(&self, dir: &Path) -> anyhow::Result<()> {

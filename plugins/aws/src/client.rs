@@ -14,13 +14,14 @@ use esox_plugin_sdk::{
 use crate::config::{AwsConfig, Service};
 use crate::credentials::{self, Session};
 use crate::endpoint::{AwsService, Endpoints};
-use crate::{parameterstore, secretsmanager};
+use crate::{certificatemanager, parameterstore, secretsmanager};
 
 /// The SDK client of the store's service, built for one credential session.
 #[derive(Clone)]
 enum Backend {
     SecretsManager(aws_sdk_secretsmanager::Client),
     ParameterStore(aws_sdk_ssm::Client),
+    CertificateManager(aws_sdk_acm::Client),
 }
 
 struct Live {
@@ -34,6 +35,8 @@ pub struct AwsClient {
     endpoints: Endpoints,
     store: StoreContext,
     live: RefCell<Option<Live>>,
+    /// CertificateManager: the last export of each certificate (ExportCertificate is billed).
+    exports: certificatemanager::ExportCache,
 }
 
 /// `retrySettings` as the SDK's standard retryer; the SDK default (3 attempts) without them.
@@ -59,6 +62,7 @@ impl AwsClient {
             endpoints,
             store,
             live: RefCell::new(None),
+            exports: certificatemanager::ExportCache::default(),
         }
     }
 
@@ -100,6 +104,19 @@ impl AwsClient {
                     b = b.endpoint_url(url);
                 }
                 Backend::ParameterStore(aws_sdk_ssm::Client::from_conf(b.build()))
+            }
+            Service::CertificateManager => {
+                let mut b = aws_sdk_acm::Config::builder()
+                    .behavior_version(aws_sdk_acm::config::BehaviorVersion::latest())
+                    .region(aws_sdk_acm::config::Region::new(region))
+                    .credentials_provider(session.to_sdk())
+                    .http_client(http)
+                    .sleep_impl(aws_smithy_wasm::wasi::WasiSleep)
+                    .retry_config(retry_config(&self.config));
+                if let Some(url) = self.endpoints.for_service(AwsService::Acm) {
+                    b = b.endpoint_url(url);
+                }
+                Backend::CertificateManager(aws_sdk_acm::Client::from_conf(b.build()))
             }
         }
     }
@@ -157,6 +174,20 @@ impl AwsClient {
                     parameterstore::get_value(c, &name).await
                 }
             }
+            // The key is the certificate's ARN, without the store's prefix (as ESO).
+            Backend::CertificateManager(c) => {
+                if fetch_tags {
+                    return Err(Error::unsupported(
+                        "metadataPolicy: Fetch with service CertificateManager (the value is the certificate bundle; ESO reads no tags either)",
+                    ));
+                }
+                if remote.version.as_deref().is_some_and(|v| !v.is_empty()) {
+                    return Err(Error::unsupported(
+                        "remoteRef.version with service CertificateManager (ACM exports the current certificate only)",
+                    ));
+                }
+                certificatemanager::get_value(c, &self.exports, &remote.key).await
+            }
         }
     }
 
@@ -172,6 +203,7 @@ impl AwsClient {
         let result = match backend {
             Backend::SecretsManager(c) => secretsmanager::batch_current(c, ids).await,
             Backend::ParameterStore(c) => parameterstore::batch(c, ids).await,
+            Backend::CertificateManager(_) => return HashMap::new(),
         };
         // A refused or failed batch is not fatal: each key is then read on its own.
         result.unwrap_or_default()
@@ -197,6 +229,7 @@ fn batchable(service: Service, remote: &RemoteRef) -> bool {
     match service {
         Service::SecretsManager => secretsmanager::is_current(remote.version.as_deref()),
         Service::ParameterStore => remote.version.as_deref().is_none_or(str::is_empty),
+        Service::CertificateManager => false,
     }
 }
 
@@ -271,6 +304,9 @@ impl SecretClient for AwsClient {
             match self.backend().await? {
                 Backend::SecretsManager(c) => secretsmanager::find(&c, query).await,
                 Backend::ParameterStore(c) => parameterstore::find(&c, query).await,
+                Backend::CertificateManager(_) => {
+                    Err(Error::unsupported(certificatemanager::NOT_IMPLEMENTED))
+                }
             }
         });
         self.note(result)

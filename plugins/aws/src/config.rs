@@ -17,7 +17,7 @@ pub enum ConfigError {
     Malformed { field: String, message: String },
     /// `service` names something this plugin does not serve.
     #[error(
-        "spec.provider.aws.service {0:?} is not supported: use SecretsManager or ParameterStore"
+        "spec.provider.aws.service {0:?} is not supported: use SecretsManager, ParameterStore or CertificateManager"
     )]
     UnsupportedService(String),
     /// `region` is empty or not an AWS region name.
@@ -75,6 +75,8 @@ impl From<ConfigError> for esox_plugin_sdk::Error {
 pub enum Service {
     SecretsManager,
     ParameterStore,
+    /// AWS Certificate Manager: `remoteRef.key` is a certificate ARN (ESO v2.8).
+    CertificateManager,
 }
 
 /// A reference to one key of a Kubernetes Secret (ESO's `SecretKeySelector`).
@@ -280,6 +282,7 @@ impl AwsConfig {
         let service = match raw.service.as_str() {
             "SecretsManager" => Service::SecretsManager,
             "ParameterStore" => Service::ParameterStore,
+            "CertificateManager" => Service::CertificateManager,
             other => return Err(ConfigError::UnsupportedService(other.to_string())),
         };
         if !is_region(&raw.region) {
@@ -583,8 +586,13 @@ mod tests {
     }
 
     #[test]
-    fn certificate_manager_and_unknown_services_are_refused_by_name() {
-        for service in ["CertificateManager", "secretsmanager", ""] {
+    fn unknown_services_are_refused_by_name() {
+        let acm = AwsConfig::parse(&json!({
+            "service": "CertificateManager", "region": "us-east-1", "auth": secret_ref_auth()
+        }))
+        .unwrap();
+        assert_eq!(acm.service, Service::CertificateManager);
+        for service in ["certificatemanager", "secretsmanager", ""] {
             let err = AwsConfig::parse(&json!({
                 "service": service, "region": "us-east-1", "auth": secret_ref_auth()
             }))

@@ -1,6 +1,7 @@
 //! AWS-compatible endpoints (LocalStack and others) chosen by the operator through plugin
 //! settings, never by the store manifest: `endpoint` for every service (like
-//! `AWS_ENDPOINT_URL`), `endpoint.secretsmanager`, `endpoint.ssm`, `endpoint.sts` per service.
+//! `AWS_ENDPOINT_URL`), `endpoint.secretsmanager`, `endpoint.ssm`, `endpoint.acm`,
+//! `endpoint.sts` per service.
 //! The host adds these origins to the egress allow-list itself.
 //!
 //! Without overrides, a store reaches the AWS endpoints of its region and service:
@@ -18,6 +19,7 @@ pub fn origins(region: &str, service: Service) -> Vec<String> {
     let prefix = match service {
         Service::SecretsManager => "secretsmanager",
         Service::ParameterStore => "ssm",
+        Service::CertificateManager => "acm",
     };
     if region.starts_with("cn-") {
         return vec![
@@ -39,6 +41,7 @@ pub fn origins(region: &str, service: Service) -> Vec<String> {
 pub enum AwsService {
     SecretsManager,
     Ssm,
+    Acm,
     Sts,
 }
 
@@ -48,6 +51,7 @@ impl AwsService {
         match self {
             AwsService::SecretsManager => "endpoint.secretsmanager",
             AwsService::Ssm => "endpoint.ssm",
+            AwsService::Acm => "endpoint.acm",
             AwsService::Sts => "endpoint.sts",
         }
     }
@@ -59,6 +63,7 @@ pub struct Endpoints {
     all: Option<String>,
     secretsmanager: Option<String>,
     ssm: Option<String>,
+    acm: Option<String>,
     sts: Option<String>,
 }
 
@@ -91,6 +96,7 @@ impl Endpoints {
             all: read("endpoint")?,
             secretsmanager: read(AwsService::SecretsManager.setting())?,
             ssm: read(AwsService::Ssm.setting())?,
+            acm: read(AwsService::Acm.setting())?,
             sts: read(AwsService::Sts.setting())?,
         })
     }
@@ -100,6 +106,7 @@ impl Endpoints {
         let specific = match service {
             AwsService::SecretsManager => &self.secretsmanager,
             AwsService::Ssm => &self.ssm,
+            AwsService::Acm => &self.acm,
             AwsService::Sts => &self.sts,
         };
         specific.as_deref().or(self.all.as_deref())
@@ -155,6 +162,13 @@ mod tests {
             ]
         );
         assert_eq!(
+            origins("eu-west-1", Service::CertificateManager)[..2],
+            [
+                "https://acm.eu-west-1.amazonaws.com",
+                "https://acm-fips.eu-west-1.amazonaws.com",
+            ]
+        );
+        assert_eq!(
             origins("cn-northwest-1", Service::SecretsManager),
             [
                 "https://secretsmanager.cn-northwest-1.amazonaws.com.cn",
@@ -193,7 +207,12 @@ mod tests {
     fn endpoint_applies_to_every_service() {
         let e =
             Endpoints::from_settings(&settings(&[("endpoint", "http://127.0.0.1:4566/")])).unwrap();
-        for s in [AwsService::SecretsManager, AwsService::Ssm, AwsService::Sts] {
+        for s in [
+            AwsService::SecretsManager,
+            AwsService::Ssm,
+            AwsService::Acm,
+            AwsService::Sts,
+        ] {
             assert_eq!(e.for_service(s), Some("http://127.0.0.1:4566"));
         }
     }

@@ -1,5 +1,6 @@
-//! ESO's AWS provider as an esox plugin: AWS Secrets Manager and Systems Manager Parameter Store
-//! through the AWS SDK for Rust, inside the wasm sandbox (HTTP over wasi:http).
+//! ESO's AWS provider as an esox plugin: AWS Secrets Manager, Systems Manager Parameter Store and
+//! Certificate Manager through the AWS SDK for Rust, inside the wasm sandbox (HTTP over
+//! wasi:http).
 //!
 //! The store spec is ESO's `spec.provider.aws` ([`config`]); credentials come only through the
 //! host (a Secret's keys, a ServiceAccount token exchanged at STS, or for a store with no
@@ -8,6 +9,7 @@
 //! for LocalStack and other AWS-compatible services are operator settings ([`endpoint`]); AWS
 //! errors map to the contract in one place ([`errors`]).
 
+pub mod certificatemanager;
 pub mod client;
 pub mod config;
 pub mod credentials;
@@ -35,7 +37,7 @@ impl Provider for Aws {
         PluginInfo::new(
             "aws",
             env!("CARGO_PKG_VERSION"),
-            "AWS Secrets Manager and Parameter Store (ESO's aws provider)",
+            "AWS Secrets Manager, Parameter Store and Certificate Manager (ESO's aws provider)",
         )
         .capabilities(Capabilities::READ | Capabilities::FIND)
         .config_schema(config_schema())
@@ -126,7 +128,7 @@ pub fn config_schema() -> serde_json::Value {
         "type": "object",
         "required": ["service", "region"],
         "properties": {
-            "service": {"type": "string", "enum": ["SecretsManager", "ParameterStore"]},
+            "service": {"type": "string", "enum": ["SecretsManager", "ParameterStore", "CertificateManager"]},
             "region": {"type": "string", "pattern": "^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}$"},
             "role": {"type": "string"},
             "additionalRoles": {"type": "array", "items": {"type": "string"}},

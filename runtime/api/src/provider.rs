@@ -65,8 +65,8 @@ pub enum AwsService {
     SecretsManager,
     /// SSM Parameter Store.
     ParameterStore,
-    /// AWS Certificate Manager (ESO v2.8). Not implemented by esox's plugin: a store with it is
-    /// refused (Ready=False, naming `spec.provider.aws.service`).
+    /// AWS Certificate Manager (ESO v2.8): `remoteRef.key` is a certificate ARN, the value the
+    /// PEM bundle of certificate, chain and decrypted private key (exportable certificates).
     CertificateManager,
 }
 

@@ -37,6 +37,7 @@ const AWS_ENV_SETTINGS: &[(&str, &str)] = &[
     ("AWS_ENDPOINT_URL", "endpoint"),
     ("AWS_SECRETSMANAGER_ENDPOINT", "endpoint.secretsmanager"),
     ("AWS_SSM_ENDPOINT", "endpoint.ssm"),
+    ("AWS_ACM_ENDPOINT", "endpoint.acm"),
     ("AWS_STS_ENDPOINT", "endpoint.sts"),
 ];
 

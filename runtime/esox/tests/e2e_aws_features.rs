@@ -868,3 +868,123 @@ async fn a_role_given_by_name_with_session_tags_and_a_session_token_is_assumed_a
     wait_secret_data(&client, ns.name(), "token", &[("token", &value)]).await;
     assert_no_secret_values(&client).await;
 }
+
+/// A certificate requested in LocalStack's ACM: exportable (`Options.Export: ENABLED`) or not.
+async fn request_certificate(stack: &Stack, domain: &str, exportable: bool) -> String {
+    use esox_e2e::aws_sdk_acm::types::{CertificateExport, CertificateOptions};
+    let acm = stack.acm_client_in(REGION);
+    let mut request = acm.request_certificate().domain_name(domain);
+    if exportable {
+        request = request.options(
+            CertificateOptions::builder()
+                .export(CertificateExport::Enabled)
+                .build(),
+        );
+    }
+    request
+        .send()
+        .await
+        .expect("RequestCertificate in LocalStack")
+        .certificate_arn()
+        .expect("an ARN")
+        .to_string()
+}
+
+#[tokio::test]
+#[ignore = "needs the real stack (kube-apiserver, etcd, kube-controller-manager, LocalStack): runs in `cargo xtask test` (e2e phase)"]
+async fn certificate_manager_exports_a_tls_bundle_and_refuses_what_it_cannot_serve() {
+    let stack = stack().await;
+    let ns = stack.new_namespace("aws-acm").await.unwrap();
+    let client = stack.admin_client();
+    let exportable = request_certificate(stack, &format!("app.{}.test", ns.name()), true).await;
+    let locked = request_certificate(stack, &format!("locked.{}.test", ns.name()), false).await;
+    setup_store(&client, ns.name(), "CertificateManager").await;
+
+    // ESO's documented use: the bundle split into a kubernetes.io/tls Secret by filterPEM.
+    apply(
+        &client,
+        external_secret(
+            ns.name(),
+            "tls",
+            json!({
+                "data": [{"secretKey": "bundle", "remoteRef": {"key": exportable}}],
+                "target": {"name": "tls", "template": {
+                    "type": "kubernetes.io/tls",
+                    "data": {
+                        "tls.crt": "{{ .bundle | filterPEM \"CERTIFICATE\" }}",
+                        "tls.key": "{{ .bundle | filterPEM \"PRIVATE KEY\" }}",
+                        "bundle.pem": "{{ .bundle }}",
+                    },
+                }},
+            }),
+        ),
+    )
+    .await;
+    wait_es(&client, ns.name(), "tls", "True", "SecretSynced").await;
+    let secret = Api::<Secret>::namespaced(client.clone(), ns.name())
+        .get("tls")
+        .await
+        .unwrap();
+    assert_eq!(secret.type_.as_deref(), Some("kubernetes.io/tls"));
+    let data = secret.data.unwrap_or_default();
+    let text = |k: &str| String::from_utf8(data.get(k).unwrap().0.clone()).unwrap();
+    let (crt, key, bundle) = (text("tls.crt"), text("tls.key"), text("bundle.pem"));
+    // The key's body is a secret: the controller must never log it.
+    let key_body: String = key.lines().filter(|l| !l.starts_with("-----")).collect();
+    register_secret_value(key_body);
+    // ESO's bundle: certificate, chain (LocalStack's root), then the key, decrypted to plain
+    // PKCS#8, never the encrypted form the export carried. (LocalStack indents the END line of
+    // its root, so filterPEM, like Go's pem.Decode, finds the leaf only.)
+    let begin = |what: &str| bundle.find(&format!("-----BEGIN {what}-----"));
+    let leaf = begin("CERTIFICATE").expect("a certificate");
+    let chain = bundle[leaf + 1..]
+        .find("-----BEGIN CERTIFICATE-----")
+        .expect("a chain");
+    let private = begin("PRIVATE KEY").expect("the key");
+    assert!(
+        leaf < chain + leaf + 1 && chain + leaf + 1 < private,
+        "certificate, chain, key"
+    );
+    assert!(bundle.ends_with("-----END PRIVATE KEY-----\n"));
+    assert!(crt.starts_with("-----BEGIN CERTIFICATE-----"));
+    assert!(bundle.starts_with(crt.trim_end()), "tls.crt is the leaf");
+    assert!(
+        key.starts_with("-----BEGIN PRIVATE KEY-----"),
+        "decrypted PKCS#8"
+    );
+    assert!(!key.contains("ENCRYPTED"));
+
+    // Not exportable: refused naming the certificate; nothing written.
+    apply(
+        &client,
+        external_secret(
+            ns.name(),
+            "locked",
+            json!({"data": [{"secretKey": "bundle", "remoteRef": {"key": locked}}]}),
+        ),
+    )
+    .await;
+    wait_es(&client, ns.name(), "locked", "False", "SecretSyncedError").await;
+    wait_event(&client, ns.name(), "locked", "UpdateFailed", |_, note| {
+        note.contains("is not exportable")
+    })
+    .await;
+    assert!(secret_data(&client, ns.name(), "locked").await.is_none());
+
+    // find has no meaning for ACM: ESO's error.
+    apply(
+        &client,
+        external_secret(
+            ns.name(),
+            "find",
+            json!({"dataFrom": [{"find": {"name": {"regexp": ".*"}}}]}),
+        ),
+    )
+    .await;
+    wait_es(&client, ns.name(), "find", "False", "SecretSyncedError").await;
+    wait_event(&client, ns.name(), "find", "UpdateFailed", |_, note| {
+        note.contains("operation not supported by AWS Certificate Manager provider")
+    })
+    .await;
+    assert_no_secret_values(&client).await;
+}
