@@ -260,8 +260,7 @@ pub async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Context>) -> Result<Act
         &plan,
         &stores,
         &namespace,
-        &target,
-        kind,
+        (&target, kind),
         old_status.as_ref(),
     ))
     .await;
@@ -561,8 +560,7 @@ async fn sync(
     plan: &Plan,
     stores: &ResolvedStores,
     namespace: &str,
-    target: &str,
-    kind: TargetKind,
+    (target, kind): (&str, TargetKind),
     old_status: Option<&ExternalSecretStatus>,
 ) -> Result<Ready, Failure> {
     let current = target::read(&ctx.client, kind, namespace, target, &es.name_any())
