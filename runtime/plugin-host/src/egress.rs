@@ -156,6 +156,9 @@ pub enum Denial {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct EgressPolicy {
     rules: Vec<EgressRule>,
+    /// CA certificates (DER) the store's config names (`caProvider`, `caBundle`), trusted for
+    /// this store's TLS besides the public roots.
+    trust: Vec<Vec<u8>>,
 }
 
 impl EgressPolicy {
@@ -172,7 +175,22 @@ impl EgressPolicy {
             .into_iter()
             .map(|r| EgressRule::parse(r.as_ref()))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(EgressPolicy { rules })
+        Ok(EgressPolicy {
+            rules,
+            trust: Vec::new(),
+        })
+    }
+
+    /// This policy trusting, besides the public roots, the CA certificates (DER) the store's
+    /// config names.
+    pub fn with_trust(mut self, certificates: Vec<Vec<u8>>) -> Self {
+        self.trust = certificates;
+        self
+    }
+
+    /// The store's own CA certificates (DER), if any.
+    pub fn trust(&self) -> &[Vec<u8>] {
+        &self.trust
     }
 
     /// Add the origin of a URL (an operator-configured endpoint) as a rule.
@@ -381,7 +399,7 @@ pub(crate) async fn send_request(
         .map_err(|_| HttpError::HttpRequestUriInvalid)?;
 
     let (response, io): (http::Response<hyper::body::Incoming>, IoFuture) = if use_tls {
-        let tls = tokio::time::timeout(connect_timeout, tls_connect(&bare_host, tcp))
+        let tls = tokio::time::timeout(connect_timeout, tls_connect(&bare_host, tcp, &policy))
             .await
             .map_err(|_| HttpError::ConnectionTimeout)??;
         handshake_and_send(
@@ -414,41 +432,79 @@ pub(crate) async fn send_request(
 async fn tls_connect(
     host: &str,
     tcp: tokio::net::TcpStream,
+    policy: &EgressPolicy,
 ) -> Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>, HttpError> {
-    static CONFIG: std::sync::OnceLock<Arc<rustls::ClientConfig>> = std::sync::OnceLock::new();
-    let config = CONFIG.get_or_init(|| {
-        let roots = rustls::RootCertStore {
-            roots: webpki_roots::TLS_SERVER_ROOTS.into(),
-        };
-        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .map(|b| b.with_root_certificates(roots).with_no_client_auth());
-        Arc::new(match config {
-            Ok(c) => c,
-            // The ring provider supports the default versions; this cannot fail in practice.
-            Err(_) => rustls::ClientConfig::builder_with_provider(Arc::new(
-                rustls::crypto::ring::default_provider(),
-            ))
-            .with_protocol_versions(&[&rustls::version::TLS13])
-            .map(|b| {
-                b.with_root_certificates(rustls::RootCertStore::empty())
-                    .with_no_client_auth()
-            })
-            .unwrap_or_else(|_| unreachable_config()),
-        })
-    });
+    static PUBLIC: std::sync::OnceLock<Arc<rustls::ClientConfig>> = std::sync::OnceLock::new();
+    let config = if policy.trust.is_empty() {
+        PUBLIC.get_or_init(|| client_config(&[])).clone()
+    } else {
+        trusting(&policy.trust)
+    };
     let name = rustls::pki_types::ServerName::try_from(host.to_string()).map_err(|_| {
         HttpError::DnsError {
             rcode: Some("invalid DNS name".into()),
             info_code: None,
         }
     })?;
-    tokio_rustls::TlsConnector::from(config.clone())
+    tokio_rustls::TlsConnector::from(config)
         .connect(name, tcp)
         .await
         .map_err(|_| HttpError::TlsProtocolError)
+}
+
+/// The client config trusting the public roots and `extra` (a store's own CAs), built once
+/// per set of certificates (at most 256 sets are kept; more start the cache afresh).
+fn trusting(extra: &[Vec<u8>]) -> Arc<rustls::ClientConfig> {
+    type Cache = std::collections::HashMap<Vec<Vec<u8>>, Arc<rustls::ClientConfig>>;
+    static CACHE: std::sync::Mutex<Option<Cache>> = std::sync::Mutex::new(None);
+    let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+    let cache = cache.get_or_insert_with(Cache::new);
+    if let Some(c) = cache.get(extra) {
+        return c.clone();
+    }
+    if cache.len() >= 256 {
+        cache.clear();
+    }
+    let config = client_config(extra);
+    cache.insert(extra.to_vec(), config.clone());
+    config
+}
+
+/// A TLS client config with the public (webpki) roots and `extra` DER certificates; an extra
+/// certificate rustls cannot use as a trust anchor is skipped (the handshake then fails as
+/// untrusted, which the plugin reports).
+fn client_config(extra: &[Vec<u8>]) -> Arc<rustls::ClientConfig> {
+    let mut roots = rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.into(),
+    };
+    for der in extra {
+        let _ = roots.add(rustls::pki_types::CertificateDer::from(der.clone()));
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map(|b| b.with_root_certificates(roots).with_no_client_auth());
+    Arc::new(match config {
+        Ok(c) => c,
+        // The ring provider supports the default versions; this cannot fail in practice.
+        Err(_) => unreachable_config(),
+    })
+}
+
+/// The certificates (DER) of a PEM bundle; an error when it holds none or cannot be parsed
+/// (never quoting it).
+pub fn certificates_of_pem(pem: &[u8]) -> Result<Vec<Vec<u8>>, String> {
+    use rustls::pki_types::pem::PemObject as _;
+    let mut out = Vec::new();
+    for cert in rustls::pki_types::CertificateDer::pem_slice_iter(pem) {
+        let cert = cert.map_err(|e| format!("not a PEM certificate bundle ({e})"))?;
+        out.push(cert.as_ref().to_vec());
+    }
+    if out.is_empty() {
+        return Err("holds no PEM certificate".into());
+    }
+    Ok(out)
 }
 
 fn unreachable_config() -> rustls::ClientConfig {
@@ -712,9 +768,12 @@ impl EgressGrant {
                 }
             }
         }
-        let policy = EgressPolicy { rules }
-            .with_origins(&self.endpoints)?
-            .with_origins(extra)?;
+        let policy = EgressPolicy {
+            rules,
+            trust: Vec::new(),
+        }
+        .with_origins(&self.endpoints)?
+        .with_origins(extra)?;
         Ok((policy, dropped))
     }
 }
@@ -872,5 +931,110 @@ mod policy_tests {
         assert!(exact.address_allowed("https", "vault.internal.example", 443, addr));
         let public: IpAddr = "52.1.2.3".parse().unwrap();
         assert!(wild.address_allowed("https", "vault.internal.example", 443, public));
+    }
+}
+
+#[cfg(test)]
+mod trust_tests {
+    use super::*;
+
+    /// A throwaway self-signed CA (public certificate only).
+    const CA: &str = "-----BEGIN CERTIFICATE-----
+MIIBhTCCASugAwIBAgIUWYXIjFQuDMjLNkt1QJfuecs3T8swCgYIKoZIzj0EAwIw
+FzEVMBMGA1UEAwwMZXNveCB0ZXN0IENBMCAXDTI2MTIwNTE2Mzg1N1oYDzIxMjYx
+MTExMTYzODU3WjAXMRUwEwYDVQQDDAxlc294IHRlc3QgQ0EwWTATBgcqhkjOPQIB
+BggqhkjOPQMBBwNCAARvw5rQFL4rOU2cYMmuszvomkUlh8uWrJpYtSLD6ox29IUR
+YgIwasBGEP8FG+ZQJaZ3dVQTDaXJcIalMIdJ93Mao1MwUTAdBgNVHQ4EFgQUJpUN
+pDBoM54+tZzzpU7e9aNBWsQwHwYDVR0jBBgwFoAUJpUNpDBoM54+tZzzpU7e9aNB
+WsQwDwYDVR0TAQH/BAUwAwEB/zAKBggqhkjOPQQDAgNIADBFAiEAgYq/x48dS/WI
+WlnYA+qF4cGhecbaRWtX87OFZc5zM1ACIH8Sp60WBGJrwwUXR3AtZeRWAr4B2N4q
+FmfuBI4SYs5L
+-----END CERTIFICATE-----
+";
+
+    #[test]
+    fn a_pem_bundle_yields_its_certificates_and_anything_else_is_refused() {
+        let one = certificates_of_pem(CA.as_bytes()).unwrap();
+        assert_eq!(one.len(), 1);
+        let two = certificates_of_pem(format!("{CA}{CA}").as_bytes()).unwrap();
+        assert_eq!(two.len(), 2);
+        assert_eq!(
+            certificates_of_pem(b"not pem at all").unwrap_err(),
+            "holds no PEM certificate"
+        );
+        let key = b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n";
+        assert!(certificates_of_pem(key).is_err(), "a key is no CA");
+    }
+
+    #[test]
+    fn a_store_trusts_its_own_ca_besides_the_public_roots_and_others_do_not() {
+        let ca = certificates_of_pem(CA.as_bytes()).unwrap();
+        let public = client_config(&[]);
+        let own = trusting(&ca);
+        // The public config is the webpki set; the store's adds exactly its CA.
+        let policy = EgressPolicy::deny_all().with_trust(ca.clone());
+        assert_eq!(policy.trust(), &ca[..]);
+        assert!(EgressPolicy::deny_all().trust().is_empty());
+        assert!(!Arc::ptr_eq(&public, &own));
+        // Built once per set of certificates.
+        assert!(Arc::ptr_eq(&own, &trusting(&ca)));
+    }
+    /// A server certificate for `localhost` signed by [`CA`], and its throwaway key.
+    const SERVER_CERT: &str = "-----BEGIN CERTIFICATE-----
+MIIBpzCCAU2gAwIBAgIUYhuC1YHpx5+TVLheDjKF1QQ/Zq4wCgYIKoZIzj0EAwIw
+FzEVMBMGA1UEAwwMZXNveCB0ZXN0IENBMCAXDTI2MTIwNTE2MzkwN1oYDzIxMjYx
+MTExMTYzOTA3WjAUMRIwEAYDVQQDDAlsb2NhbGhvc3QwWTATBgcqhkjOPQIBBggq
+hkjOPQMBBwNCAARuEGVgL1+uiSUFvPW8GwTIcsGrqSF0VimdOBEFe4FnFTZmlEer
+zbiwER7YGTNhCDZwMsLMbdsePk+AHQe+Yu8Io3gwdjAUBgNVHREEDTALgglsb2Nh
+bGhvc3QwCQYDVR0TBAIwADATBgNVHSUEDDAKBggrBgEFBQcDATAdBgNVHQ4EFgQU
+dVNSAiZucyFY1FuzbZWPFOnaKMEwHwYDVR0jBBgwFoAUJpUNpDBoM54+tZzzpU7e
+9aNBWsQwCgYIKoZIzj0EAwIDSAAwRQIgFuRlPvCDVNB0ZiKL60FXx8mo4tEXnitG
+bmVXsiMSeqsCIQCZdJpSfuFNfJ4ir0auAxMlMIyHFlkCWVXdrto4U7KMGg==
+-----END CERTIFICATE-----
+";
+    const SERVER_KEY: &str = "-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgR0n4IM3ipQ3YB6IL
+86vuo20i71S3JMHyHr2FfeGemnWhRANCAARuEGVgL1+uiSUFvPW8GwTIcsGrqSF0
+VimdOBEFe4FnFTZmlEerzbiwER7YGTNhCDZwMsLMbdsePk+AHQe+Yu8I
+-----END PRIVATE KEY-----
+";
+
+    /// A TLS server on loopback presenting [`SERVER_CERT`]; answers one handshake.
+    async fn tls_server() -> std::net::SocketAddr {
+        use rustls::pki_types::pem::PemObject as _;
+        let cert =
+            rustls::pki_types::CertificateDer::from_pem_slice(SERVER_CERT.as_bytes()).unwrap();
+        let key = rustls::pki_types::PrivateKeyDer::from_pem_slice(SERVER_KEY.as_bytes()).unwrap();
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert], key)
+        .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                let _ = acceptor.accept(tcp).await;
+            }
+        });
+        addr
+    }
+
+    #[tokio::test]
+    async fn the_handshake_succeeds_only_with_the_stores_own_ca() {
+        let addr = tls_server().await;
+        let ca = certificates_of_pem(CA.as_bytes()).unwrap();
+        let trusted = EgressPolicy::deny_all().with_trust(ca);
+        let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+        assert!(tls_connect("localhost", tcp, &trusted).await.is_ok());
+        let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+        assert!(matches!(
+            tls_connect("localhost", tcp, &EgressPolicy::deny_all()).await,
+            Err(HttpError::TlsProtocolError)
+        ));
     }
 }

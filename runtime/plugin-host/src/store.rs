@@ -380,6 +380,76 @@ impl StoreClient {
         Ok(Arc::new(policy))
     }
 
+    /// The CA certificates the store's config names for its plugin's TLS: at each path the
+    /// plugin declares as `ca-provider`, the referenced Secret or ConfigMap key (read through
+    /// the broker, so the store's grant and namespace rules apply), and the `caBundle` beside
+    /// it (inline base64 PEM: ESO's convention wherever it has a `caProvider`). Trusted for
+    /// this store only, besides the public roots; resolved once per store client (a changed
+    /// store spec makes a new client; a CA rotated inside the same Secret is picked up when the
+    /// store is next changed or the controller restarts).
+    async fn resolve_trust(&self) -> Result<Vec<Vec<u8>>, ProviderError> {
+        let crate::contract::References::Declared(paths) = &self.plugin.meta.references else {
+            return Ok(Vec::new());
+        };
+        let config = &self.spec.config;
+        let invalid =
+            |what: &str, why: String| ProviderError::InvalidConfig(format!("{what}: {why}").into());
+        let mut trust = Vec::new();
+        for p in paths
+            .iter()
+            .filter(|p| p.kind == crate::ReferenceKind::CaProvider)
+        {
+            for object in crate::broker::objects_at(config, &p.path) {
+                let text = |k: &str| object.get(k).and_then(|v| v.as_str());
+                let (Some(kind), Some(name), Some(key)) = (text("type"), text("name"), text("key"))
+                else {
+                    continue;
+                };
+                let namespace = text("namespace");
+                let pem = match kind {
+                    "Secret" => self.broker.secret_key(name, key, namespace).await?,
+                    "ConfigMap" => self
+                        .broker
+                        .config_map_key(name, key, namespace)
+                        .await?
+                        .into_bytes(),
+                    other => {
+                        return Err(invalid(
+                            &p.path,
+                            format!("type {other:?} is neither Secret nor ConfigMap"),
+                        ));
+                    }
+                };
+                trust.extend(crate::egress::certificates_of_pem(&pem).map_err(|why| {
+                    invalid(&format!("{}: {kind} {name} key {key}", p.path), why)
+                })?);
+            }
+            let (parent, field) = match p.path.rsplit_once('.') {
+                Some((parent, _)) => (parent, format!("{parent}.caBundle")),
+                None => ("", "caBundle".to_string()),
+            };
+            let holders = if parent.is_empty() {
+                vec![config]
+            } else {
+                crate::broker::objects_at(config, parent)
+            };
+            for bundle in holders
+                .into_iter()
+                .filter_map(|h| h.get("caBundle").and_then(|v| v.as_str()))
+                .filter(|b| !b.is_empty())
+            {
+                use base64::Engine as _;
+                let pem = base64::engine::general_purpose::STANDARD
+                    .decode(bundle.trim())
+                    .map_err(|_| invalid(&field, "is not base64".into()))?;
+                trust.extend(
+                    crate::egress::certificates_of_pem(&pem).map_err(|why| invalid(&field, why))?,
+                );
+            }
+        }
+        Ok(trust)
+    }
+
     fn broker_ambient_endpoint(&self) -> Option<String> {
         if !self.plugin.meta.wants_ambient_identity {
             return None;
@@ -422,6 +492,11 @@ impl StoreClient {
                 };
                 let policy = match self.resolve_egress(derived.as_deref()) {
                     Ok(p) => p,
+                    Err(e) => return Ok(Err(e)),
+                };
+                let policy = match self.resolve_trust().await {
+                    Ok(trust) if trust.is_empty() => policy,
+                    Ok(trust) => Arc::new((*policy).clone().with_trust(trust)),
                     Err(e) => return Ok(Err(e)),
                 };
                 store.data_mut().set_egress(policy.clone());

@@ -55,6 +55,10 @@ impl HostServices for Recording {
             .lock()
             .unwrap()
             .push(format!("configmap {namespace:?} {name} {key}"));
+        // A `.crt` key holds a CA certificate, as a caProvider's would.
+        if key.ends_with(".crt") {
+            return Ok(TEST_CA.to_string());
+        }
         Ok(format!("cm-{name}-{key}"))
     }
     async fn service_account_token(
@@ -79,6 +83,20 @@ async fn get(store: &StoreClient, key: &str) -> String {
         Err(e) => format!("host-error:{e:?}"),
     }
 }
+
+/// A throwaway self-signed CA (public certificate only).
+const TEST_CA: &str = "-----BEGIN CERTIFICATE-----
+MIIBhTCCASugAwIBAgIUWYXIjFQuDMjLNkt1QJfuecs3T8swCgYIKoZIzj0EAwIw
+FzEVMBMGA1UEAwwMZXNveCB0ZXN0IENBMCAXDTI2MTIwNTE2Mzg1N1oYDzIxMjYx
+MTExMTYzODU3WjAXMRUwEwYDVQQDDAxlc294IHRlc3QgQ0EwWTATBgcqhkjOPQIB
+BggqhkjOPQMBBwNCAARvw5rQFL4rOU2cYMmuszvomkUlh8uWrJpYtSLD6ox29IUR
+YgIwasBGEP8FG+ZQJaZ3dVQTDaXJcIalMIdJ93Mao1MwUTAdBgNVHQ4EFgQUJpUN
+pDBoM54+tZzzpU7e9aNBWsQwHwYDVR0jBBgwFoAUJpUNpDBoM54+tZzzpU7e9aNB
+WsQwDwYDVR0TAQH/BAUwAwEB/zAKBggqhkjOPQQDAgNIADBFAiEAgYq/x48dS/WI
+WlnYA+qF4cGhecbaRWtX87OFZc5zM1ACIH8Sp60WBGJrwwUXR3AtZeRWAr4B2N4q
+FmfuBI4SYs5L
+-----END CERTIFICATE-----
+";
 
 fn hostile_in(
     host: &PluginHost,
@@ -172,8 +190,37 @@ async fn ca_provider_references_grant_their_kind_only() {
         StoreContext::secret_store("ns", "s"),
         json!({"auth": {"caProvider": {"type": "ConfigMap", "name": "ca", "key": "ca.crt"}}}),
     );
-    assert_eq!(get(&store, "cm:ca:ca.crt").await, "cm-ca-ca.crt");
+    assert_eq!(get(&store, "cm:ca:ca.crt").await, TEST_CA);
     assert!(denied(&get(&store, "secret:ca:ca.crt").await));
+    // The host itself trusts that CA for this store's TLS (and only for this store).
+    assert_eq!(store.egress_policy().unwrap().trust().len(), 1);
+}
+
+#[tokio::test]
+async fn a_ca_that_is_not_a_certificate_refuses_the_store_naming_the_field() {
+    let (host, _) = host_with(test_limits()).await;
+    // An inline caBundle beside the declared caProvider path: base64 of "not a pem".
+    let (store, _) = hostile_in(
+        &host,
+        StoreContext::secret_store("ns", "s"),
+        json!({"auth": {"caBundle": "bm90IGEgcGVt"}}),
+    );
+    let answer = get(&store, "value").await;
+    assert!(
+        answer.contains("auth.caBundle") && answer.contains("holds no PEM certificate"),
+        "{answer}"
+    );
+    let (store, _) = hostile_in(
+        &host,
+        StoreContext::secret_store("ns", "s"),
+        json!({"auth": {"caProvider": {"type": "ConfigMap", "name": "ca", "key": "not-a-cert"}}}),
+    );
+    let answer = get(&store, "value").await;
+    assert!(answer.contains("auth.caProvider"), "{answer}");
+    // Without any CA the store trusts the public roots only.
+    let (store, _) = hostile_in(&host, StoreContext::secret_store("ns", "s"), json!({}));
+    let _ = get(&store, "value").await;
+    assert!(store.egress_policy().unwrap().trust().is_empty());
 }
 
 #[tokio::test]
