@@ -27,6 +27,8 @@ pub mod pki;
 pub mod prereqs;
 pub mod process;
 pub mod stack;
+pub mod vault;
+pub mod webhook;
 
 /// The ACM SDK the harness builds its clients with, for tests that shape requests.
 pub use aws_sdk_acm;

@@ -581,6 +581,147 @@ pub fn ensure_eso() -> Result<PathBuf> {
     Ok(binary)
 }
 
+/// The Vault release the vault provider's e2e suite runs against: a module on the Go module
+/// proxy, built here as test tooling only; nothing of it is shipped.
+pub const VAULT_VERSION: &str = "v1.21.0";
+
+/// The versioned folder name for the vault binary.
+pub fn vault_dir_name() -> String {
+    format!("vault-{VAULT_VERSION}")
+}
+
+/// Vault's nested modules its go.mod replaces with folders of its repository; the module zip
+/// on the proxy leaves those folders out, so the build takes their published versions (the
+/// ones its go.mod requires) instead.
+pub const VAULT_NESTED_MODULES: [&str; 5] = [
+    "github.com/hashicorp/vault/api",
+    "github.com/hashicorp/vault/api/auth/approle",
+    "github.com/hashicorp/vault/api/auth/kubernetes",
+    "github.com/hashicorp/vault/api/auth/userpass",
+    "github.com/hashicorp/vault/sdk",
+];
+
+/// Returns the path of a `vault` binary (HashiCorp Vault v1.21.0, for the vault provider's e2e
+/// suite, which runs it in dev mode).
+///
+/// Order: `$ESOX_VAULT` when it names a file; else `<cache>/assets/vault-v1.21.0/vault` when
+/// present; else it is built there: `go mod download` of `github.com/hashicorp/vault@v1.21.0`
+/// (checksum-verified by Go's sum database), a copy of that module with the replace directives
+/// of its nested modules dropped ([`VAULT_NESTED_MODULES`]), `go build` of its main package.
+/// Cold: about 10 minutes on two cores (Vault links every built-in plugin); progress on stderr.
+pub fn ensure_vault() -> Result<PathBuf> {
+    if let Some(vault) = std::env::var_os("ESOX_VAULT") {
+        let vault = PathBuf::from(vault);
+        if vault.is_file() {
+            eprintln!("[esox-e2e] vault: using ESOX_VAULT={}", vault.display());
+            return Ok(vault);
+        }
+        eprintln!(
+            "[esox-e2e] vault: ESOX_VAULT={} is not a file; using the pinned build",
+            vault.display()
+        );
+    }
+    let assets_root = cache_root()?.join("assets");
+    let dir = assets_root.join(vault_dir_name());
+    let binary = dir.join("vault");
+    if binary.is_file() {
+        eprintln!("[esox-e2e] vault: reusing {}", binary.display());
+        return Ok(binary);
+    }
+    std::fs::create_dir_all(&assets_root)
+        .map_err(io_err("create the assets folder", &assets_root))?;
+    let _lock = FileLock::acquire(&assets_root.join(".vault.lock"))?;
+    if binary.is_file() {
+        eprintln!(
+            "[esox-e2e] vault: built meanwhile by another process, reusing {}",
+            binary.display()
+        );
+        return Ok(binary);
+    }
+    run_quiet_probe("go", &["version"])?;
+    let tmp = assets_root.join(format!(".{}.tmp-{}", vault_dir_name(), std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).map_err(io_err("create the build folder", &tmp))?;
+    let started = Instant::now();
+    eprintln!(
+        "[esox-e2e] vault: building Vault {VAULT_VERSION} (e2e tooling) into {}.\n\
+         [esox-e2e] This is slow only the first time: about 10 minutes on 2 cores when Go's \
+         module and build caches are cold (Vault links its built-in plugins), then reused.",
+        dir.display()
+    );
+    let module = format!("github.com/hashicorp/vault@{VAULT_VERSION}");
+    let output = Command::new("go")
+        .args(["mod", "download", "-json", &module])
+        .current_dir(&tmp)
+        .env("GOFLAGS", "-mod=mod")
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|source| PrereqError::ToolMissing {
+            tool: "go".into(),
+            source,
+        })?;
+    if !output.status.success() {
+        return Err(PrereqError::StepFailed {
+            step: format!("go mod download {module}"),
+            status: output.status.to_string(),
+            tail: String::from_utf8_lossy(&output.stderr).into_owned(),
+        });
+    }
+    let info: serde_json::Value =
+        serde_json::from_slice(&output.stdout).map_err(|e| PrereqError::StepFailed {
+            step: format!("go mod download {module}"),
+            status: "printed no JSON".into(),
+            tail: e.to_string(),
+        })?;
+    let module_dir = PathBuf::from(info["Dir"].as_str().unwrap_or_default());
+    let src = tmp.join("src");
+    copy_tree(&module_dir, &src)?;
+    let mut edit = Command::new("go");
+    edit.arg("mod").arg("edit");
+    for nested in VAULT_NESTED_MODULES {
+        edit.arg(format!("-dropreplace={nested}"));
+    }
+    let edited = edit
+        .current_dir(&src)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|source| PrereqError::ToolMissing {
+            tool: "go".into(),
+            source,
+        })?;
+    if !edited.status.success() {
+        return Err(PrereqError::StepFailed {
+            step: "go mod edit -dropreplace (vault's nested modules)".into(),
+            status: edited.status.to_string(),
+            tail: String::from_utf8_lossy(&edited.stderr).into_owned(),
+        });
+    }
+    let mut build = Command::new("go");
+    build
+        .args(["build", "-v", "-ldflags", "-s -w", "-o"])
+        .arg(tmp.join("vault"))
+        .arg(".")
+        .current_dir(&src)
+        .env("GOFLAGS", "-mod=mod");
+    run_with_progress(
+        "go build vault",
+        build,
+        "packages compiled or modules fetched",
+        |line| {
+            line.starts_with("go: downloading ") || (!line.starts_with('#') && !line.contains(' '))
+        },
+    )?;
+    let _ = std::fs::remove_dir_all(&src);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::rename(&tmp, &dir).map_err(io_err("move the finished build into place", &dir))?;
+    eprintln!(
+        "[esox-e2e] vault: built in {:.0?} -> {}",
+        started.elapsed(),
+        binary.display()
+    );
+    Ok(binary)
+}
+
 /// ESO's CRDs (from the same module as the binary): `crds/` beside [`ensure_eso`]'s binary.
 pub fn eso_crds_dir(binary: &Path) -> PathBuf {
     binary

@@ -104,6 +104,8 @@ pub struct Stack {
     localstack_endpoint: String,
     issuer: String,
     kubectl: Option<PathBuf>,
+    api_server: String,
+    ca_pem: String,
 }
 
 impl std::fmt::Debug for Stack {
@@ -232,6 +234,8 @@ impl Stack {
             localstack_endpoint,
             issuer,
             kubectl,
+            api_server: server.to_string(),
+            ca_pem,
         })
     }
 
@@ -270,6 +274,17 @@ impl Stack {
     /// `http://127.0.0.1:<port>`: LocalStack's endpoint for every AWS service.
     pub fn localstack_endpoint(&self) -> &str {
         &self.localstack_endpoint
+    }
+
+    /// The API server's URL (`https://127.0.0.1:<port>` on the local backend): what another
+    /// service that reviews tokens (Vault's Kubernetes auth) is pointed at.
+    pub fn api_server_url(&self) -> &str {
+        &self.api_server
+    }
+
+    /// The PEM of the CA the API server's certificate chains to.
+    pub fn api_server_ca_pem(&self) -> &str {
+        &self.ca_pem
     }
 
     /// The ServiceAccount token issuer (`iss` of TokenRequest tokens).

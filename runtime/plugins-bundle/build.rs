@@ -13,6 +13,7 @@ use std::process::Command;
 const PACKAGES: &[&str] = &[
     "esox-plugin-fake",
     "esox-plugin-aws",
+    "esox-plugin-webhook",
     "esox-fixture-hostile",
     "esox-fixture-future-contract",
     "esox-fixture-fake-v0-1",
@@ -34,10 +35,16 @@ fn main() {
         "sdk-v0.1",
         "fake",
         "aws",
+        "webhook",
         "fixtures",
     ] {
         println!("cargo:rerun-if-changed={}", plugins.join(watched).display());
     }
+    // The webhook plugin renders its templates with the controller's own engine.
+    println!(
+        "cargo:rerun-if-changed={}",
+        repo.join("runtime").join("template").display()
+    );
     println!("cargo:rerun-if-changed={}", repo.join("wit").display());
 
     let out_dir = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));

@@ -414,7 +414,7 @@ fn test(phases: &mut Phases) -> Result<(), String> {
         pure_crates_stay_pure,
     )?;
     phases.run(
-        "plugin tests (native): SDK property semantics, AWS plugin config/errors/endpoints",
+        "plugin tests (native): SDK property semantics, AWS plugin config/errors/endpoints/ACM export, webhook templates/JSONPath/answers",
         || {
             sh(
                 &cargo,
@@ -426,6 +426,8 @@ fn test(phases: &mut Phases) -> Result<(), String> {
                     "esox-plugin-sdk",
                     "-p",
                     "esox-plugin-aws",
+                    "-p",
+                    "esox-plugin-webhook",
                     "--lib",
                     "--target",
                     triple.as_str(),

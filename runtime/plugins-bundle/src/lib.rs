@@ -17,6 +17,10 @@ pub static PLUGINS: &[(&str, &[u8])] = &[
         "esox_plugin_fake.wasm",
         include_bytes!(concat!(env!("ESOX_WASM_DIR"), "/esox_plugin_fake.wasm")),
     ),
+    (
+        "esox_plugin_webhook.wasm",
+        include_bytes!(concat!(env!("ESOX_WASM_DIR"), "/esox_plugin_webhook.wasm")),
+    ),
 ];
 
 /// Where the build put the plugin components (first-party plugins and test fixtures).
