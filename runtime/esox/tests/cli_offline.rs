@@ -153,6 +153,50 @@ spec:
 }
 
 #[test]
+fn render_prints_a_config_map_target_as_the_config_map_and_refuses_other_kinds() {
+    let dir = tempfile::tempdir().unwrap();
+    let es = r#"apiVersion: external-secrets.io/v1
+kind: ExternalSecret
+metadata: {name: settings, namespace: apps}
+spec:
+  secretStoreRef: {name: aws, kind: ClusterSecretStore}
+  target:
+    manifest: {apiVersion: v1, kind: ConfigMap}
+  data:
+  - {secretKey: endpoint, remoteRef: {key: app, property: endpoint}}
+"#;
+    std::fs::write(dir.path().join("es.yaml"), es).unwrap();
+    std::fs::write(
+        dir.path().join("values.json"),
+        r#"{"app": {"endpoint": "https://api.example.com"}}"#,
+    )
+    .unwrap();
+    let out = stdout(&esox(
+        &["render", "-f", "es.yaml", "--values", "values.json"],
+        dir.path(),
+    ));
+    let cm: serde_json::Value = serde_yaml::from_str(&out).unwrap();
+    assert_eq!(cm["kind"], "ConfigMap");
+    assert_eq!(cm["data"]["endpoint"], "https://api.example.com");
+    assert!(cm.get("type").is_none());
+    std::fs::write(
+        dir.path().join("es.yaml"),
+        es.replace(
+            "{apiVersion: v1, kind: ConfigMap}",
+            "{apiVersion: argoproj.io/v1alpha1, kind: Application}",
+        ),
+    )
+    .unwrap();
+    let bad = esox(
+        &["render", "-f", "es.yaml", "--values", "values.json"],
+        dir.path(),
+    );
+    assert!(!bad.status.success());
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(err.contains("invalid generic target"), "{err}");
+}
+
+#[test]
 fn crds_check_accepts_the_committed_crds() {
     let crds = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../crds");
     let dir = tempfile::tempdir().unwrap();

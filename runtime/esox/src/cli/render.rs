@@ -131,6 +131,10 @@ pub async fn run(args: RenderArgs) -> anyhow::Result<ExitCode> {
             anyhow::bail!("templateFrom reads {kind} {name:?}: give its data with --inputs");
         }
     }
+    // What the controller writes with --unsafe-allow-generic-targets: a ConfigMap target is
+    // rendered as the ConfigMap, other kinds are refused with the controller's message.
+    let kind = esox_controller::target::TargetKind::of(&es, true)
+        .map_err(|why| anyhow::anyhow!("invalid generic target: {why}"))?;
     let outcome = esox_sync::build(&es, &answers, &template_inputs, None)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     // The same write plan, and so the same Secret object, the controller applies.
@@ -138,7 +142,7 @@ pub async fn run(args: RenderArgs) -> anyhow::Result<ExitCode> {
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     match plan.target {
         TargetWrite::Apply(apply) => {
-            print!("{}", serde_yaml::to_string(&apply.manifest)?);
+            print!("{}", serde_yaml::to_string(&kind.manifest(apply.manifest))?);
             for message in outcome.missing_provider_secrets {
                 eprintln!("note: {message}");
             }
