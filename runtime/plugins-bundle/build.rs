@@ -14,6 +14,7 @@ const PACKAGES: &[&str] = &[
     "esox-plugin-fake",
     "esox-plugin-aws",
     "esox-plugin-webhook",
+    "esox-plugin-vault",
     "esox-fixture-hostile",
     "esox-fixture-future-contract",
     "esox-fixture-fake-v0-1",
@@ -36,6 +37,7 @@ fn main() {
         "fake",
         "aws",
         "webhook",
+        "vault",
         "fixtures",
     ] {
         println!("cargo:rerun-if-changed={}", plugins.join(watched).display());

@@ -119,7 +119,7 @@ pub fn prepare(phases: &mut Phases) -> Result<(), String> {
         || sh(&cargo(), &["build", "--workspace", "--bins"]),
     )?;
     phases.run(
-        "control plane + LocalStack (esox-stack prepare; cached under ~/.cache/esox)",
+        "control plane + LocalStack + helm, ESO and Vault test tooling (esox-stack prepare; cached under ~/.cache/esox)",
         || {
             let stack = bin_dir().join("esox-stack");
             sh(&stack.display().to_string(), &["prepare"])
@@ -414,7 +414,7 @@ fn test(phases: &mut Phases) -> Result<(), String> {
         pure_crates_stay_pure,
     )?;
     phases.run(
-        "plugin tests (native): SDK property semantics, AWS plugin config/errors/endpoints/ACM export, webhook templates/JSONPath/answers",
+        "plugin tests (native): SDK property semantics, AWS plugin config/errors/endpoints/ACM export, webhook templates/JSONPath/answers, vault paths/auth/answers",
         || {
             sh(
                 &cargo,
@@ -428,6 +428,8 @@ fn test(phases: &mut Phases) -> Result<(), String> {
                     "esox-plugin-aws",
                     "-p",
                     "esox-plugin-webhook",
+                    "-p",
+                    "esox-plugin-vault",
                     "--lib",
                     "--target",
                     triple.as_str(),

@@ -68,6 +68,9 @@ fn prepare() -> anyhow::Result<()> {
     let eso_started = Instant::now();
     let eso = prereqs::ensure_eso()?;
     let eso_secs = eso_started.elapsed().as_secs_f64();
+    let vault_started = Instant::now();
+    let vault = prereqs::ensure_vault()?;
+    let vault_secs = vault_started.elapsed().as_secs_f64();
     println!(
         "control plane binaries: {} ({control_plane_secs:.1}s)",
         control_plane.display()
@@ -84,6 +87,11 @@ fn prepare() -> anyhow::Result<()> {
         "ESO {} (benchmark):  {} ({eso_secs:.1}s)",
         prereqs::ESO_VERSION,
         eso.display()
+    );
+    println!(
+        "Vault {} (vault e2e):  {} ({vault_secs:.1}s)",
+        prereqs::VAULT_VERSION,
+        vault.display()
     );
     println!("prepare total: {:.1}s", started.elapsed().as_secs_f64());
     Ok(())

@@ -23,7 +23,8 @@ static SERVER: OnceLock<(Arc<WebhookServer>, String)> = OnceLock::new();
 fn server() -> &'static (Arc<WebhookServer>, String) {
     SERVER.get_or_init(|| {
         let token = secret_value("webhook-token");
-        let server = WebhookServer::start_in_background(&token).expect("the webhook service starts");
+        let server =
+            WebhookServer::start_in_background(&token).expect("the webhook service starts");
         (server, token)
     })
 }
@@ -161,7 +162,11 @@ async fn get_and_post_lookups_fill_a_secret_through_json_path_and_properties() {
             &client,
             ns.name(),
             store,
-            &[("pw", &password), ("password", &password), ("username", "app")],
+            &[
+                ("pw", &password),
+                ("password", &password),
+                ("username", "app"),
+            ],
         )
         .await;
     }
@@ -201,7 +206,11 @@ async fn tls_is_trusted_through_the_stores_ca_bundle_only() {
         webhook_store(ns.name(), "trusted", &url, json!({"caBundle": bundle})),
     )
     .await;
-    apply(&client, webhook_store(ns.name(), "untrusted", &url, json!({}))).await;
+    apply(
+        &client,
+        webhook_store(ns.name(), "untrusted", &url, json!({})),
+    )
+    .await;
     for store in ["trusted", "untrusted"] {
         apply(
             &client,
@@ -216,7 +225,14 @@ async fn tls_is_trusted_through_the_stores_ca_bundle_only() {
     }
     wait_secret_data(&client, ns.name(), "trusted", &[("v", &value)]).await;
     // No public root trusts the service's certificate.
-    wait_es(&client, ns.name(), "untrusted", "False", "SecretSyncedError").await;
+    wait_es(
+        &client,
+        ns.name(),
+        "untrusted",
+        "False",
+        "SecretSyncedError",
+    )
+    .await;
     assert!(secret_data(&client, ns.name(), "untrusted").await.is_none());
     assert_no_secret_values(&client).await;
 }

@@ -1,0 +1,1004 @@
+//! `spec.provider.vault`: the store configuration as ESO defines it, parsed and validated
+//! without contacting Vault. Errors name the field (a path into `spec.provider.vault`) and what
+//! to write; they never quote a value from the config (a header value or an inline role ID may
+//! be sensitive).
+
+use std::collections::BTreeMap;
+
+use esox_plugin_sdk::{ConfigError, config, serde_json};
+use serde::Deserialize;
+
+/// The KV secrets engine version of the store's mount.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KvVersion {
+    V1,
+    V2,
+}
+
+/// `{name, key, namespace?}`: one key of a Kubernetes Secret.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct SecretKeyRef {
+    pub name: String,
+    #[serde(default)]
+    pub key: String,
+    #[serde(default)]
+    pub namespace: Option<String>,
+}
+
+/// `{name, namespace?, audiences?}`: a ServiceAccount to mint tokens for.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct ServiceAccountRef {
+    pub name: String,
+    #[serde(default)]
+    pub namespace: Option<String>,
+    #[serde(default)]
+    pub audiences: Vec<String>,
+}
+
+/// Where a login's JWT comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JwtSource {
+    /// A key of a Secret holding the token.
+    Secret(SecretKeyRef),
+    /// A token the host mints for a ServiceAccount (TokenRequest), for these audiences and
+    /// lifetime.
+    ServiceAccount {
+        account: ServiceAccountRef,
+        audiences: Vec<String>,
+        expiration_seconds: u32,
+    },
+}
+
+/// Where the AppRole role ID comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RoleId {
+    Inline(String),
+    Secret(SecretKeyRef),
+}
+
+/// How the store authenticates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Auth {
+    /// No `auth`: requests carry no token (a Vault Agent or proxy adds one), as in ESO.
+    None,
+    /// `tokenSecretRef`.
+    Token(SecretKeyRef),
+    /// `appRole`.
+    AppRole {
+        path: String,
+        role_id: RoleId,
+        secret_ref: SecretKeyRef,
+    },
+    /// `kubernetes`.
+    Kubernetes {
+        mount_path: String,
+        role: String,
+        jwt: JwtSource,
+    },
+    /// `jwt`.
+    Jwt {
+        path: String,
+        role: String,
+        jwt: JwtSource,
+    },
+    /// `userPass` or `ldap` (the same login shape): `method` is the config field.
+    Password {
+        method: &'static str,
+        path: String,
+        username: String,
+        secret_ref: SecretKeyRef,
+    },
+}
+
+impl Auth {
+    /// The config field of this method (`auth.appRole`), for messages.
+    pub fn field(&self) -> &'static str {
+        match self {
+            Auth::None => "auth",
+            Auth::Token(_) => "auth.tokenSecretRef",
+            Auth::AppRole { .. } => "auth.appRole",
+            Auth::Kubernetes { .. } => "auth.kubernetes",
+            Auth::Jwt { .. } => "auth.jwt",
+            Auth::Password { method, .. } => {
+                if *method == "ldap" {
+                    "auth.ldap"
+                } else {
+                    "auth.userPass"
+                }
+            }
+        }
+    }
+
+    /// Whether this method logs in (rather than presenting a token as it is).
+    pub fn logs_in(&self) -> bool {
+        !matches!(self, Auth::None | Auth::Token(_))
+    }
+
+    /// The namespaces of every Kubernetes reference this method reads (None: referent).
+    fn reference_namespaces(&self) -> Vec<Option<&str>> {
+        fn jwt(j: &JwtSource) -> Option<&str> {
+            match j {
+                JwtSource::Secret(s) => s.namespace.as_deref(),
+                JwtSource::ServiceAccount { account, .. } => account.namespace.as_deref(),
+            }
+        }
+        match self {
+            Auth::None => Vec::new(),
+            Auth::Token(s) => vec![s.namespace.as_deref()],
+            Auth::AppRole {
+                role_id,
+                secret_ref,
+                ..
+            } => {
+                let mut out = vec![secret_ref.namespace.as_deref()];
+                if let RoleId::Secret(r) = role_id {
+                    out.push(r.namespace.as_deref());
+                }
+                out
+            }
+            Auth::Kubernetes { jwt: j, .. } | Auth::Jwt { jwt: j, .. } => vec![jwt(j)],
+            Auth::Password { secret_ref, .. } => vec![secret_ref.namespace.as_deref()],
+        }
+    }
+}
+
+/// `spec.provider.vault`, validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VaultConfig {
+    /// `server` without a trailing slash (scheme, authority and any path prefix).
+    pub server: String,
+    /// `scheme://host[:port]` of `server`, lowercased.
+    pub origin: String,
+    /// `path`: the KV mount, if set.
+    pub path: Option<String>,
+    pub version: KvVersion,
+    /// `namespace`: sent as `X-Vault-Namespace`.
+    pub namespace: Option<String>,
+    /// `auth.namespace`, else `namespace`: the namespace logins are sent to.
+    pub auth_namespace: Option<String>,
+    pub read_your_writes: bool,
+    pub forward_inconsistent: bool,
+    /// `headers`, in name order.
+    pub headers: Vec<(String, String)>,
+    pub auth: Auth,
+}
+
+/// ESO's `spec.provider.vault` as written.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Raw {
+    server: String,
+    #[serde(default)]
+    path: Option<String>,
+    #[serde(default)]
+    version: Option<String>,
+    #[serde(default)]
+    namespace: Option<String>,
+    /// Trusted by the host (beside `caProvider`), never by the plugin.
+    #[serde(default)]
+    #[allow(dead_code)]
+    ca_bundle: Option<String>,
+    #[serde(default)]
+    ca_provider: Option<CaProvider>,
+    #[serde(default)]
+    read_your_writes: bool,
+    #[serde(default)]
+    forward_inconsistent: bool,
+    #[serde(default)]
+    headers: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    tls: Option<serde_json::Value>,
+    #[serde(default)]
+    check_and_set: Option<CheckAndSet>,
+    #[serde(default)]
+    auth: Option<RawAuth>,
+}
+
+#[derive(Deserialize)]
+#[allow(dead_code)]
+struct CaProvider {
+    #[serde(rename = "type")]
+    kind: String,
+    name: String,
+    #[serde(default)]
+    key: String,
+    #[serde(default)]
+    namespace: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct CheckAndSet {
+    #[serde(default)]
+    required: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawAuth {
+    #[serde(default)]
+    namespace: Option<String>,
+    #[serde(default)]
+    token_secret_ref: Option<SecretKeyRef>,
+    #[serde(default)]
+    app_role: Option<RawAppRole>,
+    #[serde(default)]
+    kubernetes: Option<RawKubernetes>,
+    #[serde(default)]
+    ldap: Option<RawPassword>,
+    #[serde(default)]
+    user_pass: Option<RawPassword>,
+    #[serde(default)]
+    jwt: Option<RawJwt>,
+    #[serde(default)]
+    cert: Option<serde_json::Value>,
+    #[serde(default)]
+    iam: Option<serde_json::Value>,
+    #[serde(default)]
+    gcp: Option<serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawAppRole {
+    #[serde(default)]
+    path: Option<String>,
+    #[serde(default)]
+    role_id: Option<String>,
+    #[serde(default)]
+    role_ref: Option<SecretKeyRef>,
+    secret_ref: SecretKeyRef,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawKubernetes {
+    #[serde(default)]
+    mount_path: Option<String>,
+    #[serde(default)]
+    service_account_ref: Option<ServiceAccountRef>,
+    #[serde(default)]
+    secret_ref: Option<SecretKeyRef>,
+    #[serde(default)]
+    role: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawPassword {
+    #[serde(default)]
+    path: Option<String>,
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    secret_ref: Option<SecretKeyRef>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawJwt {
+    #[serde(default)]
+    path: Option<String>,
+    #[serde(default)]
+    role: String,
+    #[serde(default)]
+    secret_ref: Option<SecretKeyRef>,
+    #[serde(default)]
+    kubernetes_service_account_token: Option<RawSaToken>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawSaToken {
+    service_account_ref: ServiceAccountRef,
+    #[serde(default)]
+    audiences: Option<Vec<String>>,
+    #[serde(default)]
+    expiration_seconds: Option<i64>,
+}
+
+/// The audience ESO requests for `auth.jwt.kubernetesServiceAccountToken` when none is given.
+pub const DEFAULT_JWT_AUDIENCE: &str = "vault";
+/// The lifetime ESO requests for ServiceAccount tokens (10 minutes).
+pub const DEFAULT_TOKEN_SECONDS: u32 = 600;
+
+fn err(field: impl Into<String>, message: impl Into<String>) -> ConfigError {
+    ConfigError::new(field, message)
+}
+
+impl VaultConfig {
+    /// Parse and validate `spec.provider.vault`.
+    pub fn parse(value: &serde_json::Value) -> Result<VaultConfig, ConfigError> {
+        let raw: Raw = config::from_value(value)?;
+        let (server, origin) = check_server(&raw.server)?;
+        let version = match raw.version.as_deref() {
+            None | Some("") | Some("v2") => KvVersion::V2,
+            Some("v1") => KvVersion::V1,
+            Some(_) => return Err(err("version", "must be v1 or v2")),
+        };
+        if let Some(path) = &raw.path
+            && path.trim_matches('/').is_empty()
+        {
+            return Err(err(
+                "path",
+                "must name the KV mount (such as secret), or be left out",
+            ));
+        }
+        if raw.tls.as_ref().is_some_and(|t| !is_empty(t)) {
+            return Err(err(
+                "tls",
+                "client certificates (mutual TLS) are not supported by the esox vault plugin: the plugin's HTTP goes through the controller, which presents no client certificate",
+            ));
+        }
+        if let Some(ca) = &raw.ca_provider {
+            if ca.kind != "Secret" && ca.kind != "ConfigMap" {
+                return Err(err("caProvider.type", "must be Secret or ConfigMap"));
+            }
+            if ca.name.is_empty() || ca.key.is_empty() {
+                return Err(err("caProvider", "needs both name and key"));
+            }
+        }
+        if raw.check_and_set.as_ref().is_some_and(|c| c.required) && version == KvVersion::V1 {
+            return Err(err(
+                "checkAndSet",
+                "checkAndSet is not supported with Vault KV version v1",
+            ));
+        }
+        let mut headers = Vec::new();
+        for (name, value) in raw.headers.unwrap_or_default() {
+            if !is_header_name(&name) {
+                return Err(err(
+                    "headers",
+                    "a header name is not a valid HTTP header name (a token such as X-Team)",
+                ));
+            }
+            if value.bytes().any(|b| (b < 0x20 && b != b'\t') || b == 0x7f) {
+                return Err(err(
+                    format!("headers.{name}"),
+                    "the value holds line breaks or control characters",
+                ));
+            }
+            headers.push((name, value));
+        }
+        let namespace = raw.namespace.filter(|n| !n.is_empty());
+        let (auth, auth_namespace) = match raw.auth {
+            None => (Auth::None, namespace.clone()),
+            Some(a) => {
+                let ns = a
+                    .namespace
+                    .clone()
+                    .filter(|n| !n.is_empty())
+                    .or_else(|| namespace.clone());
+                (parse_auth(a)?, ns)
+            }
+        };
+        Ok(VaultConfig {
+            server,
+            origin,
+            path: raw.path,
+            version,
+            namespace,
+            auth_namespace,
+            read_your_writes: raw.read_your_writes,
+            forward_inconsistent: raw.forward_inconsistent,
+            headers,
+            auth,
+        })
+    }
+
+    /// Whether some credential reference has no namespace (ESO's `isReferentSpec`): in a
+    /// ClusterSecretStore it resolves in the namespace of the ExternalSecret being synced.
+    pub fn is_referent(&self) -> bool {
+        self.auth.reference_namespaces().iter().any(Option::is_none)
+    }
+}
+
+fn is_empty(v: &serde_json::Value) -> bool {
+    match v {
+        serde_json::Value::Null => true,
+        serde_json::Value::Object(m) => m.values().all(is_empty),
+        _ => false,
+    }
+}
+
+fn is_header_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+/// `server`: an http(s) URL. Returns it without a trailing slash, and its origin.
+fn check_server(server: &str) -> Result<(String, String), ConfigError> {
+    let bad = || {
+        err(
+            "server",
+            "must be an http:// or https:// URL such as https://vault.example.com:8200",
+        )
+    };
+    let server = server.trim();
+    let (scheme, rest) = server.split_once("://").ok_or_else(bad)?;
+    let scheme = scheme.to_ascii_lowercase();
+    if scheme != "http" && scheme != "https" {
+        return Err(bad());
+    }
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = &rest[..end];
+    if authority.contains('@') {
+        return Err(err(
+            "server",
+            "must not carry credentials (user:password@): use auth",
+        ));
+    }
+    if authority.is_empty()
+        || authority.starts_with(':')
+        || authority
+            .bytes()
+            .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
+    {
+        return Err(bad());
+    }
+    let tail = &rest[end..];
+    if tail.contains(['?', '#']) {
+        return Err(err(
+            "server",
+            "must not have a query or fragment: write the address of the Vault server",
+        ));
+    }
+    let origin = format!("{scheme}://{}", authority.to_ascii_lowercase());
+    let full = format!("{scheme}://{authority}{}", tail.trim_end_matches('/'));
+    Ok((full, origin))
+}
+
+/// A Secret key reference that must name both `name` and `key`.
+fn secret_ref(field: &str, r: SecretKeyRef) -> Result<SecretKeyRef, ConfigError> {
+    if r.name.is_empty() || r.key.is_empty() {
+        return Err(err(field, "needs both name and key"));
+    }
+    Ok(r)
+}
+
+fn mount(field: &str, path: Option<String>, default: &str) -> Result<String, ConfigError> {
+    let path = path.unwrap_or_default();
+    let path = path.trim_matches('/');
+    let path = if path.is_empty() { default } else { path };
+    if path
+        .split('/')
+        .any(|s| s.is_empty() || s == "." || s == "..")
+    {
+        return Err(err(field, "must be the mount path of the auth method"));
+    }
+    Ok(path.to_string())
+}
+
+fn parse_auth(a: RawAuth) -> Result<Auth, ConfigError> {
+    // The methods ESO knows that need what the sandbox does not give a plugin.
+    if a.cert.is_some() {
+        return Err(err(
+            "auth.cert",
+            "TLS certificate authentication is not supported by the esox vault plugin: the controller's HTTP presents no client certificate; use appRole, kubernetes, jwt, userPass, ldap or tokenSecretRef",
+        ));
+    }
+    if a.iam.is_some() {
+        return Err(err(
+            "auth.iam",
+            "AWS IAM authentication is not supported by the esox vault plugin; use kubernetes, jwt, appRole, userPass, ldap or tokenSecretRef",
+        ));
+    }
+    if a.gcp.is_some() {
+        return Err(err(
+            "auth.gcp",
+            "GCP authentication is not supported by the esox vault plugin; use kubernetes, jwt, appRole, userPass, ldap or tokenSecretRef",
+        ));
+    }
+    let set: Vec<&str> = [
+        ("tokenSecretRef", a.token_secret_ref.is_some()),
+        ("appRole", a.app_role.is_some()),
+        ("kubernetes", a.kubernetes.is_some()),
+        ("ldap", a.ldap.is_some()),
+        ("userPass", a.user_pass.is_some()),
+        ("jwt", a.jwt.is_some()),
+    ]
+    .into_iter()
+    .filter(|(_, on)| *on)
+    .map(|(name, _)| name)
+    .collect();
+    if set.len() > 1 {
+        return Err(err(
+            "auth",
+            format!(
+                "sets {}: set exactly one of tokenSecretRef, appRole, kubernetes, ldap, userPass or jwt",
+                set.join(" and ")
+            ),
+        ));
+    }
+    if let Some(r) = a.token_secret_ref {
+        return Ok(Auth::Token(secret_ref("auth.tokenSecretRef", r)?));
+    }
+    if let Some(r) = a.app_role {
+        let role_id = match (r.role_id.map(|s| s.trim().to_string()), r.role_ref) {
+            (Some(id), _) if !id.is_empty() => RoleId::Inline(id),
+            (_, Some(rr)) => RoleId::Secret(secret_ref("auth.appRole.roleRef", rr)?),
+            _ => {
+                return Err(err(
+                    "auth.appRole",
+                    "invalid Auth.AppRole: neither `roleId` nor `roleRef` was supplied",
+                ));
+            }
+        };
+        return Ok(Auth::AppRole {
+            path: mount("auth.appRole.path", r.path, "approle")?,
+            role_id,
+            secret_ref: secret_ref("auth.appRole.secretRef", r.secret_ref)?,
+        });
+    }
+    if let Some(k) = a.kubernetes {
+        if k.role.trim().is_empty() {
+            return Err(err("auth.kubernetes.role", "must name the Vault role"));
+        }
+        let jwt = match (k.service_account_ref, k.secret_ref) {
+            (Some(sa), _) => {
+                if sa.name.is_empty() {
+                    return Err(err("auth.kubernetes.serviceAccountRef.name", "must be set"));
+                }
+                if sa.audiences.iter().all(|a| a.is_empty()) {
+                    return Err(err(
+                        "auth.kubernetes.serviceAccountRef.audiences",
+                        "must list the audience the Vault role expects (for example vault, with audience=vault on the role): the controller mints ServiceAccount tokens only for audiences the store names",
+                    ));
+                }
+                let audiences = sa.audiences.clone();
+                JwtSource::ServiceAccount {
+                    account: sa,
+                    audiences,
+                    expiration_seconds: DEFAULT_TOKEN_SECONDS,
+                }
+            }
+            (None, Some(s)) => {
+                if s.key.is_empty() {
+                    return Err(err(
+                        "auth.kubernetes.secretRef.key",
+                        "must be set (ESO's default is token: write key: token)",
+                    ));
+                }
+                JwtSource::Secret(secret_ref("auth.kubernetes.secretRef", s)?)
+            }
+            (None, None) => {
+                return Err(err(
+                    "auth.kubernetes",
+                    "needs serviceAccountRef or secretRef: plugins cannot use the controller's own ServiceAccount token",
+                ));
+            }
+        };
+        return Ok(Auth::Kubernetes {
+            mount_path: mount("auth.kubernetes.mountPath", k.mount_path, "kubernetes")?,
+            role: k.role.trim().to_string(),
+            jwt,
+        });
+    }
+    for (method, raw) in [("ldap", a.ldap), ("userPass", a.user_pass)] {
+        let Some(p) = raw else { continue };
+        let field = format!("auth.{method}");
+        let username = p.username.trim().to_string();
+        if username.is_empty() {
+            return Err(err(format!("{field}.username"), "must be set"));
+        }
+        let Some(s) = p.secret_ref else {
+            return Err(err(
+                format!("{field}.secretRef"),
+                "must reference the Secret key holding the password",
+            ));
+        };
+        return Ok(Auth::Password {
+            method: if method == "ldap" { "ldap" } else { "userpass" },
+            path: mount(
+                &format!("{field}.path"),
+                p.path,
+                if method == "ldap" { "ldap" } else { "userpass" },
+            )?,
+            username,
+            secret_ref: secret_ref(&format!("{field}.secretRef"), s)?,
+        });
+    }
+    if let Some(j) = a.jwt {
+        let jwt = match (j.secret_ref, j.kubernetes_service_account_token) {
+            (Some(s), _) => JwtSource::Secret(secret_ref("auth.jwt.secretRef", s)?),
+            (None, Some(t)) => {
+                let field = "auth.jwt.kubernetesServiceAccountToken";
+                if t.service_account_ref.name.is_empty() {
+                    return Err(err(
+                        format!("{field}.serviceAccountRef.name"),
+                        "must be set",
+                    ));
+                }
+                // ESO requests the reference's audiences plus the deprecated field's (default
+                // `vault`). The host grants the reference's own and `vault`, so the deprecated
+                // field may only add what is granted.
+                let extra = t
+                    .audiences
+                    .unwrap_or_else(|| vec![DEFAULT_JWT_AUDIENCE.to_string()]);
+                for aud in &extra {
+                    if aud != DEFAULT_JWT_AUDIENCE && !t.service_account_ref.audiences.contains(aud)
+                    {
+                        return Err(err(
+                            format!("{field}.audiences"),
+                            "lists an audience that serviceAccountRef.audiences does not: the deprecated audiences field may add only vault; list other audiences in serviceAccountRef.audiences",
+                        ));
+                    }
+                }
+                let mut audiences = t.service_account_ref.audiences.clone();
+                for aud in extra {
+                    if !audiences.contains(&aud) {
+                        audiences.push(aud);
+                    }
+                }
+                if audiences.iter().all(|a| a.is_empty()) {
+                    return Err(err(
+                        format!("{field}.serviceAccountRef.audiences"),
+                        "must list at least one audience",
+                    ));
+                }
+                let expiration_seconds = match t.expiration_seconds {
+                    None => DEFAULT_TOKEN_SECONDS,
+                    Some(s) if (600..=i64::from(u32::MAX)).contains(&s) => s as u32,
+                    Some(_) => {
+                        return Err(err(
+                            format!("{field}.expirationSeconds"),
+                            "must be at least 600 (the Kubernetes TokenRequest minimum)",
+                        ));
+                    }
+                };
+                JwtSource::ServiceAccount {
+                    account: t.service_account_ref,
+                    audiences,
+                    expiration_seconds,
+                }
+            }
+            (None, None) => {
+                return Err(err(
+                    "auth.jwt",
+                    "neither `secretRef` nor `kubernetesServiceAccountToken` was supplied as token source for jwt authentication",
+                ));
+            }
+        };
+        return Ok(Auth::Jwt {
+            path: mount("auth.jwt.path", j.path, "jwt")?,
+            role: j.role.trim().to_string(),
+            jwt,
+        });
+    }
+    Err(err(
+        "auth",
+        "cannot initialize Vault client: no valid auth method specified (set one of tokenSecretRef, appRole, kubernetes, ldap, userPass or jwt, or leave auth out to send no token)",
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn parse(v: serde_json::Value) -> Result<VaultConfig, ConfigError> {
+        VaultConfig::parse(&v)
+    }
+
+    fn token_auth() -> serde_json::Value {
+        json!({"tokenSecretRef": {"name": "vault-token", "key": "token"}})
+    }
+
+    #[test]
+    fn eso_documented_token_store_parses_with_v2_by_default() {
+        let c = parse(json!({
+            "server": "https://vault.example.com:8200/", "path": "secret", "auth": token_auth()
+        }))
+        .unwrap();
+        assert_eq!(c.server, "https://vault.example.com:8200");
+        assert_eq!(c.origin, "https://vault.example.com:8200");
+        assert_eq!(c.version, KvVersion::V2);
+        assert_eq!(c.path.as_deref(), Some("secret"));
+        assert_eq!(
+            c.auth,
+            Auth::Token(SecretKeyRef {
+                name: "vault-token".into(),
+                key: "token".into(),
+                namespace: None
+            })
+        );
+        assert!(c.is_referent());
+        assert!(!c.auth.logs_in());
+    }
+
+    #[test]
+    fn server_keeps_a_path_prefix_but_the_origin_does_not() {
+        let c = parse(json!({"server": "HTTP://Vault.Internal:8200/proxy/", "auth": token_auth()}))
+            .unwrap();
+        assert_eq!(c.server, "http://Vault.Internal:8200/proxy");
+        assert_eq!(c.origin, "http://vault.internal:8200");
+        for bad in [
+            "vault:8200",
+            "ftp://vault",
+            "https://",
+            "https://user:pw@vault",
+            "https://vault/?x=1",
+            "",
+        ] {
+            let e = parse(json!({"server": bad, "auth": token_auth()})).unwrap_err();
+            assert_eq!(e.field, "server", "{bad}");
+            if bad.contains("pw") {
+                assert!(!e.message.contains("pw"), "{}", e.message);
+            }
+        }
+    }
+
+    #[test]
+    fn versions_and_paths_are_checked() {
+        let c = parse(
+            json!({"server": "https://v", "version": "v1", "path": "kv1", "auth": token_auth()}),
+        )
+        .unwrap();
+        assert_eq!(c.version, KvVersion::V1);
+        let e = parse(json!({"server": "https://v", "version": "v3", "auth": token_auth()}))
+            .unwrap_err();
+        assert_eq!(e.field, "version");
+        let e =
+            parse(json!({"server": "https://v", "path": "/", "auth": token_auth()})).unwrap_err();
+        assert_eq!(e.field, "path");
+    }
+
+    #[test]
+    fn no_auth_sends_no_token_but_an_empty_auth_is_refused() {
+        let c = parse(json!({"server": "https://v"})).unwrap();
+        assert_eq!(c.auth, Auth::None);
+        assert!(!c.is_referent());
+        let e = parse(json!({"server": "https://v", "auth": {}})).unwrap_err();
+        assert_eq!(e.field, "auth");
+        assert!(e.message.contains("no valid auth method"), "{}", e.message);
+    }
+
+    #[test]
+    fn unsupported_auth_methods_are_refused_by_field() {
+        for (method, body) in [
+            (
+                "cert",
+                json!({"clientCert": {"name": "c", "key": "tls.crt"}}),
+            ),
+            ("iam", json!({"vaultRole": "r"})),
+            ("gcp", json!({"role": "r"})),
+        ] {
+            let e = parse(json!({"server": "https://v", "auth": {method: body}})).unwrap_err();
+            assert_eq!(e.field, format!("auth.{method}"));
+            assert!(e.message.contains("not supported"), "{}", e.message);
+        }
+        let e = parse(json!({"server": "https://v", "auth": token_auth(),
+            "tls": {"certSecretRef": {"name": "c", "key": "tls.crt"}}}))
+        .unwrap_err();
+        assert_eq!(e.field, "tls");
+        assert!(parse(json!({"server": "https://v", "auth": token_auth(), "tls": {}})).is_ok());
+    }
+
+    #[test]
+    fn two_auth_methods_are_refused() {
+        let e = parse(json!({"server": "https://v", "auth": {
+            "tokenSecretRef": {"name": "t", "key": "k"},
+            "userPass": {"username": "u", "secretRef": {"name": "p", "key": "k"}}
+        }}))
+        .unwrap_err();
+        assert_eq!(e.field, "auth");
+        assert!(
+            e.message.contains("tokenSecretRef and userPass"),
+            "{}",
+            e.message
+        );
+    }
+
+    #[test]
+    fn approle_takes_role_id_inline_or_from_a_secret() {
+        let c = parse(json!({"server": "https://v", "auth": {"appRole": {
+            "path": "approle", "roleId": " 1234 ", "secretRef": {"name": "s", "key": "id", "namespace": "ops"}
+        }}}))
+        .unwrap();
+        let Auth::AppRole { path, role_id, .. } = &c.auth else {
+            panic!()
+        };
+        assert_eq!(path, "approle");
+        assert_eq!(role_id, &RoleId::Inline("1234".into()));
+        assert!(!c.is_referent());
+        let c = parse(json!({"server": "https://v", "auth": {"appRole": {
+            "roleRef": {"name": "r", "key": "role"}, "secretRef": {"name": "s", "key": "id", "namespace": "ops"}
+        }}}))
+        .unwrap();
+        let Auth::AppRole { path, role_id, .. } = &c.auth else {
+            panic!()
+        };
+        assert_eq!(path, "approle");
+        assert!(matches!(role_id, RoleId::Secret(r) if r.key == "role"));
+        assert!(c.is_referent());
+        let e = parse(json!({"server": "https://v", "auth": {"appRole": {
+            "secretRef": {"name": "s", "key": "id"}
+        }}}))
+        .unwrap_err();
+        assert_eq!(e.field, "auth.appRole");
+        let e = parse(json!({"server": "https://v", "auth": {"appRole": {
+            "roleId": "x", "secretRef": {"name": "s"}
+        }}}))
+        .unwrap_err();
+        assert_eq!(e.field, "auth.appRole.secretRef");
+    }
+
+    #[test]
+    fn kubernetes_auth_needs_a_token_source_and_named_audiences() {
+        let c = parse(json!({"server": "https://v", "auth": {"kubernetes": {
+            "mountPath": "k8s", "role": "app",
+            "serviceAccountRef": {"name": "vault-auth", "audiences": ["vault"]}
+        }}}))
+        .unwrap();
+        assert_eq!(
+            c.auth,
+            Auth::Kubernetes {
+                mount_path: "k8s".into(),
+                role: "app".into(),
+                jwt: JwtSource::ServiceAccount {
+                    account: ServiceAccountRef {
+                        name: "vault-auth".into(),
+                        namespace: None,
+                        audiences: vec!["vault".into()]
+                    },
+                    audiences: vec!["vault".into()],
+                    expiration_seconds: 600
+                }
+            }
+        );
+        let e = parse(json!({"server": "https://v", "auth": {"kubernetes": {
+            "role": "app", "serviceAccountRef": {"name": "vault-auth"}
+        }}}))
+        .unwrap_err();
+        assert_eq!(e.field, "auth.kubernetes.serviceAccountRef.audiences");
+        let e = parse(json!({"server": "https://v", "auth": {"kubernetes": {"role": "app"}}}))
+            .unwrap_err();
+        assert_eq!(e.field, "auth.kubernetes");
+        let e = parse(json!({"server": "https://v", "auth": {"kubernetes": {
+            "role": "app", "secretRef": {"name": "sa-token"}
+        }}}))
+        .unwrap_err();
+        assert_eq!(e.field, "auth.kubernetes.secretRef.key");
+        let e = parse(json!({"server": "https://v", "auth": {"kubernetes": {
+            "secretRef": {"name": "sa-token", "key": "token"}
+        }}}))
+        .unwrap_err();
+        assert_eq!(e.field, "auth.kubernetes.role");
+        let c = parse(json!({"server": "https://v", "auth": {"kubernetes": {
+            "role": "app", "secretRef": {"name": "sa-token", "key": "token"}
+        }}}))
+        .unwrap();
+        assert!(
+            matches!(&c.auth, Auth::Kubernetes { mount_path, .. } if mount_path == "kubernetes")
+        );
+    }
+
+    #[test]
+    fn jwt_auth_defaults_the_audience_to_vault_as_eso_does() {
+        let c = parse(json!({"server": "https://v", "auth": {"jwt": {
+            "role": "r", "kubernetesServiceAccountToken": {"serviceAccountRef": {"name": "sa", "audiences": ["a"]}}
+        }}}))
+        .unwrap();
+        let Auth::Jwt { path, jwt, .. } = &c.auth else {
+            panic!()
+        };
+        assert_eq!(path, "jwt");
+        assert!(
+            matches!(jwt, JwtSource::ServiceAccount { audiences, expiration_seconds: 600, .. }
+            if audiences == &["a".to_string(), "vault".to_string()])
+        );
+        let e = parse(json!({"server": "https://v", "auth": {"jwt": {
+            "kubernetesServiceAccountToken": {"serviceAccountRef": {"name": "sa"}, "audiences": ["other"]}
+        }}}))
+        .unwrap_err();
+        assert_eq!(e.field, "auth.jwt.kubernetesServiceAccountToken.audiences");
+        let e = parse(json!({"server": "https://v", "auth": {"jwt": {
+            "kubernetesServiceAccountToken": {"serviceAccountRef": {"name": "sa"}, "expirationSeconds": 60}
+        }}}))
+        .unwrap_err();
+        assert_eq!(
+            e.field,
+            "auth.jwt.kubernetesServiceAccountToken.expirationSeconds"
+        );
+        let e = parse(json!({"server": "https://v", "auth": {"jwt": {"role": "r"}}})).unwrap_err();
+        assert_eq!(e.field, "auth.jwt");
+        let c = parse(json!({"server": "https://v", "auth": {"jwt": {
+            "path": "oidc", "secretRef": {"name": "j", "key": "jwt", "namespace": "ops"}
+        }}}))
+        .unwrap();
+        assert!(
+            matches!(&c.auth, Auth::Jwt { path, jwt: JwtSource::Secret(_), .. } if path == "oidc")
+        );
+        assert!(!c.is_referent());
+    }
+
+    #[test]
+    fn userpass_and_ldap_log_in_with_a_password_from_a_secret() {
+        let c = parse(json!({"server": "https://v", "auth": {"userPass": {
+            "username": "esox", "secretRef": {"name": "p", "key": "password"}
+        }}}))
+        .unwrap();
+        assert!(
+            matches!(&c.auth, Auth::Password { method: "userpass", path, username, .. }
+            if path == "userpass" && username == "esox")
+        );
+        let c = parse(json!({"server": "https://v", "auth": {"ldap": {
+            "path": "corp-ldap", "username": "esox", "secretRef": {"name": "p", "key": "password"}
+        }}}))
+        .unwrap();
+        assert!(
+            matches!(&c.auth, Auth::Password { method: "ldap", path, .. } if path == "corp-ldap")
+        );
+        assert_eq!(c.auth.field(), "auth.ldap");
+        let e = parse(json!({"server": "https://v", "auth": {"userPass": {
+            "secretRef": {"name": "p", "key": "password"}
+        }}}))
+        .unwrap_err();
+        assert_eq!(e.field, "auth.userPass.username");
+        let e =
+            parse(json!({"server": "https://v", "auth": {"ldap": {"username": "u"}}})).unwrap_err();
+        assert_eq!(e.field, "auth.ldap.secretRef");
+        let e = parse(json!({"server": "https://v", "auth": {"userPass": {
+            "path": "../x", "username": "u", "secretRef": {"name": "p", "key": "k"}
+        }}}))
+        .unwrap_err();
+        assert_eq!(e.field, "auth.userPass.path");
+    }
+
+    #[test]
+    fn namespaces_headers_and_consistency_options_are_kept() {
+        let c = parse(json!({"server": "https://v", "auth": token_auth(),
+            "namespace": "team", "readYourWrites": true, "forwardInconsistent": true,
+            "headers": {"X-Team": "payments"}}))
+        .unwrap();
+        assert_eq!(c.namespace.as_deref(), Some("team"));
+        assert_eq!(c.auth_namespace.as_deref(), Some("team"));
+        assert!(c.read_your_writes && c.forward_inconsistent);
+        assert_eq!(c.headers, [("X-Team".to_string(), "payments".to_string())]);
+        let mut auth = token_auth();
+        auth["namespace"] = json!("admin");
+        let c = parse(json!({"server": "https://v", "auth": auth, "namespace": "team"})).unwrap();
+        assert_eq!(c.auth_namespace.as_deref(), Some("admin"));
+        let e = parse(json!({"server": "https://v", "headers": {"Bad Name": "x"}})).unwrap_err();
+        assert_eq!(e.field, "headers");
+        let e =
+            parse(json!({"server": "https://v", "headers": {"X-A": "SECRETVAL\r\nInjected: 1"}}))
+                .unwrap_err();
+        assert_eq!(e.field, "headers.X-A");
+        assert!(!e.message.contains("SECRETVAL"));
+    }
+
+    #[test]
+    fn ca_provider_and_check_and_set_follow_eso() {
+        assert!(
+            parse(json!({"server": "https://v", "caBundle": "AAAA",
+            "caProvider": {"type": "ConfigMap", "name": "ca", "key": "ca.crt"}}))
+            .is_ok()
+        );
+        let e = parse(json!({"server": "https://v",
+            "caProvider": {"type": "Vault", "name": "ca", "key": "ca.crt"}}))
+        .unwrap_err();
+        assert_eq!(e.field, "caProvider.type");
+        let e = parse(
+            json!({"server": "https://v", "version": "v1", "checkAndSet": {"required": true}}),
+        )
+        .unwrap_err();
+        assert_eq!(e.field, "checkAndSet");
+    }
+
+    #[test]
+    fn malformed_fields_are_named_without_their_values() {
+        let e = parse(json!({"server": "https://v", "auth": {"appRole": {
+            "roleId": 987654321, "secretRef": {"name": "s", "key": "k"}
+        }}}))
+        .unwrap_err();
+        assert_eq!(e.field, "auth.appRole.roleId");
+        assert!(!e.message.contains("987654321"), "{}", e.message);
+        let e = parse(json!({"server": "https://v", "headers": {"X": 123456789}})).unwrap_err();
+        assert_eq!(e.field, "headers.X");
+        assert!(!e.message.contains("123456789"));
+        let e = parse(json!({"path": "secret"})).unwrap_err();
+        assert!(e.message.contains("server"), "{}", e.message);
+    }
+}

@@ -1,0 +1,312 @@
+//! ESO's `vault` provider as an esox plugin: HashiCorp Vault and OpenBao KV v1 and v2 over
+//! Vault's HTTP API, inside the wasm sandbox (HTTP over wasi:http).
+//!
+//! The store spec is ESO's `spec.provider.vault` ([`config`]). Credentials come only through
+//! the host: a token or a login secret from a referenced Secret key, or a ServiceAccount token
+//! the host mints (Kubernetes and JWT auth); the plugin logs in with `POST auth/<mount>/login`
+//! ([`auth`]) and reuses the token until shortly before it expires ([`client`]). Keys map to
+//! Vault paths as ESO maps them, and answers decode and render as ESO renders them ([`kv`]);
+//! statuses map to contract errors in one place ([`errors`]).
+//!
+//! TLS trust is the host's: it trusts the CA at `caProvider` and the inline `caBundle` for the
+//! store's requests. The store's origin derives from `server`; the operator grants it (the
+//! plugin has no default egress).
+
+pub mod auth;
+pub mod client;
+pub mod config;
+pub mod errors;
+pub mod kv;
+
+use esox_plugin_sdk::{
+    Capabilities, Error, PluginInfo, Provider, Reference, Settings, StoreContext, export_provider,
+    serde_json,
+};
+
+use client::VaultClient;
+use config::VaultConfig;
+
+/// The `vault` provider.
+pub struct Vault;
+
+impl Provider for Vault {
+    type Client = VaultClient;
+
+    fn info() -> PluginInfo {
+        PluginInfo::new(
+            "vault",
+            env!("CARGO_PKG_VERSION"),
+            "HashiCorp Vault and OpenBao KV v1/v2 (ESO's vault provider)",
+        )
+        .capabilities(Capabilities::READ | Capabilities::FIND)
+        .config_schema(config_schema())
+        .references(references())
+    }
+
+    fn validate_config(config: &serde_json::Value) -> Result<(), Error> {
+        VaultConfig::parse(config).map(|_| ()).map_err(Error::from)
+    }
+
+    fn egress(config: &serde_json::Value, _settings: &Settings) -> Result<Vec<String>, Error> {
+        Ok(vec![VaultConfig::parse(config)?.origin])
+    }
+
+    fn open(
+        config: serde_json::Value,
+        _settings: Settings,
+        store: &StoreContext,
+    ) -> Result<VaultClient, Error> {
+        Ok(VaultClient::new(
+            VaultConfig::parse(&config)?,
+            store.clone(),
+        ))
+    }
+}
+
+/// Where `spec.provider.vault` references Kubernetes objects: the Secret keys of each auth
+/// method, the ServiceAccounts of Kubernetes and JWT auth (JWT tokens are for audience `vault`
+/// by default, as in ESO), and the CA of the server's certificate.
+pub fn references() -> Vec<Reference> {
+    vec![
+        Reference::secret_key("auth.tokenSecretRef"),
+        Reference::secret_key("auth.appRole.roleRef"),
+        Reference::secret_key("auth.appRole.secretRef"),
+        Reference::secret_key("auth.kubernetes.secretRef"),
+        Reference::service_account("auth.kubernetes.serviceAccountRef", Vec::<String>::new()),
+        Reference::secret_key("auth.ldap.secretRef"),
+        Reference::secret_key("auth.userPass.secretRef"),
+        Reference::secret_key("auth.jwt.secretRef"),
+        Reference::service_account(
+            "auth.jwt.kubernetesServiceAccountToken.serviceAccountRef",
+            [config::DEFAULT_JWT_AUDIENCE],
+        ),
+        Reference::ca_provider("caProvider"),
+    ]
+}
+
+/// Compile a `find.name.regexp` (RE2 syntax in ESO; Rust's `regex` is RE2-compatible).
+pub(crate) fn compile_regexp(pattern: Option<&str>) -> Result<Option<regex::Regex>, Error> {
+    pattern
+        .map(|p| {
+            regex::Regex::new(p).map_err(|e| {
+                Error::invalid_config(
+                    "",
+                    format!("find.name.regexp {p:?} is not a valid regexp: {e}"),
+                )
+            })
+        })
+        .transpose()
+}
+
+/// The JSON Schema of `spec.provider.vault`, as ESO's CRD defines it.
+pub fn config_schema() -> serde_json::Value {
+    let secret_key_ref = serde_json::json!({
+        "type": "object",
+        "required": ["name"],
+        "properties": {
+            "name": {"type": "string"},
+            "key": {"type": "string"},
+            "namespace": {"type": "string"}
+        }
+    });
+    let service_account_ref = serde_json::json!({
+        "type": "object",
+        "required": ["name"],
+        "properties": {
+            "name": {"type": "string"},
+            "namespace": {"type": "string"},
+            "audiences": {"type": "array", "items": {"type": "string"}}
+        }
+    });
+    let open_object = serde_json::json!({"type": "object"});
+    let auth = serde_json::json!({
+        "type": "object",
+        "properties": {
+            "namespace": {"type": "string"},
+            "tokenSecretRef": secret_key_ref,
+            "appRole": {
+                "type": "object",
+                "required": ["secretRef"],
+                "properties": {
+                    "path": {"type": "string", "default": "approle"},
+                    "roleId": {"type": "string"},
+                    "roleRef": secret_key_ref,
+                    "secretRef": secret_key_ref
+                }
+            },
+            "kubernetes": {
+                "type": "object",
+                "required": ["role"],
+                "properties": {
+                    "mountPath": {"type": "string", "default": "kubernetes"},
+                    "role": {"type": "string"},
+                    "serviceAccountRef": service_account_ref,
+                    "secretRef": secret_key_ref
+                }
+            },
+            "ldap": {
+                "type": "object",
+                "required": ["username"],
+                "properties": {
+                    "path": {"type": "string", "default": "ldap"},
+                    "username": {"type": "string"},
+                    "secretRef": secret_key_ref
+                }
+            },
+            "userPass": {
+                "type": "object",
+                "required": ["username"],
+                "properties": {
+                    "path": {"type": "string", "default": "userpass"},
+                    "username": {"type": "string"},
+                    "secretRef": secret_key_ref
+                }
+            },
+            "jwt": {
+                "type": "object",
+                "properties": {
+                    "path": {"type": "string", "default": "jwt"},
+                    "role": {"type": "string"},
+                    "secretRef": secret_key_ref,
+                    "kubernetesServiceAccountToken": {
+                        "type": "object",
+                        "required": ["serviceAccountRef"],
+                        "properties": {
+                            "serviceAccountRef": service_account_ref,
+                            "audiences": {"type": "array", "items": {"type": "string"}},
+                            "expirationSeconds": {"type": "integer"}
+                        }
+                    }
+                }
+            },
+            "cert": open_object,
+            "iam": open_object,
+            "gcp": open_object
+        }
+    });
+    serde_json::json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "type": "object",
+        "required": ["server"],
+        "properties": {
+            "server": {"type": "string"},
+            "path": {"type": "string"},
+            "version": {"type": "string", "enum": ["v1", "v2"], "default": "v2"},
+            "namespace": {"type": "string"},
+            "caBundle": {"type": "string", "contentEncoding": "base64"},
+            "caProvider": {
+                "type": "object",
+                "required": ["type", "name"],
+                "properties": {
+                    "type": {"type": "string", "enum": ["Secret", "ConfigMap"]},
+                    "name": {"type": "string"},
+                    "key": {"type": "string"},
+                    "namespace": {"type": "string"}
+                }
+            },
+            "tls": {
+                "type": "object",
+                "properties": {
+                    "certSecretRef": secret_key_ref,
+                    "keySecretRef": secret_key_ref
+                }
+            },
+            "readYourWrites": {"type": "boolean"},
+            "forwardInconsistent": {"type": "boolean"},
+            "headers": {"type": "object", "additionalProperties": {"type": "string"}},
+            "checkAndSet": {"type": "object", "properties": {"required": {"type": "boolean"}}},
+            "auth": auth,
+            "retrySettings": {
+                "type": "object",
+                "properties": {
+                    "maxRetries": {"type": "integer", "minimum": 0},
+                    "retryInterval": {"type": "string"}
+                }
+            }
+        }
+    })
+}
+
+export_provider!(Vault);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn info_declares_read_and_find_and_no_default_egress() {
+        let info = Vault::info();
+        assert_eq!(info.name, "vault");
+        assert_eq!(info.capabilities, Capabilities::READ | Capabilities::FIND);
+        assert!(info.default_egress.is_empty());
+        assert!(!info.wants_ambient_identity);
+        let schema: serde_json::Value = serde_json::from_str(&info.config_schema).unwrap();
+        assert_eq!(schema["properties"]["version"]["enum"], json!(["v1", "v2"]));
+    }
+
+    #[test]
+    fn every_declared_reference_is_in_the_schema() {
+        let info = Vault::info();
+        let schema: serde_json::Value = serde_json::from_str(&info.config_schema).unwrap();
+        for r in &info.references {
+            let mut node = &schema;
+            for part in r.path.split('.') {
+                node = &node["properties"][part];
+            }
+            assert!(node.is_object(), "{} is not in the schema", r.path);
+        }
+        let jwt_sa = info
+            .references
+            .iter()
+            .find(|r| r.path == "auth.jwt.kubernetesServiceAccountToken.serviceAccountRef")
+            .unwrap();
+        assert_eq!(jwt_sa.audiences, ["vault"]);
+        assert!(matches!(
+            jwt_sa.kind,
+            esox_plugin_sdk::ReferenceKind::ServiceAccount
+        ));
+        assert!(info.references.iter().any(|r| r.path == "caProvider"
+            && matches!(r.kind, esox_plugin_sdk::ReferenceKind::CaProvider)));
+    }
+
+    #[test]
+    fn egress_is_the_servers_origin_only() {
+        let s = Settings::default();
+        assert_eq!(
+            Vault::egress(
+                &json!({"server": "https://Vault.example.com:8200/sub/path"}),
+                &s
+            )
+            .unwrap(),
+            ["https://vault.example.com:8200"]
+        );
+        assert_eq!(
+            Vault::egress(&json!({"server": "http://127.0.0.1:8200"}), &s).unwrap(),
+            ["http://127.0.0.1:8200"]
+        );
+        assert!(matches!(
+            Vault::egress(&json!({"server": "vault:8200"}), &s),
+            Err(Error::InvalidConfig(c)) if c.field == "server"
+        ));
+    }
+
+    #[test]
+    fn validate_config_reports_fields() {
+        assert!(Vault::validate_config(&json!({"server": "https://v", "path": "secret"})).is_ok());
+        assert!(matches!(
+            Vault::validate_config(&json!({"server": "https://v", "auth": {"iam": {}}})),
+            Err(Error::InvalidConfig(c)) if c.field == "auth.iam"
+        ));
+    }
+
+    #[test]
+    fn an_invalid_find_regexp_is_an_invalid_config_error() {
+        assert!(compile_regexp(None).unwrap().is_none());
+        assert!(compile_regexp(Some("^db/.*")).unwrap().is_some());
+        assert!(matches!(
+            compile_regexp(Some("(")),
+            Err(Error::InvalidConfig(_))
+        ));
+    }
+}

@@ -1,0 +1,528 @@
+//! End-to-end tests of the `vault` provider plugin against a real HashiCorp Vault (the pinned
+//! v1.21.0 built from its Go module by the harness, in dev mode) and the real API server: ESO's
+//! `spec.provider.vault` manifests with each auth method, KV v1 and v2, properties, find. One
+//! Vault and one `esox run` serve the whole test binary; the operator grants the plugin the
+//! Vault's origin (`--plugin-egress`), as a cluster's operator would. Every test ends by scanning
+//! the controller's log and every Event for the values it synced.
+
+mod support;
+
+use std::collections::BTreeMap;
+
+use esox_e2e::Stack;
+use esox_e2e::vault::VaultServer;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, ObjectMeta, PostParams};
+use serde_json::{Value, json};
+use support::*;
+use tokio::sync::OnceCell;
+
+static VAULT: OnceCell<VaultServer> = OnceCell::const_new();
+
+/// The shared Vault (started once for this binary).
+async fn vault() -> &'static VaultServer {
+    VAULT
+        .get_or_init(|| async {
+            let logs = std::env::temp_dir().join(format!("esox-e2e-vault-{}", std::process::id()));
+            let vault = VaultServer::start(&logs).await.expect("vault starts");
+            // A KV v1 mount beside dev mode's KV v2 at `secret/`.
+            vault
+                .write("sys/mounts/kv1", &json!({"type": "kv", "options": {"version": "1"}}))
+                .await
+                .expect("kv v1 mount");
+            // What the stores may read, and nothing else.
+            vault
+                .write(
+                    "sys/policies/acl/esox-read",
+                    &json!({"policy": "path \"secret/data/*\" { capabilities = [\"read\"] }\npath \"secret/metadata/*\" { capabilities = [\"read\", \"list\"] }\npath \"kv1/*\" { capabilities = [\"read\", \"list\"] }"}),
+                )
+                .await
+                .expect("policy");
+            vault
+        })
+        .await
+}
+
+/// The shared stack, Vault, and one `esox run` allowed to reach it.
+async fn stack() -> &'static Stack {
+    let vault = vault().await;
+    stack_with_controller("esox-vault", |_| {
+        vec![
+            "--plugin-egress".into(),
+            format!("vault={}", vault.addr()),
+            "--plugin-egress".into(),
+            format!("vault={}", vault.tls_addr()),
+        ]
+    })
+    .await
+}
+
+/// A Secret `name` with `key: value` in `ns`.
+async fn create_secret(client: &kube::Client, ns: &str, name: &str, key: &str, value: &str) {
+    let secret = Secret {
+        metadata: ObjectMeta {
+            name: Some(name.into()),
+            ..Default::default()
+        },
+        string_data: Some(BTreeMap::from([(key.to_string(), value.to_string())])),
+        ..Default::default()
+    };
+    Api::<Secret>::namespaced(client.clone(), ns)
+        .create(&PostParams::default(), &secret)
+        .await
+        .expect("Secret");
+}
+
+/// ESO's documented SecretStore for Vault, with `auth` and the mount given.
+fn vault_store(ns: &str, name: &str, path: &str, version: &str, auth: Value) -> Value {
+    json!({
+        "apiVersion": "external-secrets.io/v1",
+        "kind": "SecretStore",
+        "metadata": {"name": name, "namespace": ns},
+        "spec": {"provider": {"vault": {
+            "server": vault_addr(),
+            "path": path,
+            "version": version,
+            "auth": auth,
+        }}},
+    })
+}
+
+fn vault_addr() -> String {
+    VAULT.get().expect("vault started").addr().to_string()
+}
+
+fn external_secret(ns: &str, name: &str, store: &str, spec: Value) -> Value {
+    let mut full = json!({
+        "refreshInterval": "1h",
+        "secretStoreRef": {"name": store, "kind": "SecretStore"},
+        "target": {"name": name},
+    });
+    if let (Value::Object(base), Value::Object(extra)) = (&mut full, spec) {
+        base.extend(extra);
+    }
+    json!({
+        "apiVersion": "external-secrets.io/v1",
+        "kind": "ExternalSecret",
+        "metadata": {"name": name, "namespace": ns},
+        "spec": full,
+    })
+}
+
+/// A token with the read policy only (what an operator would hand a store).
+async fn read_token(vault: &VaultServer) -> String {
+    let answer = vault
+        .write(
+            "auth/token/create",
+            &json!({"policies": ["esox-read"], "ttl": "1h"}),
+        )
+        .await
+        .expect("token create");
+    answer["auth"]["client_token"]
+        .as_str()
+        .expect("a token")
+        .to_string()
+}
+
+#[tokio::test]
+#[ignore = "needs the real stack and a Vault built from its Go module: runs in `cargo xtask test` (e2e phase)"]
+async fn token_auth_reads_kv_v2_values_properties_whole_secrets_and_finds_by_path() {
+    let stack = stack().await;
+    let vault = vault().await;
+    let ns = stack.new_namespace("vault-token").await.unwrap();
+    let client = stack.admin_client();
+    let password = secret_value("vault-v2-password");
+    let other = secret_value("vault-v2-other");
+    let key = format!("{}/db", ns.name());
+    vault
+        .write(
+            &format!("secret/data/{key}"),
+            &json!({"data": {"username": "app", "password": password}}),
+        )
+        .await
+        .unwrap();
+    vault
+        .write(
+            &format!("secret/data/{}/other", ns.name()),
+            &json!({"data": {"value": other}}),
+        )
+        .await
+        .unwrap();
+    let token = read_token(vault).await;
+    register_secret_value(token.clone());
+    create_secret(&client, ns.name(), "vault-token", "token", &token).await;
+    apply(
+        &client,
+        vault_store(
+            ns.name(),
+            "vault",
+            "secret",
+            "v2",
+            json!({"tokenSecretRef": {"name": "vault-token", "key": "token"}}),
+        ),
+    )
+    .await;
+    wait_ready(&client, ns.name(), "SecretStore", "vault", "True", "Valid").await;
+    apply(
+        &client,
+        external_secret(
+            ns.name(),
+            "db",
+            "vault",
+            json!({
+                "data": [
+                    {"secretKey": "password", "remoteRef": {"key": key, "property": "password"}},
+                    {"secretKey": "user", "remoteRef": {"key": key, "property": "username"}},
+                ],
+                "dataFrom": [{"extract": {"key": format!("{}/other", ns.name())}}],
+            }),
+        ),
+    )
+    .await;
+    wait_secret_data(
+        &client,
+        ns.name(),
+        "db",
+        &[("password", &password), ("user", "app"), ("value", &other)],
+    )
+    .await;
+
+    // find: every secret under the namespace's path whose name matches, keyed by its path
+    // (rewritten to the last segment: a Secret key cannot hold "/"), each the JSON of its data.
+    apply(
+        &client,
+        external_secret(
+            ns.name(),
+            "found",
+            "vault",
+            json!({"dataFrom": [{
+                "find": {"path": ns.name(), "name": {"regexp": "other$"}},
+                "rewrite": [{"regexp": {"source": ".*/(.*)", "target": "$1"}}],
+            }]}),
+        ),
+    )
+    .await;
+    let whole = json!({"value": other}).to_string();
+    register_secret_value(whole.clone());
+    wait_secret_data(&client, ns.name(), "found", &[("other", &whole)]).await;
+
+    // A key that does not exist: Ready=False, the existing Secret untouched.
+    apply(
+        &client,
+        external_secret(
+            ns.name(),
+            "missing",
+            "vault",
+            json!({"data": [{"secretKey": "x", "remoteRef": {"key": format!("{}/nope", ns.name())}}]}),
+        ),
+    )
+    .await;
+    wait_es(&client, ns.name(), "missing", "False", "SecretSyncedError").await;
+    assert!(secret_data(&client, ns.name(), "missing").await.is_none());
+    assert_no_secret_values(&client).await;
+}
+
+#[tokio::test]
+#[ignore = "needs the real stack and a Vault built from its Go module: runs in `cargo xtask test` (e2e phase)"]
+async fn approle_and_userpass_log_in_and_read_kv_v1() {
+    let stack = stack().await;
+    let vault = vault().await;
+    let ns = stack.new_namespace("vault-login").await.unwrap();
+    let client = stack.admin_client();
+    let value = secret_value("vault-v1");
+    let key = format!("{}/api", ns.name());
+    vault
+        .write(&format!("kv1/{key}"), &json!({"token": value}))
+        .await
+        .unwrap();
+
+    // AppRole: role id inline (as ESO's docs), secret id from a Secret.
+    let _ = vault
+        .write("sys/auth/approle", &json!({"type": "approle"}))
+        .await;
+    vault
+        .write(
+            "auth/approle/role/esox",
+            &json!({"token_policies": ["esox-read"], "token_ttl": "1h"}),
+        )
+        .await
+        .unwrap();
+    let role_id = vault.read("auth/approle/role/esox/role-id").await.unwrap()["data"]["role_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let secret_id = vault
+        .write("auth/approle/role/esox/secret-id", &json!({}))
+        .await
+        .unwrap()["data"]["secret_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    register_secret_value(secret_id.clone());
+    create_secret(&client, ns.name(), "approle", "secret-id", &secret_id).await;
+    apply(
+        &client,
+        vault_store(
+            ns.name(),
+            "approle",
+            "kv1",
+            "v1",
+            json!({"appRole": {"path": "approle", "roleId": role_id, "secretRef": {"name": "approle", "key": "secret-id"}}}),
+        ),
+    )
+    .await;
+
+    // userpass: the password from a Secret.
+    let _ = vault
+        .write("sys/auth/userpass", &json!({"type": "userpass"}))
+        .await;
+    let password = secret_value("vault-userpass");
+    vault
+        .write(
+            "auth/userpass/users/esox",
+            &json!({"password": password, "token_policies": ["esox-read"]}),
+        )
+        .await
+        .unwrap();
+    create_secret(&client, ns.name(), "userpass", "password", &password).await;
+    apply(
+        &client,
+        vault_store(
+            ns.name(),
+            "userpass",
+            "kv1",
+            "v1",
+            json!({"userPass": {"path": "userpass", "username": "esox", "secretRef": {"name": "userpass", "key": "password"}}}),
+        ),
+    )
+    .await;
+
+    for store in ["approle", "userpass"] {
+        wait_ready(&client, ns.name(), "SecretStore", store, "True", "Valid").await;
+        apply(
+            &client,
+            external_secret(
+                ns.name(),
+                store,
+                store,
+                json!({"data": [{"secretKey": "token", "remoteRef": {"key": key, "property": "token"}}]}),
+            ),
+        )
+        .await;
+        wait_secret_data(&client, ns.name(), store, &[("token", &value)]).await;
+    }
+    assert_no_secret_values(&client).await;
+}
+
+#[tokio::test]
+#[ignore = "needs the real stack and a Vault built from its Go module: runs in `cargo xtask test` (e2e phase)"]
+async fn tls_is_trusted_only_through_the_stores_ca_bundle_or_ca_provider() {
+    use base64::Engine as _;
+    let stack = stack().await;
+    let vault = vault().await;
+    let ns = stack.new_namespace("vault-tls").await.unwrap();
+    let client = stack.admin_client();
+    let value = secret_value("vault-tls");
+    let key = format!("{}/tls", ns.name());
+    vault
+        .write(
+            &format!("secret/data/{key}"),
+            &json!({"data": {"v": value}}),
+        )
+        .await
+        .unwrap();
+    let token = read_token(vault).await;
+    register_secret_value(token.clone());
+    create_secret(&client, ns.name(), "vault-token", "token", &token).await;
+    let auth = json!({"tokenSecretRef": {"name": "vault-token", "key": "token"}});
+    let tls_store = |name: &str, extra: Value| {
+        let mut store = vault_store(ns.name(), name, "secret", "v2", auth.clone());
+        store["spec"]["provider"]["vault"]["server"] = json!(vault.tls_addr());
+        if let (Some(Value::Object(p)), Value::Object(e)) =
+            (store["spec"]["provider"].get_mut("vault"), extra)
+        {
+            p.extend(e);
+        }
+        store
+    };
+    // The CA inline, and from a ConfigMap (ESO's caProvider).
+    let bundle = base64::engine::general_purpose::STANDARD.encode(vault.ca_pem());
+    apply(&client, tls_store("inline", json!({"caBundle": bundle}))).await;
+    apply(
+        &client,
+        json!({"apiVersion": "v1", "kind": "ConfigMap",
+               "metadata": {"name": "vault-ca", "namespace": ns.name()},
+               "data": {"ca.crt": vault.ca_pem()}}),
+    )
+    .await;
+    apply(
+        &client,
+        tls_store(
+            "provider",
+            json!({"caProvider": {"type": "ConfigMap", "name": "vault-ca", "key": "ca.crt"}}),
+        ),
+    )
+    .await;
+    for store in ["inline", "provider"] {
+        wait_ready(&client, ns.name(), "SecretStore", store, "True", "Valid").await;
+        apply(
+            &client,
+            external_secret(
+                ns.name(),
+                store,
+                store,
+                json!({"data": [{"secretKey": "v", "remoteRef": {"key": key, "property": "v"}}]}),
+            ),
+        )
+        .await;
+        wait_secret_data(&client, ns.name(), store, &[("v", &value)]).await;
+    }
+    // Without the CA, no public root trusts the listener: the store is not Ready.
+    apply(&client, tls_store("untrusted", json!({}))).await;
+    wait_ready(
+        &client,
+        ns.name(),
+        "SecretStore",
+        "untrusted",
+        "False",
+        "InvalidProviderConfig",
+    )
+    .await;
+    assert_no_secret_values(&client).await;
+}
+
+#[tokio::test]
+#[ignore = "needs the real stack and a Vault built from its Go module: runs in `cargo xtask test` (e2e phase)"]
+async fn kubernetes_auth_logs_in_with_a_token_the_host_mints_for_the_service_account() {
+    use k8s_openapi::api::core::v1::ServiceAccount;
+    use k8s_openapi::api::rbac::v1::{ClusterRoleBinding, RoleRef, Subject};
+    let stack = stack().await;
+    let vault = vault().await;
+    let ns = stack.new_namespace("vault-k8s").await.unwrap();
+    let client = stack.admin_client();
+    let value = secret_value("vault-k8s");
+    let key = format!("{}/app", ns.name());
+    vault
+        .write(
+            &format!("secret/data/{key}"),
+            &json!({"data": {"v": value}}),
+        )
+        .await
+        .unwrap();
+    // The ServiceAccount the store names, and the reviewer Vault checks its tokens with
+    // (system:auth-delegator; a token for the API server's own audience), as Vault's docs set
+    // it up against a cluster.
+    let accounts = Api::<ServiceAccount>::namespaced(client.clone(), ns.name());
+    for name in ["vault-auth", "vault-reviewer"] {
+        accounts
+            .create(
+                &PostParams::default(),
+                &ServiceAccount {
+                    metadata: ObjectMeta {
+                        name: Some(name.into()),
+                        ..Default::default()
+                    },
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+    }
+    Api::<ClusterRoleBinding>::all(client.clone())
+        .create(
+            &PostParams::default(),
+            &ClusterRoleBinding {
+                metadata: ObjectMeta {
+                    name: Some(format!("{}-vault-reviewer", ns.name())),
+                    ..Default::default()
+                },
+                role_ref: RoleRef {
+                    api_group: Some("rbac.authorization.k8s.io".into()),
+                    kind: "ClusterRole".into(),
+                    name: "system:auth-delegator".into(),
+                },
+                subjects: Some(vec![Subject {
+                    kind: "ServiceAccount".into(),
+                    name: "vault-reviewer".into(),
+                    namespace: Some(ns.name().into()),
+                    ..Default::default()
+                }]),
+            },
+        )
+        .await
+        .unwrap();
+    let reviewer_jwt = accounts
+        .create_token_request(
+            "vault-reviewer",
+            &PostParams::default(),
+            &k8s_openapi::api::authentication::v1::TokenRequest {
+                spec: Some(k8s_openapi::api::authentication::v1::TokenRequestSpec {
+                    expiration_seconds: Some(3600),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap()
+        .status
+        .and_then(|s| s.token)
+        .expect("a reviewer token");
+    let _ = vault
+        .write("sys/auth/kubernetes", &json!({"type": "kubernetes"}))
+        .await;
+    vault
+        .write(
+            "auth/kubernetes/config",
+            &json!({
+                "kubernetes_host": stack.api_server_url(),
+                "kubernetes_ca_cert": stack.api_server_ca_pem(),
+                "token_reviewer_jwt": reviewer_jwt,
+                "disable_local_ca_jwt": true,
+            }),
+        )
+        .await
+        .unwrap();
+    let role = format!("esox-{}", ns.name());
+    vault
+        .write(
+            &format!("auth/kubernetes/role/{role}"),
+            &json!({
+                "bound_service_account_names": ["vault-auth"],
+                "bound_service_account_namespaces": [ns.name()],
+                "audience": "vault",
+                "token_policies": ["esox-read"],
+                "token_ttl": "1h",
+            }),
+        )
+        .await
+        .unwrap();
+    apply(
+        &client,
+        vault_store(
+            ns.name(),
+            "k8s",
+            "secret",
+            "v2",
+            json!({"kubernetes": {
+                "mountPath": "kubernetes",
+                "role": role,
+                "serviceAccountRef": {"name": "vault-auth", "audiences": ["vault"]},
+            }}),
+        ),
+    )
+    .await;
+    wait_ready(&client, ns.name(), "SecretStore", "k8s", "True", "Valid").await;
+    apply(
+        &client,
+        external_secret(
+            ns.name(),
+            "app",
+            "k8s",
+            json!({"data": [{"secretKey": "v", "remoteRef": {"key": key, "property": "v"}}]}),
+        ),
+    )
+    .await;
+    wait_secret_data(&client, ns.name(), "app", &[("v", &value)]).await;
+    assert_no_secret_values(&client).await;
+}
