@@ -15,6 +15,7 @@ const PACKAGES: &[&str] = &[
     "esox-plugin-aws",
     "esox-plugin-webhook",
     "esox-plugin-vault",
+    "esox-plugin-kubernetes",
     "esox-fixture-hostile",
     "esox-fixture-future-contract",
     "esox-fixture-fake-v0-1",
@@ -38,6 +39,7 @@ fn main() {
         "aws",
         "webhook",
         "vault",
+        "kubernetes",
         "fixtures",
     ] {
         println!("cargo:rerun-if-changed={}", plugins.join(watched).display());

@@ -414,7 +414,7 @@ fn test(phases: &mut Phases) -> Result<(), String> {
         pure_crates_stay_pure,
     )?;
     phases.run(
-        "plugin tests (native): SDK property semantics, AWS plugin config/errors/endpoints/ACM export, webhook templates/JSONPath/answers, vault paths/auth/answers",
+        "plugin tests (native): SDK property semantics, AWS plugin config/errors/endpoints/ACM export, webhook templates/JSONPath/answers, vault paths/auth/answers, kubernetes reads/auth",
         || {
             sh(
                 &cargo,
@@ -430,6 +430,8 @@ fn test(phases: &mut Phases) -> Result<(), String> {
                     "esox-plugin-webhook",
                     "-p",
                     "esox-plugin-vault",
+                    "-p",
+                    "esox-plugin-kubernetes",
                     "--lib",
                     "--target",
                     triple.as_str(),

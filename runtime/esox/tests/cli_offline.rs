@@ -50,7 +50,11 @@ fn plugin_list_shows_the_embedded_plugins() {
         .skip(1)
         .filter_map(|l| l.split_whitespace().next())
         .collect();
-    assert_eq!(names, ["aws", "fake"], "{out}");
+    assert_eq!(
+        names,
+        ["aws", "fake", "kubernetes", "vault", "webhook"],
+        "{out}"
+    );
     assert!(out.contains("embedded"), "{out}");
 }
 

@@ -18,6 +18,13 @@ pub static PLUGINS: &[(&str, &[u8])] = &[
         include_bytes!(concat!(env!("ESOX_WASM_DIR"), "/esox_plugin_fake.wasm")),
     ),
     (
+        "esox_plugin_kubernetes.wasm",
+        include_bytes!(concat!(
+            env!("ESOX_WASM_DIR"),
+            "/esox_plugin_kubernetes.wasm"
+        )),
+    ),
+    (
         "esox_plugin_vault.wasm",
         include_bytes!(concat!(env!("ESOX_WASM_DIR"), "/esox_plugin_vault.wasm")),
     ),

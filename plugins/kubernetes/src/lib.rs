@@ -1,0 +1,247 @@
+//! ESO's `kubernetes` provider as an esox plugin: the Secrets of one namespace
+//! (`remoteNamespace`) of a Kubernetes cluster, possibly another one, read over the API.
+//!
+//! The store spec is ESO's `spec.provider.kubernetes` ([`config`]). The plugin authenticates
+//! with a bearer token that the host reads from the Secret at `auth.token.bearerToken`, or one
+//! it mints for the ServiceAccount at `auth.serviceAccount` (for the audiences listed there);
+//! client certificates (`auth.cert`) and kubeconfigs (`authRef`) are refused. It reads as ESO
+//! does ([`secret`]): `GET /api/v1/namespaces/<remoteNamespace>/secrets/<key>`, and lists for
+//! `dataFrom.find` ([`client`]).
+//!
+//! TLS trust is the host's: it trusts the CA at `server.caProvider` and the inline
+//! `server.caBundle` beside it. The origin a store calls is `server.url`'s; the operator
+//! grants it (the plugin has no default egress).
+
+pub mod client;
+pub mod config;
+pub mod gojson;
+pub mod secret;
+
+use esox_plugin_sdk::{
+    Capabilities, Error, PluginInfo, Provider, Reference, Settings, StoreContext, export_provider,
+    serde_json,
+};
+
+use client::KubernetesClient;
+use config::KubernetesConfig;
+
+/// The `kubernetes` provider.
+pub struct Kubernetes;
+
+impl Provider for Kubernetes {
+    type Client = KubernetesClient;
+
+    fn info() -> PluginInfo {
+        PluginInfo::new(
+            "kubernetes",
+            env!("CARGO_PKG_VERSION"),
+            "Secrets of a namespace of a Kubernetes cluster, read over its API (ESO's kubernetes provider)",
+        )
+        .capabilities(Capabilities::READ | Capabilities::FIND)
+        .config_schema(config_schema())
+        .references(references())
+    }
+
+    fn validate_config(config: &serde_json::Value) -> Result<(), Error> {
+        KubernetesConfig::parse(config)
+            .map(|_| ())
+            .map_err(Error::from)
+    }
+
+    /// The origin of `server.url` (`https://kubernetes.default.svc:443` when it is empty).
+    fn egress(config: &serde_json::Value, _settings: &Settings) -> Result<Vec<String>, Error> {
+        Ok(vec![KubernetesConfig::parse(config)?.origin])
+    }
+
+    fn open(
+        config: serde_json::Value,
+        _settings: Settings,
+        store: &StoreContext,
+    ) -> Result<KubernetesClient, Error> {
+        KubernetesClient::new(KubernetesConfig::parse(&config)?, store)
+    }
+}
+
+/// Where `spec.provider.kubernetes` references Kubernetes objects: the bearer token's Secret,
+/// the ServiceAccount to mint tokens for (for the audiences its own `audiences` lists: the
+/// plugin adds none) and the CA the host trusts for the store's TLS.
+pub fn references() -> Vec<Reference> {
+    vec![
+        Reference::secret_key("auth.token.bearerToken"),
+        Reference::service_account("auth.serviceAccount", Vec::<String>::new()),
+        Reference::ca_provider("server.caProvider"),
+    ]
+}
+
+/// The JSON Schema of `spec.provider.kubernetes`, as ESO's CRD defines it.
+pub fn config_schema() -> serde_json::Value {
+    let secret_key_selector = serde_json::json!({
+        "type": "object",
+        "properties": {
+            "name": {"type": "string"},
+            "key": {"type": "string"},
+            "namespace": {"type": "string"}
+        }
+    });
+    serde_json::json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "type": "object",
+        "properties": {
+            "server": {
+                "type": "object",
+                "properties": {
+                    "url": {
+                        "type": "string",
+                        "default": "kubernetes.default",
+                        "description": "https://host[:port][/path] of the API server; empty: https://kubernetes.default.svc"
+                    },
+                    "caBundle": {"type": "string", "contentEncoding": "base64"},
+                    "caProvider": {
+                        "type": "object",
+                        "required": ["type", "name"],
+                        "properties": {
+                            "type": {"type": "string", "enum": ["Secret", "ConfigMap"]},
+                            "name": {"type": "string"},
+                            "key": {"type": "string"},
+                            "namespace": {"type": "string"}
+                        }
+                    }
+                }
+            },
+            "auth": {
+                "type": "object",
+                "minProperties": 1,
+                "maxProperties": 1,
+                "description": "cert is not supported by this plugin",
+                "properties": {
+                    "cert": {
+                        "type": "object",
+                        "required": ["clientCert", "clientKey"],
+                        "properties": {
+                            "clientCert": secret_key_selector,
+                            "clientKey": secret_key_selector
+                        }
+                    },
+                    "token": {
+                        "type": "object",
+                        "required": ["bearerToken"],
+                        "properties": {"bearerToken": secret_key_selector}
+                    },
+                    "serviceAccount": {
+                        "type": "object",
+                        "required": ["name"],
+                        "properties": {
+                            "name": {"type": "string"},
+                            "namespace": {"type": "string"},
+                            "audiences": {
+                                "type": "array",
+                                "items": {"type": "string"},
+                                "description": "required by esox: the API server's token audience"
+                            }
+                        }
+                    }
+                }
+            },
+            "authRef": {
+                "description": "a kubeconfig in a Secret: not supported by this plugin",
+                "type": "object",
+                "properties": {
+                    "name": {"type": "string"},
+                    "key": {"type": "string"},
+                    "namespace": {"type": "string"}
+                }
+            },
+            "remoteNamespace": {
+                "type": "string",
+                "default": "default",
+                "minLength": 1,
+                "maxLength": 63,
+                "pattern": "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+            }
+        }
+    })
+}
+
+export_provider!(Kubernetes);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use esox_plugin_sdk::ReferenceKind;
+    use serde_json::json;
+
+    #[test]
+    fn info_declares_read_find_references_and_no_default_egress() {
+        let info = Kubernetes::info();
+        assert_eq!(info.name, "kubernetes");
+        assert_eq!(info.capabilities, Capabilities::READ | Capabilities::FIND);
+        assert!(info.default_egress.is_empty());
+        assert!(!info.wants_ambient_identity);
+        let refs: Vec<(&str, bool)> = info
+            .references
+            .iter()
+            .map(|r| (r.path.as_str(), r.audiences.is_empty()))
+            .collect();
+        assert_eq!(
+            refs,
+            [
+                ("auth.token.bearerToken", true),
+                ("auth.serviceAccount", true),
+                ("server.caProvider", true)
+            ]
+        );
+        assert!(matches!(info.references[0].kind, ReferenceKind::SecretKey));
+        assert!(matches!(
+            info.references[1].kind,
+            ReferenceKind::ServiceAccount
+        ));
+        assert!(matches!(info.references[2].kind, ReferenceKind::CaProvider));
+        // Every declared path exists in the schema.
+        let schema: serde_json::Value = serde_json::from_str(&info.config_schema).unwrap();
+        let p = &schema["properties"];
+        assert!(p["auth"]["properties"]["token"]["properties"]["bearerToken"].is_object());
+        assert!(p["auth"]["properties"]["serviceAccount"].is_object());
+        assert!(p["server"]["properties"]["caProvider"].is_object());
+    }
+
+    #[test]
+    fn egress_is_the_server_origin() {
+        let s = Settings::default();
+        let token = json!({"auth": {"token": {"bearerToken": {"name": "t", "key": "token"}}}});
+        assert_eq!(
+            Kubernetes::egress(&token, &s).unwrap(),
+            ["https://kubernetes.default.svc:443"]
+        );
+        let mut other = token.clone();
+        other["server"] = json!({"url": "https://api.other-cluster.example.com:6443/"});
+        assert_eq!(
+            Kubernetes::egress(&other, &s).unwrap(),
+            ["https://api.other-cluster.example.com:6443"]
+        );
+        other["server"] = json!({"url": "http://api.other-cluster.example.com"});
+        assert!(matches!(
+            Kubernetes::egress(&other, &s),
+            Err(Error::InvalidConfig(c)) if c.field == "server.url"
+        ));
+    }
+
+    #[test]
+    fn validate_config_reports_fields() {
+        assert!(
+            Kubernetes::validate_config(&json!({
+                "server": {"url": "kubernetes.default", "caProvider": {"type": "ConfigMap", "name": "kube-root-ca.crt", "key": "ca.crt"}},
+                "remoteNamespace": "team-a",
+                "auth": {"serviceAccount": {"name": "reader", "audiences": ["https://kubernetes.default.svc.cluster.local"]}}
+            }))
+            .is_ok()
+        );
+        assert!(matches!(
+            Kubernetes::validate_config(&json!({"auth": {"cert": {}}})),
+            Err(Error::InvalidConfig(c)) if c.field == "auth.cert"
+        ));
+        assert!(matches!(
+            Kubernetes::validate_config(&json!({"remoteNamespace": 5, "auth": {}})),
+            Err(Error::InvalidConfig(c)) if c.field == "remoteNamespace"
+        ));
+    }
+}
