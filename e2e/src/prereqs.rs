@@ -511,36 +511,10 @@ pub fn ensure_eso() -> Result<PathBuf> {
          module and build caches are cold (~1 GB of modules: ESO links every provider), then reused.",
         dir.display()
     );
-    let module = format!("github.com/external-secrets/external-secrets@{ESO_VERSION}");
-    let mut download = Command::new("go");
-    download
-        .args(["mod", "download", "-json", &module])
-        .current_dir(&tmp)
-        .env("GOFLAGS", "-mod=mod");
-    let output =
-        download
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|source| PrereqError::ToolMissing {
-                tool: "go".into(),
-                source,
-            })?;
-    if !output.status.success() {
-        return Err(PrereqError::StepFailed {
-            step: format!("go mod download {module}"),
-            status: output.status.to_string(),
-            tail: String::from_utf8_lossy(&output.stderr).into_owned(),
-        });
-    }
-    let info: serde_json::Value =
-        serde_json::from_slice(&output.stdout).map_err(|e| PrereqError::StepFailed {
-            step: format!("go mod download {module}"),
-            status: "printed no JSON".into(),
-            tail: e.to_string(),
-        })?;
-    let module_dir = PathBuf::from(info["Dir"].as_str().unwrap_or_default());
-    let src = tmp.join("src");
-    copy_tree(&module_dir, &src)?;
+    let src = module_source(
+        &format!("github.com/external-secrets/external-secrets@{ESO_VERSION}"),
+        &tmp,
+    )?;
     let fake = src.join(ESO_FAKE_FILE);
     let source =
         std::fs::read_to_string(&fake).map_err(io_err("read ESO's fake provider", &fake))?;
@@ -649,33 +623,7 @@ pub fn ensure_vault() -> Result<PathBuf> {
          module and build caches are cold (Vault links its built-in plugins), then reused.",
         dir.display()
     );
-    let module = format!("github.com/hashicorp/vault@{VAULT_VERSION}");
-    let output = Command::new("go")
-        .args(["mod", "download", "-json", &module])
-        .current_dir(&tmp)
-        .env("GOFLAGS", "-mod=mod")
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|source| PrereqError::ToolMissing {
-            tool: "go".into(),
-            source,
-        })?;
-    if !output.status.success() {
-        return Err(PrereqError::StepFailed {
-            step: format!("go mod download {module}"),
-            status: output.status.to_string(),
-            tail: String::from_utf8_lossy(&output.stderr).into_owned(),
-        });
-    }
-    let info: serde_json::Value =
-        serde_json::from_slice(&output.stdout).map_err(|e| PrereqError::StepFailed {
-            step: format!("go mod download {module}"),
-            status: "printed no JSON".into(),
-            tail: e.to_string(),
-        })?;
-    let module_dir = PathBuf::from(info["Dir"].as_str().unwrap_or_default());
-    let src = tmp.join("src");
-    copy_tree(&module_dir, &src)?;
+    let src = module_source(&format!("github.com/hashicorp/vault@{VAULT_VERSION}"), &tmp)?;
     let mut edit = Command::new("go");
     edit.arg("mod").arg("edit");
     for nested in VAULT_NESTED_MODULES {
@@ -728,6 +676,38 @@ pub fn eso_crds_dir(binary: &Path) -> PathBuf {
         .parent()
         .map(|d| d.join("crds"))
         .unwrap_or_else(|| PathBuf::from("crds"))
+}
+
+/// `go mod download` of `module` (`path@version`, checksum-verified by Go's sum database) and a
+/// writable copy of its source in `tmp/src` (Go's module cache is read-only); returns that copy.
+fn module_source(module: &str, tmp: &Path) -> Result<PathBuf> {
+    let output = Command::new("go")
+        .args(["mod", "download", "-json", module])
+        .current_dir(tmp)
+        .env("GOFLAGS", "-mod=mod")
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|source| PrereqError::ToolMissing {
+            tool: "go".into(),
+            source,
+        })?;
+    if !output.status.success() {
+        return Err(PrereqError::StepFailed {
+            step: format!("go mod download {module}"),
+            status: output.status.to_string(),
+            tail: String::from_utf8_lossy(&output.stderr).into_owned(),
+        });
+    }
+    let info: serde_json::Value =
+        serde_json::from_slice(&output.stdout).map_err(|e| PrereqError::StepFailed {
+            step: format!("go mod download {module}"),
+            status: "printed no JSON".into(),
+            tail: e.to_string(),
+        })?;
+    let module_dir = PathBuf::from(info["Dir"].as_str().unwrap_or_default());
+    let src = tmp.join("src");
+    copy_tree(&module_dir, &src)?;
+    Ok(src)
 }
 
 /// Copies a folder tree (files made writable: Go's module cache is read-only).

@@ -132,23 +132,6 @@ fn kubernetes_store(stack: &Stack, ns: &str, name: &str, remote: &str, auth: Val
     })
 }
 
-fn external_secret(ns: &str, name: &str, store: &str, spec: Value) -> Value {
-    let mut full = json!({
-        "refreshInterval": "1h",
-        "secretStoreRef": {"name": store, "kind": "SecretStore"},
-        "target": {"name": name},
-    });
-    if let (Value::Object(base), Value::Object(extra)) = (&mut full, spec) {
-        base.extend(extra);
-    }
-    json!({
-        "apiVersion": "external-secrets.io/v1",
-        "kind": "ExternalSecret",
-        "metadata": {"name": name, "namespace": ns},
-        "spec": full,
-    })
-}
-
 #[tokio::test]
 #[ignore = "needs the real stack (kube-apiserver, etcd, kube-controller-manager, LocalStack): runs in `cargo xtask test` (e2e phase)"]
 async fn a_bearer_token_and_a_brokered_service_account_read_another_namespaces_secrets() {
@@ -220,7 +203,7 @@ async fn a_bearer_token_and_a_brokered_service_account_read_another_namespaces_s
     for store in ["token", "sa"] {
         apply(
             &client,
-            external_secret(
+            store_external_secret(
                 ns.name(),
                 store,
                 store,
@@ -256,7 +239,7 @@ async fn a_bearer_token_and_a_brokered_service_account_read_another_namespaces_s
     apply(&client, elsewhere).await;
     apply(
         &client,
-        external_secret(
+        store_external_secret(
             ns.name(),
             "denied",
             "elsewhere",
@@ -291,7 +274,7 @@ async fn without_the_clusters_ca_the_server_is_not_trusted() {
     create_secret(&client, ns.name(), "db", &[("k", "v")], &[]).await;
     apply(
         &client,
-        external_secret(
+        store_external_secret(
             ns.name(),
             "db-copy",
             "untrusted",

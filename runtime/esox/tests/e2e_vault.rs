@@ -92,23 +92,6 @@ fn vault_addr() -> String {
     VAULT.get().expect("vault started").addr().to_string()
 }
 
-fn external_secret(ns: &str, name: &str, store: &str, spec: Value) -> Value {
-    let mut full = json!({
-        "refreshInterval": "1h",
-        "secretStoreRef": {"name": store, "kind": "SecretStore"},
-        "target": {"name": name},
-    });
-    if let (Value::Object(base), Value::Object(extra)) = (&mut full, spec) {
-        base.extend(extra);
-    }
-    json!({
-        "apiVersion": "external-secrets.io/v1",
-        "kind": "ExternalSecret",
-        "metadata": {"name": name, "namespace": ns},
-        "spec": full,
-    })
-}
-
 /// A token with the read policy only (what an operator would hand a store).
 async fn read_token(vault: &VaultServer) -> String {
     let answer = vault
@@ -165,7 +148,7 @@ async fn token_auth_reads_kv_v2_values_properties_whole_secrets_and_finds_by_pat
     wait_ready(&client, ns.name(), "SecretStore", "vault", "True", "Valid").await;
     apply(
         &client,
-        external_secret(
+        store_external_secret(
             ns.name(),
             "db",
             "vault",
@@ -191,7 +174,7 @@ async fn token_auth_reads_kv_v2_values_properties_whole_secrets_and_finds_by_pat
     // (rewritten to the last segment: a Secret key cannot hold "/"), each the JSON of its data.
     apply(
         &client,
-        external_secret(
+        store_external_secret(
             ns.name(),
             "found",
             "vault",
@@ -209,7 +192,7 @@ async fn token_auth_reads_kv_v2_values_properties_whole_secrets_and_finds_by_pat
     // A key that does not exist: Ready=False, the existing Secret untouched.
     apply(
         &client,
-        external_secret(
+        store_external_secret(
             ns.name(),
             "missing",
             "vault",
@@ -301,7 +284,7 @@ async fn approle_and_userpass_log_in_and_read_kv_v1() {
         wait_ready(&client, ns.name(), "SecretStore", store, "True", "Valid").await;
         apply(
             &client,
-            external_secret(
+            store_external_secret(
                 ns.name(),
                 store,
                 store,
@@ -367,7 +350,7 @@ async fn tls_is_trusted_only_through_the_stores_ca_bundle_or_ca_provider() {
         wait_ready(&client, ns.name(), "SecretStore", store, "True", "Valid").await;
         apply(
             &client,
-            external_secret(
+            store_external_secret(
                 ns.name(),
                 store,
                 store,
@@ -515,7 +498,7 @@ async fn kubernetes_auth_logs_in_with_a_token_the_host_mints_for_the_service_acc
     wait_ready(&client, ns.name(), "SecretStore", "k8s", "True", "Valid").await;
     apply(
         &client,
-        external_secret(
+        store_external_secret(
             ns.name(),
             "app",
             "k8s",

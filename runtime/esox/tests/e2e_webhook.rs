@@ -81,23 +81,6 @@ fn webhook_store(ns: &str, name: &str, url: &str, extra: Value) -> Value {
     })
 }
 
-fn external_secret(ns: &str, name: &str, store: &str, spec: Value) -> Value {
-    let mut full = json!({
-        "refreshInterval": "1h",
-        "secretStoreRef": {"name": store, "kind": "SecretStore"},
-        "target": {"name": name},
-    });
-    if let (Value::Object(base), Value::Object(extra)) = (&mut full, spec) {
-        base.extend(extra);
-    }
-    json!({
-        "apiVersion": "external-secrets.io/v1",
-        "kind": "ExternalSecret",
-        "metadata": {"name": name, "namespace": ns},
-        "spec": full,
-    })
-}
-
 #[tokio::test]
 #[ignore = "needs the real stack (kube-apiserver, etcd, kube-controller-manager, LocalStack): runs in `cargo xtask test` (e2e phase)"]
 async fn get_and_post_lookups_fill_a_secret_through_json_path_and_properties() {
@@ -145,7 +128,7 @@ async fn get_and_post_lookups_fill_a_secret_through_json_path_and_properties() {
         .await;
         apply(
             &client,
-            external_secret(
+            store_external_secret(
                 ns.name(),
                 store,
                 store,
@@ -174,7 +157,7 @@ async fn get_and_post_lookups_fill_a_secret_through_json_path_and_properties() {
     // An unknown key: Ready=False, nothing written.
     apply(
         &client,
-        external_secret(
+        store_external_secret(
             ns.name(),
             "missing",
             "get",
@@ -214,7 +197,7 @@ async fn tls_is_trusted_through_the_stores_ca_bundle_only() {
     for store in ["trusted", "untrusted"] {
         apply(
             &client,
-            external_secret(
+            store_external_secret(
                 ns.name(),
                 store,
                 store,

@@ -199,11 +199,11 @@ async fn bad_configs_are_refused_with_the_field_named() {
         Ok(())
     );
     let err = host
-        .validate_config("vault", &serde_json::json!({}))
+        .validate_config("gcpsm", &serde_json::json!({}))
         .await
         .unwrap_err();
     assert!(
-        matches!(&err, ProviderError::InvalidConfig(m) if m.contains("spec.provider.vault") && m.contains("fake")),
+        matches!(&err, ProviderError::InvalidConfig(m) if m.contains("spec.provider.gcpsm") && m.contains("fake")),
         "{err:?}"
     );
 }

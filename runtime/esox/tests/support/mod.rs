@@ -225,6 +225,25 @@ pub fn es_api(client: &kube::Client, ns: &str) -> Api<DynamicObject> {
     Api::namespaced_with(client.clone(), ns, &gvk("ExternalSecret"))
 }
 
+/// An ExternalSecret `name` in `ns` reading from SecretStore `store` into the Secret of its own
+/// name, refreshed hourly; `spec` is merged over that (top-level keys replace).
+pub fn store_external_secret(ns: &str, name: &str, store: &str, spec: Value) -> Value {
+    let mut full = serde_json::json!({
+        "refreshInterval": "1h",
+        "secretStoreRef": {"name": store, "kind": "SecretStore"},
+        "target": {"name": name},
+    });
+    if let (Value::Object(base), Value::Object(extra)) = (&mut full, spec) {
+        base.extend(extra);
+    }
+    serde_json::json!({
+        "apiVersion": "external-secrets.io/v1",
+        "kind": "ExternalSecret",
+        "metadata": {"name": name, "namespace": ns},
+        "spec": full,
+    })
+}
+
 /// Server-side apply, as `kubectl apply --server-side` would.
 pub async fn apply(client: &kube::Client, manifest: Value) {
     esox_e2e::manifests::apply_yaml(client, &serde_yaml::to_string(&manifest).unwrap())
