@@ -338,39 +338,13 @@ pub fn helm_dir_name() -> String {
 /// default Kubernetes version of `helm template` are right). Cold: about 100 s on two cores,
 /// mostly compiling; progress on stderr.
 pub fn ensure_helm() -> Result<PathBuf> {
-    if let Some(helm) = std::env::var_os("ESOX_HELM") {
-        let helm = PathBuf::from(helm);
-        if helm.is_file() {
-            eprintln!("[esox-e2e] helm: using ESOX_HELM={}", helm.display());
-            return Ok(helm);
-        }
-        eprintln!(
-            "[esox-e2e] helm: ESOX_HELM={} is not a file; using the pinned build",
-            helm.display()
-        );
-    }
-    let assets_root = cache_root()?.join("assets");
-    let dir = assets_root.join(helm_dir_name());
+    let (dir, tmp, _lock) = match locate_tool("helm", "ESOX_HELM", &helm_dir_name(), "helm", |d| {
+        d.join("helm").is_file()
+    })? {
+        Tool::Ready(helm) => return Ok(helm),
+        Tool::Build { dir, tmp, _lock } => (dir, tmp, _lock),
+    };
     let helm = dir.join("helm");
-    if helm.is_file() {
-        eprintln!("[esox-e2e] helm: reusing {}", helm.display());
-        return Ok(helm);
-    }
-    std::fs::create_dir_all(&assets_root)
-        .map_err(io_err("create the assets folder", &assets_root))?;
-    // Its own lock: building helm need not wait for a control-plane build.
-    let _lock = FileLock::acquire(&assets_root.join(".helm.lock"))?;
-    if helm.is_file() {
-        eprintln!(
-            "[esox-e2e] helm: built meanwhile by another process, reusing {}",
-            helm.display()
-        );
-        return Ok(helm);
-    }
-    run_quiet_probe("go", &["version"])?;
-    let tmp = assets_root.join(format!(".{}.tmp-{}", helm_dir_name(), std::process::id()));
-    let _ = std::fs::remove_dir_all(&tmp);
-    std::fs::create_dir_all(&tmp).map_err(io_err("create the build folder", &tmp))?;
     let started = Instant::now();
     eprintln!(
         "[esox-e2e] helm: building helm {HELM_VERSION} with `go install` into {}.\n\
@@ -472,38 +446,17 @@ pub fn guard_eso_fake_provider(source: &str) -> std::result::Result<String, Stri
 /// main package. The folder also receives ESO's CRDs (`crds/`, from the same module). Cold: about
 /// 10 minutes on two cores (ESO links every provider's SDK); progress on stderr.
 pub fn ensure_eso() -> Result<PathBuf> {
-    if let Some(binary) = std::env::var_os("ESOX_ESO_BINARY") {
-        let binary = PathBuf::from(binary);
-        if binary.is_file() {
-            eprintln!("[esox-e2e] ESO: using ESOX_ESO_BINARY={}", binary.display());
-            return Ok(binary);
-        }
-        eprintln!(
-            "[esox-e2e] ESO: ESOX_ESO_BINARY={} is not a file; using the pinned build",
-            binary.display()
-        );
-    }
-    let assets_root = cache_root()?.join("assets");
-    let dir = assets_root.join(eso_dir_name());
+    let (dir, tmp, _lock) = match locate_tool(
+        "ESO",
+        "ESOX_ESO_BINARY",
+        &eso_dir_name(),
+        "external-secrets",
+        |d| d.join("external-secrets").is_file() && d.join("crds").is_dir(),
+    )? {
+        Tool::Ready(binary) => return Ok(binary),
+        Tool::Build { dir, tmp, _lock } => (dir, tmp, _lock),
+    };
     let binary = dir.join("external-secrets");
-    if binary.is_file() && dir.join("crds").is_dir() {
-        eprintln!("[esox-e2e] ESO: reusing {}", binary.display());
-        return Ok(binary);
-    }
-    std::fs::create_dir_all(&assets_root)
-        .map_err(io_err("create the assets folder", &assets_root))?;
-    let _lock = FileLock::acquire(&assets_root.join(".eso.lock"))?;
-    if binary.is_file() && dir.join("crds").is_dir() {
-        eprintln!(
-            "[esox-e2e] ESO: built meanwhile by another process, reusing {}",
-            binary.display()
-        );
-        return Ok(binary);
-    }
-    run_quiet_probe("go", &["version"])?;
-    let tmp = assets_root.join(format!(".{}.tmp-{}", eso_dir_name(), std::process::id()));
-    let _ = std::fs::remove_dir_all(&tmp);
-    std::fs::create_dir_all(&tmp).map_err(io_err("create the build folder", &tmp))?;
     let started = Instant::now();
     eprintln!(
         "[esox-e2e] ESO: building external-secrets {ESO_VERSION} (benchmark tooling) into {}.\n\
@@ -584,38 +537,14 @@ pub const VAULT_NESTED_MODULES: [&str; 5] = [
 /// of its nested modules dropped ([`VAULT_NESTED_MODULES`]), `go build` of its main package.
 /// Cold: about 10 minutes on two cores (Vault links every built-in plugin); progress on stderr.
 pub fn ensure_vault() -> Result<PathBuf> {
-    if let Some(vault) = std::env::var_os("ESOX_VAULT") {
-        let vault = PathBuf::from(vault);
-        if vault.is_file() {
-            eprintln!("[esox-e2e] vault: using ESOX_VAULT={}", vault.display());
-            return Ok(vault);
-        }
-        eprintln!(
-            "[esox-e2e] vault: ESOX_VAULT={} is not a file; using the pinned build",
-            vault.display()
-        );
-    }
-    let assets_root = cache_root()?.join("assets");
-    let dir = assets_root.join(vault_dir_name());
+    let (dir, tmp, _lock) =
+        match locate_tool("vault", "ESOX_VAULT", &vault_dir_name(), "vault", |d| {
+            d.join("vault").is_file()
+        })? {
+            Tool::Ready(vault) => return Ok(vault),
+            Tool::Build { dir, tmp, _lock } => (dir, tmp, _lock),
+        };
     let binary = dir.join("vault");
-    if binary.is_file() {
-        eprintln!("[esox-e2e] vault: reusing {}", binary.display());
-        return Ok(binary);
-    }
-    std::fs::create_dir_all(&assets_root)
-        .map_err(io_err("create the assets folder", &assets_root))?;
-    let _lock = FileLock::acquire(&assets_root.join(".vault.lock"))?;
-    if binary.is_file() {
-        eprintln!(
-            "[esox-e2e] vault: built meanwhile by another process, reusing {}",
-            binary.display()
-        );
-        return Ok(binary);
-    }
-    run_quiet_probe("go", &["version"])?;
-    let tmp = assets_root.join(format!(".{}.tmp-{}", vault_dir_name(), std::process::id()));
-    let _ = std::fs::remove_dir_all(&tmp);
-    std::fs::create_dir_all(&tmp).map_err(io_err("create the build folder", &tmp))?;
     let started = Instant::now();
     eprintln!(
         "[esox-e2e] vault: building Vault {VAULT_VERSION} (e2e tooling) into {}.\n\
@@ -708,6 +637,68 @@ fn module_source(module: &str, tmp: &Path) -> Result<PathBuf> {
     let src = tmp.join("src");
     copy_tree(&module_dir, &src)?;
     Ok(src)
+}
+
+/// Where a test tool built from a Go module into `<cache>/assets/<dir_name>/` comes from.
+enum Tool {
+    /// `$var` names a file, or the cached build is complete: use it.
+    Ready(PathBuf),
+    /// Build it: into `tmp`, then move it to `dir`; `_lock` (the tool's own) is held meanwhile.
+    Build {
+        dir: PathBuf,
+        tmp: PathBuf,
+        _lock: FileLock,
+    },
+}
+
+/// The override in `$var` when it names a file; else `dir/binary` when `complete(dir)`
+/// (checked again under the tool's own lock, so concurrent runs build once); else an empty
+/// build folder beside it, once `go` is known to run. `label` names the tool in the messages.
+fn locate_tool(
+    label: &str,
+    var: &str,
+    dir_name: &str,
+    binary: &str,
+    complete: impl Fn(&Path) -> bool,
+) -> Result<Tool> {
+    if let Some(path) = std::env::var_os(var) {
+        let path = PathBuf::from(path);
+        if path.is_file() {
+            eprintln!("[esox-e2e] {label}: using {var}={}", path.display());
+            return Ok(Tool::Ready(path));
+        }
+        eprintln!(
+            "[esox-e2e] {label}: {var}={} is not a file; using the pinned build",
+            path.display()
+        );
+    }
+    let assets_root = cache_root()?.join("assets");
+    let dir = assets_root.join(dir_name);
+    let found = dir.join(binary);
+    if complete(&dir) {
+        eprintln!("[esox-e2e] {label}: reusing {}", found.display());
+        return Ok(Tool::Ready(found));
+    }
+    std::fs::create_dir_all(&assets_root)
+        .map_err(io_err("create the assets folder", &assets_root))?;
+    // Its own lock: building one tool need not wait for another's build.
+    let lock = FileLock::acquire(&assets_root.join(format!(".{}.lock", label.to_lowercase())))?;
+    if complete(&dir) {
+        eprintln!(
+            "[esox-e2e] {label}: built meanwhile by another process, reusing {}",
+            found.display()
+        );
+        return Ok(Tool::Ready(found));
+    }
+    run_quiet_probe("go", &["version"])?;
+    let tmp = assets_root.join(format!(".{dir_name}.tmp-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).map_err(io_err("create the build folder", &tmp))?;
+    Ok(Tool::Build {
+        dir,
+        tmp,
+        _lock: lock,
+    })
 }
 
 /// Copies a folder tree (files made writable: Go's module cache is read-only).

@@ -17,7 +17,6 @@ use esox_sync::{Delete, ExistingSecret, TargetMeta};
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::api::{Api, DeleteParams, Patch, PatchParams, Preconditions};
-use kube::{Resource, ResourceExt};
 use serde_json::{Value, json};
 
 use crate::managed_fields::managed_data_keys;
@@ -351,14 +350,6 @@ pub async fn delete_exactly(
         Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => Ok(()),
         Err(e) => Err(e),
     }
-}
-
-/// Whether `object` is controlled by the ExternalSecret `es` (its uid).
-pub fn controlled_by<K: Resource>(object: &K, es: &ExternalSecret) -> bool {
-    object
-        .owner_references()
-        .iter()
-        .any(|o| o.controller == Some(true) && Some(&o.uid) == es.metadata.uid.as_ref())
 }
 
 #[cfg(test)]

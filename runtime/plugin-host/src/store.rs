@@ -364,10 +364,7 @@ impl StoreClient {
 
     /// The store's egress policy: the origins its plugin derives from the config (0.2+),
     /// within the operator's grant, plus the ambient identity's credentials endpoint.
-    fn resolve_egress(
-        &self,
-        derived: Option<&[String]>,
-    ) -> Result<Arc<EgressPolicy>, ProviderError> {
+    fn resolve_egress(&self, derived: Option<&[String]>) -> Result<EgressPolicy, ProviderError> {
         let extra: Vec<String> = self.broker_ambient_endpoint().into_iter().collect();
         let (policy, dropped) = self
             .spec
@@ -377,7 +374,7 @@ impl StoreClient {
         if !dropped.is_empty() {
             tracing::warn!(plugin = %self.plugin.meta.name, store = %self.spec.context, ?dropped, "origins the plugin derived from the store's config are outside what the operator grants it; not granted");
         }
-        Ok(Arc::new(policy))
+        Ok(policy)
     }
 
     /// The CA certificates the store's config names for its plugin's TLS: at each path the
@@ -424,16 +421,12 @@ impl StoreClient {
                     invalid(&format!("{}: {kind} {name} key {key}", p.path), why)
                 })?);
             }
+            // `objects_at` of an empty path is the config itself.
             let (parent, field) = match p.path.rsplit_once('.') {
                 Some((parent, _)) => (parent, format!("{parent}.caBundle")),
                 None => ("", "caBundle".to_string()),
             };
-            let holders = if parent.is_empty() {
-                vec![config]
-            } else {
-                crate::broker::objects_at(config, parent)
-            };
-            for bundle in holders
+            for bundle in crate::broker::objects_at(config, parent)
                 .into_iter()
                 .filter_map(|h| h.get("caBundle").and_then(|v| v.as_str()))
                 .filter(|b| !b.is_empty())
@@ -495,8 +488,7 @@ impl StoreClient {
                     Err(e) => return Ok(Err(e)),
                 };
                 let policy = match self.resolve_trust().await {
-                    Ok(trust) if trust.is_empty() => policy,
-                    Ok(trust) => Arc::new((*policy).clone().with_trust(trust)),
+                    Ok(trust) => Arc::new(policy.with_trust(trust)),
                     Err(e) => return Ok(Err(e)),
                 };
                 store.data_mut().set_egress(policy.clone());
