@@ -109,22 +109,36 @@ fn cargo() -> String {
     std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
 }
 
-/// Install everything the suite and the demo need; each step is cached and skipped when done.
+/// Install everything the suite needs; each step is cached and skipped when done.
 /// The binaries are built with the whole workspace selected, like every later cargo call, so
 /// cargo unifies features once and builds nothing twice.
 pub fn prepare(phases: &mut Phases) -> Result<(), String> {
+    prepare_with(phases, false)
+}
+
+/// [`prepare`], with only what a stack needs when `stack_only` (the demo: no helm, ESO or
+/// Vault, which only the tests and the benchmark use).
+pub fn prepare_with(phases: &mut Phases, stack_only: bool) -> Result<(), String> {
     wasm_target(phases)?;
     phases.run(
         "build the binaries (cargo build --workspace --bins; plugins for wasm32-wasip2 via build.rs)",
         || sh(&cargo(), &["build", "--workspace", "--bins"]),
     )?;
-    phases.run(
-        "control plane + LocalStack + helm, ESO and Vault test tooling (esox-stack prepare; cached under ~/.cache/esox)",
-        || {
-            let stack = bin_dir().join("esox-stack");
-            sh(&stack.display().to_string(), &["prepare"])
-        },
-    )
+    let (what, args): (&str, &[&str]) = if stack_only {
+        (
+            "control plane + LocalStack (esox-stack prepare --stack-only; cached under ~/.cache/esox)",
+            &["prepare", "--stack-only"],
+        )
+    } else {
+        (
+            "control plane + LocalStack + helm, ESO and Vault test tooling (esox-stack prepare; cached under ~/.cache/esox)",
+            &["prepare"],
+        )
+    };
+    phases.run(what, || {
+        let stack = bin_dir().join("esox-stack");
+        sh(&stack.display().to_string(), args)
+    })
 }
 
 /// Cargo's target directory: `$CARGO_TARGET_DIR` (as `.ci/run` sets it) or `<repo>/target`.

@@ -22,9 +22,13 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Build or reuse the control-plane binaries, the LocalStack venv, helm and ESO (for the
-    /// benchmark); print how long each took.
-    Prepare,
+    /// Build or reuse the control-plane binaries, the LocalStack venv, helm (chart check), ESO
+    /// (benchmark) and Vault (vault e2e suite); print how long each took.
+    Prepare {
+        /// Only what a stack itself needs (control plane, LocalStack): the demo's case.
+        #[arg(long)]
+        stack_only: bool,
+    },
     /// Build or reuse helm (for the chart check, e2e/tests/helm_chart.rs); print its path.
     Helm,
     /// Start a stack in the foreground; write DIR/kubeconfig, DIR/controller.kubeconfig, DIR/env
@@ -43,7 +47,7 @@ enum Command {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
-        Command::Prepare => prepare(),
+        Command::Prepare { stack_only } => prepare(stack_only),
         Command::Helm => {
             let started = Instant::now();
             let helm = prereqs::ensure_helm()?;
@@ -55,22 +59,13 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
-fn prepare() -> anyhow::Result<()> {
+fn prepare(stack_only: bool) -> anyhow::Result<()> {
     let started = Instant::now();
     let control_plane = prereqs::ensure_control_plane()?;
     let control_plane_secs = started.elapsed().as_secs_f64();
     let venv_started = Instant::now();
     let venv = prereqs::ensure_localstack()?;
     let venv_secs = venv_started.elapsed().as_secs_f64();
-    let helm_started = Instant::now();
-    let helm = prereqs::ensure_helm()?;
-    let helm_secs = helm_started.elapsed().as_secs_f64();
-    let eso_started = Instant::now();
-    let eso = prereqs::ensure_eso()?;
-    let eso_secs = eso_started.elapsed().as_secs_f64();
-    let vault_started = Instant::now();
-    let vault = prereqs::ensure_vault()?;
-    let vault_secs = vault_started.elapsed().as_secs_f64();
     println!(
         "control plane binaries: {} ({control_plane_secs:.1}s)",
         control_plane.display()
@@ -79,20 +74,31 @@ fn prepare() -> anyhow::Result<()> {
         "LocalStack venv:        {} ({venv_secs:.1}s)",
         venv.display()
     );
-    println!(
-        "helm (chart checks):    {} ({helm_secs:.1}s)",
-        helm.display()
-    );
-    println!(
-        "ESO {} (benchmark):  {} ({eso_secs:.1}s)",
-        prereqs::ESO_VERSION,
-        eso.display()
-    );
-    println!(
-        "Vault {} (vault e2e):  {} ({vault_secs:.1}s)",
-        prereqs::VAULT_VERSION,
-        vault.display()
-    );
+    if !stack_only {
+        let helm_started = Instant::now();
+        let helm = prereqs::ensure_helm()?;
+        println!(
+            "helm (chart checks):    {} ({:.1}s)",
+            helm.display(),
+            helm_started.elapsed().as_secs_f64()
+        );
+        let eso_started = Instant::now();
+        let eso = prereqs::ensure_eso()?;
+        println!(
+            "ESO {} (benchmark):  {} ({:.1}s)",
+            prereqs::ESO_VERSION,
+            eso.display(),
+            eso_started.elapsed().as_secs_f64()
+        );
+        let vault_started = Instant::now();
+        let vault = prereqs::ensure_vault()?;
+        println!(
+            "Vault {} (vault e2e):  {} ({:.1}s)",
+            prereqs::VAULT_VERSION,
+            vault.display(),
+            vault_started.elapsed().as_secs_f64()
+        );
+    }
     println!("prepare total: {:.1}s", started.elapsed().as_secs_f64());
     Ok(())
 }
