@@ -482,6 +482,7 @@ plugins:
       - https://vault.internal:8200
       - https://*.vault.example.com
   ambientIdentity: [aws]
+  apiAudienceTokens: [none]
   volume:
     configMap:
       name: esox-plugins
@@ -507,6 +508,7 @@ extraEnv:
         "--plugin-egress=vaultish=https://vault.internal:8200",
         "--plugin-egress=vaultish=https://*.vault.example.com",
         "--plugin-ambient-identity=aws",
+        "--plugin-api-audience-tokens=none",
         "--min-refresh-interval=30s",
         "--enable-flood-gate=false",
     ] {

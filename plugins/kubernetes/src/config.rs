@@ -198,10 +198,10 @@ impl KubernetesConfig {
                         "must not be empty",
                     ));
                 }
-                if ca.key.as_deref() == Some("") {
+                if ca.key.as_deref().unwrap_or_default().is_empty() {
                     return Err(ConfigError::new(
                         "server.caProvider.key",
-                        "must not be empty",
+                        "must name the key that holds the CA certificate",
                     ));
                 }
                 Some(ca.namespace.clone())
@@ -315,13 +315,10 @@ fn parse_auth(auth: Option<RawAuth>) -> Result<Auth, ConfigError> {
                 "must not be empty",
             ));
         }
+        // No audiences, as in ESO's examples: a token for the API server's own audience, which
+        // the host mints only when the operator grants that to this plugin (it does by default;
+        // `--plugin-api-audience-tokens`).
         let audiences = sa.audiences.clone().unwrap_or_default();
-        if audiences.is_empty() {
-            return Err(ConfigError::new(
-                "auth.serviceAccount.audiences",
-                "esox needs the API server's token audience spelled out: list it here. By default it is the target cluster's service-account issuer (kubeadm: https://kubernetes.default.svc.cluster.local; `kubectl get --raw /.well-known/openid-configuration` shows it). ESO may leave it empty to get the API server's default, but the controller mints tokens only for audiences a store names",
-            ));
-        }
         if audiences.iter().any(|a| a.trim().is_empty()) {
             return Err(ConfigError::new(
                 "auth.serviceAccount.audiences",
@@ -546,10 +543,6 @@ mod tests {
             "auth.token.bearerToken.key"
         );
         assert_eq!(
-            field(with_auth(json!({"serviceAccount": {"name": "reader"}}))),
-            "auth.serviceAccount.audiences"
-        );
-        assert_eq!(
             field(with_auth(
                 json!({"serviceAccount": {"name": "reader", "audiences": [""]}})
             )),
@@ -589,6 +582,88 @@ mod tests {
         let mut c = token_config();
         c["server"]["caBundle"] = json!("LS0tLS1CRUdJTg==");
         KubernetesConfig::parse(&c).unwrap();
+    }
+
+    #[test]
+    fn client_certificates_and_kubeconfigs_are_refused_whatever_they_name() {
+        // ESO's full auth.cert shape, every selector field written: refused as a whole.
+        let selector = |name: &str| json!({"name": name, "key": "tls.crt", "namespace": "infra"});
+        let cert = json!({
+            "server": {"url": "https://k8s.example.com:6443"},
+            "auth": {"cert": {"clientCert": selector("client-cert"), "clientKey": selector("client-key")}}
+        });
+        let e = KubernetesConfig::parse(&cert).unwrap_err();
+        assert_eq!(e.field, "auth.cert");
+        assert!(e.message.contains("not supported"), "{e}");
+        assert!(!e.message.contains("client-cert"), "{e}");
+        // A kubeconfig in a Secret, with its namespace: refused, naming authRef.
+        let kubeconfig = json!({
+            "authRef": {"name": "kubeconfig", "key": "config", "namespace": "infra"}
+        });
+        let e = KubernetesConfig::parse(&kubeconfig).unwrap_err();
+        assert_eq!(e.field, "authRef");
+        assert!(e.message.contains("not supported"), "{e}");
+    }
+
+    #[test]
+    fn ca_provider_fields_are_checked() {
+        let with_ca = |ca: serde_json::Value| {
+            let mut c = token_config();
+            c["server"]["caProvider"] = ca;
+            KubernetesConfig::parse(&c)
+        };
+        for kind in ["Secret", "ConfigMap"] {
+            let c = with_ca(json!({"type": kind, "name": "ca", "key": "ca.crt"})).unwrap();
+            assert_eq!(c.ca_provider_namespace, Some(None), "{kind}");
+        }
+        assert_eq!(
+            field(with_ca(
+                json!({"type": "Secret", "name": "", "key": "ca.crt"})
+            )),
+            "server.caProvider.name"
+        );
+        assert_eq!(
+            field(with_ca(json!({"type": "Secret", "name": "ca", "key": ""}))),
+            "server.caProvider.key"
+        );
+        assert_eq!(
+            field(with_ca(json!({"type": "Secret", "name": "ca"}))),
+            "server.caProvider.key",
+            "ESO fails on a caProvider without its key; the host would skip it"
+        );
+        let e = with_ca(json!({"name": "ca", "key": "ca.crt"})).unwrap_err();
+        assert!(e.message.contains("missing field `type`"), "{e}");
+        let c = with_ca(
+            json!({"type": "ConfigMap", "name": "ca", "key": "ca.crt", "namespace": "infra"}),
+        )
+        .unwrap();
+        assert_eq!(c.ca_provider_namespace, Some(Some("infra".to_string())));
+    }
+
+    #[test]
+    fn a_secret_stores_bearer_token_stays_in_its_namespace() {
+        let mut cfg = token_config();
+        cfg["server"].as_object_mut().unwrap().remove("caProvider");
+        cfg["auth"]["token"]["bearerToken"]["namespace"] = json!("other");
+        let c = KubernetesConfig::parse(&cfg).unwrap();
+        assert!(!c.auth.is_referent());
+        assert_eq!(
+            c.check_store(&StoreContext::secret_store("team", "s"))
+                .unwrap_err()
+                .field,
+            "auth.token.bearerToken.namespace"
+        );
+        c.check_store(&StoreContext::secret_store("other", "s"))
+            .unwrap();
+        // Without a namespace, a SecretStore reads the token from its own namespace.
+        cfg["auth"]["token"]["bearerToken"]
+            .as_object_mut()
+            .unwrap()
+            .remove("namespace");
+        KubernetesConfig::parse(&cfg)
+            .unwrap()
+            .check_store(&StoreContext::secret_store("team", "s"))
+            .unwrap();
     }
 
     #[test]
@@ -642,5 +717,19 @@ mod tests {
             .check_store(&StoreContext::cluster_secret_store("c", None))
             .unwrap();
         assert!(referent.auth.is_referent());
+    }
+
+    #[test]
+    fn a_service_account_without_audiences_asks_for_the_api_servers_own() {
+        let c = KubernetesConfig::parse(&json!({
+            "server": {"url": "https://k8s.example.com:6443"},
+            "auth": {"serviceAccount": {"name": "reader"}}
+        }))
+        .unwrap();
+        assert!(
+            matches!(&c.auth, Auth::ServiceAccount { audiences, .. } if audiences.is_empty()),
+            "{:?}",
+            c.auth
+        );
     }
 }

@@ -73,93 +73,14 @@ pub fn references() -> Vec<Reference> {
     ]
 }
 
-/// The JSON Schema of `spec.provider.kubernetes`, as ESO's CRD defines it.
+/// The JSON Schema of `spec.provider.kubernetes`: ESO's fields and constraints. The same file is the
+/// CRDs' schema of this key (`runtime/api` includes it), so the API server and the plugin
+/// agree on the shape by construction.
+pub const CONFIG_SCHEMA: &str = include_str!("../schema.json");
+
+/// [`CONFIG_SCHEMA`], parsed.
 pub fn config_schema() -> serde_json::Value {
-    let secret_key_selector = serde_json::json!({
-        "type": "object",
-        "properties": {
-            "name": {"type": "string"},
-            "key": {"type": "string"},
-            "namespace": {"type": "string"}
-        }
-    });
-    serde_json::json!({
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "type": "object",
-        "properties": {
-            "server": {
-                "type": "object",
-                "properties": {
-                    "url": {
-                        "type": "string",
-                        "default": "kubernetes.default",
-                        "description": "https://host[:port][/path] of the API server; empty: https://kubernetes.default.svc"
-                    },
-                    "caBundle": {"type": "string", "contentEncoding": "base64"},
-                    "caProvider": {
-                        "type": "object",
-                        "required": ["type", "name"],
-                        "properties": {
-                            "type": {"type": "string", "enum": ["Secret", "ConfigMap"]},
-                            "name": {"type": "string"},
-                            "key": {"type": "string"},
-                            "namespace": {"type": "string"}
-                        }
-                    }
-                }
-            },
-            "auth": {
-                "type": "object",
-                "minProperties": 1,
-                "maxProperties": 1,
-                "description": "cert is not supported by this plugin",
-                "properties": {
-                    "cert": {
-                        "type": "object",
-                        "required": ["clientCert", "clientKey"],
-                        "properties": {
-                            "clientCert": secret_key_selector,
-                            "clientKey": secret_key_selector
-                        }
-                    },
-                    "token": {
-                        "type": "object",
-                        "required": ["bearerToken"],
-                        "properties": {"bearerToken": secret_key_selector}
-                    },
-                    "serviceAccount": {
-                        "type": "object",
-                        "required": ["name"],
-                        "properties": {
-                            "name": {"type": "string"},
-                            "namespace": {"type": "string"},
-                            "audiences": {
-                                "type": "array",
-                                "items": {"type": "string"},
-                                "description": "required by esox: the API server's token audience"
-                            }
-                        }
-                    }
-                }
-            },
-            "authRef": {
-                "description": "a kubeconfig in a Secret: not supported by this plugin",
-                "type": "object",
-                "properties": {
-                    "name": {"type": "string"},
-                    "key": {"type": "string"},
-                    "namespace": {"type": "string"}
-                }
-            },
-            "remoteNamespace": {
-                "type": "string",
-                "default": "default",
-                "minLength": 1,
-                "maxLength": 63,
-                "pattern": "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
-            }
-        }
-    })
+    serde_json::from_str(CONFIG_SCHEMA).expect("schema.json is JSON")
 }
 
 export_provider!(Kubernetes);

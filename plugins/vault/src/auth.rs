@@ -192,6 +192,20 @@ mod tests {
     }
 
     #[test]
+    fn jwt_logins_send_the_trimmed_role_to_the_default_mount() {
+        let a = auth(json!({"jwt": {"role": " reader ",
+            "secretRef": {"name": "j", "key": "jwt"}}}));
+        let r = login_request(&a, &Credentials::Jwt("eyJ.jwt".into())).unwrap();
+        assert_eq!(r.path, "auth/jwt/login");
+        assert_eq!(body(&r), json!({"role": "reader", "jwt": "eyJ.jwt"}));
+        let a = auth(json!({"jwt": {"path": "/oidc/", "role": "r",
+            "kubernetesServiceAccountToken": {"serviceAccountRef": {"name": "sa"}}}}));
+        let r = login_request(&a, &Credentials::Jwt("t".into())).unwrap();
+        assert_eq!(r.path, "auth/oidc/login");
+        assert_eq!(mount_of(&a), Some(("oidc", "auth.jwt.path".to_string())));
+    }
+
+    #[test]
     fn mounts_name_their_field() {
         let a = auth(json!({"kubernetes": {"mountPath": "k", "role": "r",
             "secretRef": {"name": "s", "key": "token"}}}));

@@ -89,13 +89,42 @@ impl VaultClient {
         url
     }
 
-    /// Send one request to Vault.
+    /// The headers of a request besides the token, as ESO's Vault client sends them:
+    /// `X-Vault-Request`, the store's `headers`, `X-Vault-Namespace` (`auth.namespace` for a
+    /// login, else `namespace`), and under read-your-writes the last `X-Vault-Index` Vault sent
+    /// and, with `forwardInconsistent`, `X-Vault-Inconsistent: forward-active-node`.
+    fn headers(&self, login: bool) -> Vec<(String, String)> {
+        let mut out = vec![("X-Vault-Request".to_string(), "true".to_string())];
+        out.extend(self.config.headers.iter().cloned());
+        let namespace = if login {
+            &self.config.auth_namespace
+        } else {
+            &self.config.namespace
+        };
+        if let Some(ns) = namespace {
+            out.push(("X-Vault-Namespace".to_string(), ns.clone()));
+        }
+        if self.config.read_your_writes {
+            if let Some(index) = self.index.borrow().clone() {
+                out.push(("X-Vault-Index".to_string(), index));
+            }
+            if self.config.forward_inconsistent {
+                out.push((
+                    "X-Vault-Inconsistent".to_string(),
+                    "forward-active-node".to_string(),
+                ));
+            }
+        }
+        out
+    }
+
+    /// Send one request to Vault (`login`: a login, sent to `auth.namespace`).
     async fn send(
         &self,
         post: Option<Vec<u8>>,
         url: &str,
         token: Option<&str>,
-        namespace: Option<&str>,
+        login: bool,
         operation: &str,
     ) -> Result<Answer, Error> {
         let mut builder = http::Request::builder()
@@ -104,13 +133,9 @@ impl VaultClient {
             } else {
                 http::Method::GET
             })
-            .uri(url)
-            .header("X-Vault-Request", "true");
-        for (name, value) in &self.config.headers {
-            builder = builder.header(name.as_str(), value.as_str());
-        }
-        if let Some(ns) = namespace {
-            builder = builder.header("X-Vault-Namespace", ns);
+            .uri(url);
+        for (name, value) in self.headers(login) {
+            builder = builder.header(name, value);
         }
         if let Some(token) = token {
             let value = http::HeaderValue::from_str(token).map_err(|_| {
@@ -120,14 +145,6 @@ impl VaultClient {
                 )
             })?;
             builder = builder.header("X-Vault-Token", value);
-        }
-        if self.config.read_your_writes {
-            if let Some(index) = self.index.borrow().clone() {
-                builder = builder.header("X-Vault-Index", index);
-            }
-            if self.config.forward_inconsistent {
-                builder = builder.header("X-Vault-Inconsistent", "forward-active-node");
-            }
         }
         let request = match post {
             Some(body) => builder
@@ -251,7 +268,7 @@ impl VaultClient {
                 Some(request.body),
                 &url,
                 None,
-                self.config.auth_namespace.as_deref(),
+                true,
                 &format!("logging in to Vault at auth/{mount}"),
             )
             .await?;
@@ -278,10 +295,9 @@ impl VaultClient {
         operation: &str,
     ) -> Result<Answer, Error> {
         let url = self.url(path, query);
-        let namespace = self.config.namespace.as_deref();
         let (token, fresh) = self.token().await?;
         let answer = self
-            .send(None, &url, token.as_deref(), namespace, operation)
+            .send(None, &url, token.as_deref(), false, operation)
             .await?;
         if !errors::is_denied(answer.status) || token.is_none() {
             return Ok(answer);
@@ -291,7 +307,7 @@ impl VaultClient {
             return Ok(answer);
         }
         let (token, _) = self.token().await?;
-        self.send(None, &url, token.as_deref(), namespace, operation)
+        self.send(None, &url, token.as_deref(), false, operation)
             .await
     }
 
@@ -494,6 +510,95 @@ mod tests {
             c.url("secret/metadata/", &[("list", "true")]),
             "https://vault.example.com:8200/proxy/v1/secret/metadata/?list=true"
         );
+    }
+
+    fn h(name: &str, value: &str) -> (String, String) {
+        (name.to_string(), value.to_string())
+    }
+
+    #[test]
+    fn requests_carry_the_stores_headers_and_namespace_and_logins_the_auth_namespace() {
+        let store = StoreContext::secret_store("n", "s");
+        let c = client(
+            json!({"server": "https://v", "namespace": "team",
+                "headers": {"X-Team": "payments", "X-Cost-Center": "7"},
+                "auth": {"namespace": "admin",
+                    "userPass": {"username": "u", "secretRef": {"name": "p", "key": "k"}}}}),
+            store.clone(),
+        );
+        assert_eq!(
+            c.headers(false),
+            [
+                h("X-Vault-Request", "true"),
+                h("X-Cost-Center", "7"),
+                h("X-Team", "payments"),
+                h("X-Vault-Namespace", "team"),
+            ]
+        );
+        assert_eq!(
+            c.headers(true),
+            [
+                h("X-Vault-Request", "true"),
+                h("X-Cost-Center", "7"),
+                h("X-Team", "payments"),
+                h("X-Vault-Namespace", "admin"),
+            ]
+        );
+        // Without auth.namespace a login goes to the store's namespace.
+        let c = client(
+            json!({"server": "https://v", "namespace": "team",
+                "auth": {"userPass": {"username": "u", "secretRef": {"name": "p", "key": "k"}}}}),
+            store.clone(),
+        );
+        assert_eq!(
+            c.headers(true).last(),
+            Some(&h("X-Vault-Namespace", "team"))
+        );
+        // auth.namespace alone: logins there, reads in the root namespace (no header).
+        let c = client(
+            json!({"server": "https://v",
+                "auth": {"namespace": "admin", "tokenSecretRef": {"name": "t", "key": "k"}}}),
+            store.clone(),
+        );
+        assert_eq!(
+            c.headers(true).last(),
+            Some(&h("X-Vault-Namespace", "admin"))
+        );
+        assert_eq!(c.headers(false), [h("X-Vault-Request", "true")]);
+        let c = client(json!({"server": "https://v"}), store);
+        assert_eq!(c.headers(false), [h("X-Vault-Request", "true")]);
+        assert_eq!(c.headers(true), [h("X-Vault-Request", "true")]);
+    }
+
+    #[test]
+    fn read_your_writes_sends_the_last_index_and_forward_inconsistent_needs_it_as_in_eso() {
+        let store = StoreContext::secret_store("n", "s");
+        let with = |extra: serde_json::Value| {
+            let mut config = json!({"server": "https://v"});
+            config
+                .as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
+            let c = client(config, store.clone());
+            // What Vault's last answer carried (recorded by `send` under read-your-writes).
+            *c.index.borrow_mut() = Some("v1:idx".into());
+            c
+        };
+        let index = h("X-Vault-Index", "v1:idx");
+        let forward = h("X-Vault-Inconsistent", "forward-active-node");
+        let c = with(json!({"readYourWrites": true}));
+        assert!(c.headers(false).contains(&index) && c.headers(true).contains(&index));
+        assert!(!c.headers(false).contains(&forward));
+        let c = with(json!({"readYourWrites": true, "forwardInconsistent": true}));
+        assert!(c.headers(false).contains(&index) && c.headers(false).contains(&forward));
+        // forwardInconsistent alone: ESO turns its client's read-your-writes on, and sends the
+        // forward header only with readYourWrites.
+        let c = with(json!({"forwardInconsistent": true}));
+        assert!(c.config.read_your_writes);
+        assert!(c.headers(false).contains(&index) && !c.headers(false).contains(&forward));
+        // Neither: no index is ever sent.
+        let c = with(json!({}));
+        assert_eq!(c.headers(false), [h("X-Vault-Request", "true")]);
     }
 
     #[test]

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use esox_plugin_sdk::{ConfigError, config, serde_json};
+use esox_plugin_sdk::{ConfigError, StoreContext, config, serde_json};
 use serde::Deserialize;
 
 /// The KV secrets engine version of the store's mount.
@@ -156,11 +156,17 @@ pub struct VaultConfig {
     pub namespace: Option<String>,
     /// `auth.namespace`, else `namespace`: the namespace logins are sent to.
     pub auth_namespace: Option<String>,
+    /// Read-your-writes (`X-Vault-Index`): on with `readYourWrites` or `forwardInconsistent`,
+    /// as ESO turns on its Vault client's `ReadYourWrites` for either.
     pub read_your_writes: bool,
+    /// `X-Vault-Inconsistent: forward-active-node`: ESO sends it only when both
+    /// `readYourWrites` and `forwardInconsistent` are set.
     pub forward_inconsistent: bool,
     /// `headers`, in name order.
     pub headers: Vec<(String, String)>,
     pub auth: Auth,
+    /// `caProvider.namespace`, when a caProvider is set (`Some(None)`: without a namespace).
+    pub ca_provider_namespace: Option<Option<String>>,
 }
 
 /// ESO's `spec.provider.vault` as written.
@@ -378,11 +384,27 @@ impl VaultConfig {
             version,
             namespace,
             auth_namespace,
-            read_your_writes: raw.read_your_writes,
-            forward_inconsistent: raw.forward_inconsistent,
+            read_your_writes: raw.read_your_writes || raw.forward_inconsistent,
+            forward_inconsistent: raw.read_your_writes && raw.forward_inconsistent,
             headers,
             auth,
+            ca_provider_namespace: raw
+                .ca_provider
+                .as_ref()
+                .map(|ca| ca.namespace.clone().filter(|n| !n.is_empty())),
         })
+    }
+
+    /// ESO's store-kind rule for the CA: a ClusterSecretStore's `caProvider` names its
+    /// namespace (a CA is not read from the namespace of whichever ExternalSecret syncs).
+    pub fn check_store(&self, store: &StoreContext) -> Result<(), ConfigError> {
+        if store.is_cluster_store() && self.ca_provider_namespace == Some(None) {
+            return Err(err(
+                "caProvider.namespace",
+                "a ClusterSecretStore must name the namespace of its caProvider",
+            ));
+        }
+        Ok(())
     }
 
     /// Whether some credential reference has no namespace (ESO's `isReferentSpec`): in a
@@ -540,12 +562,15 @@ fn parse_auth(a: RawAuth) -> Result<Auth, ConfigError> {
                 if sa.name.is_empty() {
                     return Err(err("auth.kubernetes.serviceAccountRef.name", "must be set"));
                 }
-                if sa.audiences.iter().all(|a| a.is_empty()) {
+                if sa.audiences.iter().any(|a| a.is_empty()) {
                     return Err(err(
                         "auth.kubernetes.serviceAccountRef.audiences",
-                        "must list the audience the Vault role expects (for example vault, with audience=vault on the role): the controller mints ServiceAccount tokens only for audiences the store names",
+                        "must not contain an empty audience",
                     ));
                 }
+                // None, as in ESO's examples: a token for the API server's own audience, which
+                // the host mints only while the operator grants it to this plugin (it does by
+                // default; `--plugin-api-audience-tokens`). Naming the role's `audience` is safer.
                 let audiences = sa.audiences.clone();
                 JwtSource::ServiceAccount {
                     account: sa,
@@ -825,7 +850,7 @@ mod tests {
     }
 
     #[test]
-    fn kubernetes_auth_needs_a_token_source_and_named_audiences() {
+    fn kubernetes_auth_needs_a_token_source_and_takes_audiences_as_written() {
         let c = parse(json!({"server": "https://v", "auth": {"kubernetes": {
             "mountPath": "k8s", "role": "app",
             "serviceAccountRef": {"name": "vault-auth", "audiences": ["vault"]}
@@ -847,8 +872,18 @@ mod tests {
                 }
             }
         );
-        let e = parse(json!({"server": "https://v", "auth": {"kubernetes": {
+        // ESO's example names no audiences: a token for the API server's own audience.
+        let c = parse(json!({"server": "https://v", "auth": {"kubernetes": {
             "role": "app", "serviceAccountRef": {"name": "vault-auth"}
+        }}}))
+        .unwrap();
+        assert!(
+            matches!(&c.auth, Auth::Kubernetes { jwt: JwtSource::ServiceAccount { audiences, .. }, .. } if audiences.is_empty()),
+            "{:?}",
+            c.auth
+        );
+        let e = parse(json!({"server": "https://v", "auth": {"kubernetes": {
+            "role": "app", "serviceAccountRef": {"name": "vault-auth", "audiences": [""]}
         }}}))
         .unwrap_err();
         assert_eq!(e.field, "auth.kubernetes.serviceAccountRef.audiences");
@@ -987,6 +1022,254 @@ mod tests {
         assert_eq!(e.field, "checkAndSet");
     }
 
+    fn key_ref(name: &str, key: &str, namespace: Option<&str>) -> SecretKeyRef {
+        SecretKeyRef {
+            name: name.into(),
+            key: key.into(),
+            namespace: namespace.map(str::to_string),
+        }
+    }
+
+    /// `v` without any `namespace` key.
+    fn without_namespaces(v: &serde_json::Value) -> serde_json::Value {
+        match v {
+            serde_json::Value::Object(m) => m
+                .iter()
+                .filter(|(k, _)| k.as_str() != "namespace")
+                .map(|(k, v)| (k.clone(), without_namespaces(v)))
+                .collect::<serde_json::Map<_, _>>()
+                .into(),
+            other => other.clone(),
+        }
+    }
+
+    #[test]
+    fn every_credential_reference_keeps_its_name_key_and_namespace() {
+        let ops = Some("ops");
+        let r = |name: &str, key: &str| json!({"name": name, "key": key, "namespace": "ops"});
+        let sa = |audiences: &[&str]| ServiceAccountRef {
+            name: "sa".into(),
+            namespace: Some("ops".into()),
+            audiences: audiences.iter().map(|a| a.to_string()).collect(),
+        };
+        let cases = [
+            (
+                json!({"tokenSecretRef": r("t", "token")}),
+                Auth::Token(key_ref("t", "token", ops)),
+            ),
+            (
+                json!({"appRole": {"roleRef": r("role", "role-id"), "secretRef": r("s", "secret-id")}}),
+                Auth::AppRole {
+                    path: "approle".into(),
+                    role_id: RoleId::Secret(key_ref("role", "role-id", ops)),
+                    secret_ref: key_ref("s", "secret-id", ops),
+                },
+            ),
+            (
+                json!({"kubernetes": {"role": "app", "secretRef": r("sa-token", "jwt")}}),
+                Auth::Kubernetes {
+                    mount_path: "kubernetes".into(),
+                    role: "app".into(),
+                    jwt: JwtSource::Secret(key_ref("sa-token", "jwt", ops)),
+                },
+            ),
+            (
+                json!({"kubernetes": {"role": "app",
+                    "serviceAccountRef": {"name": "sa", "namespace": "ops", "audiences": ["vault", "extra"]}}}),
+                Auth::Kubernetes {
+                    mount_path: "kubernetes".into(),
+                    role: "app".into(),
+                    jwt: JwtSource::ServiceAccount {
+                        account: sa(&["vault", "extra"]),
+                        audiences: vec!["vault".into(), "extra".into()],
+                        expiration_seconds: 600,
+                    },
+                },
+            ),
+            (
+                json!({"ldap": {"username": "u", "secretRef": r("ldap-pw", "password")}}),
+                Auth::Password {
+                    method: "ldap",
+                    path: "ldap".into(),
+                    username: "u".into(),
+                    secret_ref: key_ref("ldap-pw", "password", ops),
+                },
+            ),
+            (
+                json!({"userPass": {"username": "u", "secretRef": r("up-pw", "pass")}}),
+                Auth::Password {
+                    method: "userpass",
+                    path: "userpass".into(),
+                    username: "u".into(),
+                    secret_ref: key_ref("up-pw", "pass", ops),
+                },
+            ),
+            (
+                json!({"jwt": {"role": "r", "secretRef": r("j", "jwt")}}),
+                Auth::Jwt {
+                    path: "jwt".into(),
+                    role: "r".into(),
+                    jwt: JwtSource::Secret(key_ref("j", "jwt", ops)),
+                },
+            ),
+            (
+                json!({"jwt": {"role": "r", "kubernetesServiceAccountToken": {
+                    "serviceAccountRef": {"name": "sa", "namespace": "ops"}, "expirationSeconds": 3600}}}),
+                Auth::Jwt {
+                    path: "jwt".into(),
+                    role: "r".into(),
+                    jwt: JwtSource::ServiceAccount {
+                        account: sa(&[]),
+                        audiences: vec!["vault".into()],
+                        expiration_seconds: 3600,
+                    },
+                },
+            ),
+        ];
+        for (auth, expected) in cases {
+            let c = parse(json!({"server": "https://v", "auth": auth})).unwrap();
+            assert_eq!(c.auth, expected, "{auth}");
+            assert!(!c.is_referent(), "{auth}");
+            // Without a namespace each reference is referent: in a ClusterSecretStore it
+            // resolves in the ExternalSecret's namespace (the host's rule, as ESO's).
+            let c =
+                parse(json!({"server": "https://v", "auth": without_namespaces(&auth)})).unwrap();
+            assert!(c.is_referent(), "{auth}");
+        }
+    }
+
+    #[test]
+    fn secret_references_without_a_name_or_a_key_are_refused_by_field() {
+        for (auth, field) in [
+            (
+                json!({"tokenSecretRef": {"name": "t"}}),
+                "auth.tokenSecretRef",
+            ),
+            (
+                json!({"tokenSecretRef": {"name": "", "key": "token"}}),
+                "auth.tokenSecretRef",
+            ),
+            (
+                json!({"appRole": {"roleRef": {"name": "r"}, "secretRef": {"name": "s", "key": "k"}}}),
+                "auth.appRole.roleRef",
+            ),
+            (
+                json!({"appRole": {"roleId": "x", "secretRef": {"name": "", "key": "k"}}}),
+                "auth.appRole.secretRef",
+            ),
+            (
+                json!({"ldap": {"username": "u", "secretRef": {"name": "p"}}}),
+                "auth.ldap.secretRef",
+            ),
+            (
+                json!({"userPass": {"username": "u", "secretRef": {"name": "", "key": "k"}}}),
+                "auth.userPass.secretRef",
+            ),
+            (
+                json!({"jwt": {"secretRef": {"name": "j"}}}),
+                "auth.jwt.secretRef",
+            ),
+            (
+                json!({"kubernetes": {"role": "r", "secretRef": {"name": "", "key": "token"}}}),
+                "auth.kubernetes.secretRef",
+            ),
+            (
+                json!({"kubernetes": {"role": "r", "serviceAccountRef": {"name": "", "audiences": ["vault"]}}}),
+                "auth.kubernetes.serviceAccountRef.name",
+            ),
+            (
+                json!({"jwt": {"kubernetesServiceAccountToken": {"serviceAccountRef": {"name": ""}}}}),
+                "auth.jwt.kubernetesServiceAccountToken.serviceAccountRef.name",
+            ),
+        ] {
+            let e = parse(json!({"server": "https://v", "auth": auth})).unwrap_err();
+            assert_eq!(e.field, field, "{auth}");
+        }
+        let e = parse(json!({"server": "https://v",
+            "caProvider": {"type": "Secret", "name": "ca"}}))
+        .unwrap_err();
+        assert_eq!(e.field, "caProvider");
+        assert!(
+            parse(json!({"server": "https://v",
+            "caProvider": {"type": "Secret", "name": "ca", "key": "ca.crt", "namespace": "ops"}}))
+            .is_ok()
+        );
+    }
+
+    /// A value for the schema node `node` that is not empty at any depth.
+    fn sample(node: &serde_json::Value) -> serde_json::Value {
+        match node["type"].as_str() {
+            Some("object") => {
+                let (name, first) = node["properties"]
+                    .as_object()
+                    .and_then(|p| p.iter().next())
+                    .expect("an object with properties");
+                json!({ name.as_str(): sample(first) })
+            }
+            Some("array") => json!([sample(&node["items"])]),
+            Some("integer") => json!(600),
+            Some("boolean") => json!(true),
+            _ => json!("x"),
+        }
+    }
+
+    /// Every field at or under the schema node `node`: its path relative to `node` and a value
+    /// of `node` that sets that field alone.
+    fn settings(node: &serde_json::Value) -> Vec<(String, serde_json::Value)> {
+        let mut out = vec![(String::new(), sample(node))];
+        if let Some(props) = node["properties"].as_object() {
+            for (name, child) in props {
+                for (path, value) in settings(child) {
+                    out.push((format!(".{name}{path}"), json!({ name.as_str(): value })));
+                }
+            }
+        }
+        if node["items"].is_object() {
+            for (path, value) in settings(&node["items"]) {
+                out.push((format!("[]{path}"), json!([value])));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn every_field_of_the_refused_methods_and_of_tls_is_refused_by_name() {
+        let schema = crate::config_schema();
+        let mut checked = Vec::new();
+        for refused in ["auth.cert", "auth.iam", "auth.gcp", "tls"] {
+            let mut node = &schema;
+            for part in refused.split('.') {
+                node = &node["properties"][part];
+            }
+            for (path, value) in settings(node) {
+                let field = format!("{refused}{path}");
+                let mut config = json!({"server": "https://v"});
+                match refused.strip_prefix("auth.") {
+                    Some(method) => config["auth"] = json!({ method: value }),
+                    None => config[refused] = value,
+                }
+                let e = parse(config.clone()).unwrap_err();
+                assert_eq!(e.field, refused, "{field}: {config}");
+                assert!(
+                    e.message.contains("not supported"),
+                    "{field}: {}",
+                    e.message
+                );
+                // Beside a supported method, too.
+                config["auth"]["tokenSecretRef"] = json!({"name": "t", "key": "token"});
+                assert_eq!(parse(config).unwrap_err().field, refused, "{field}");
+                checked.push(field);
+            }
+        }
+        // Every field of the schema under them: auth.cert 11, auth.iam 26, auth.gcp 24, tls 9.
+        assert_eq!(checked.len(), 11 + 26 + 24 + 9, "{checked:?}");
+        assert!(
+            checked
+                .contains(&"auth.gcp.workloadIdentity.serviceAccountRef.audiences[]".to_string())
+        );
+        assert!(checked.contains(&"tls.keySecretRef.namespace".to_string()));
+    }
+
     #[test]
     fn malformed_fields_are_named_without_their_values() {
         let e = parse(json!({"server": "https://v", "auth": {"appRole": {
@@ -1000,5 +1283,24 @@ mod tests {
         assert!(!e.message.contains("123456789"));
         let e = parse(json!({"path": "secret"})).unwrap_err();
         assert!(e.message.contains("server"), "{}", e.message);
+    }
+
+    #[test]
+    fn a_cluster_stores_ca_provider_names_its_namespace() {
+        let with_ca = |ca: serde_json::Value| {
+            parse(json!({"server": "https://v", "caProvider": ca, "auth": {"tokenSecretRef": {"name": "t", "key": "token", "namespace": "ops"}}}))
+                .unwrap()
+        };
+        let cluster = StoreContext::cluster_secret_store("c", Some("team"));
+        let e = with_ca(json!({"type": "ConfigMap", "name": "ca", "key": "ca.crt"}))
+            .check_store(&cluster)
+            .unwrap_err();
+        assert_eq!(e.field, "caProvider.namespace");
+        with_ca(json!({"type": "ConfigMap", "name": "ca", "key": "ca.crt", "namespace": "ops"}))
+            .check_store(&cluster)
+            .unwrap();
+        with_ca(json!({"type": "ConfigMap", "name": "ca", "key": "ca.crt"}))
+            .check_store(&StoreContext::secret_store("team", "s"))
+            .unwrap();
     }
 }

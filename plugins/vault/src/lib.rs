@@ -56,10 +56,9 @@ impl Provider for Vault {
         _settings: Settings,
         store: &StoreContext,
     ) -> Result<VaultClient, Error> {
-        Ok(VaultClient::new(
-            VaultConfig::parse(&config)?,
-            store.clone(),
-        ))
+        let config = VaultConfig::parse(&config)?;
+        config.check_store(store)?;
+        Ok(VaultClient::new(config, store.clone()))
     }
 }
 
@@ -98,133 +97,14 @@ pub(crate) fn compile_regexp(pattern: Option<&str>) -> Result<Option<regex::Rege
         .transpose()
 }
 
-/// The JSON Schema of `spec.provider.vault`, as ESO's CRD defines it.
+/// The JSON Schema of `spec.provider.vault`: ESO's fields and constraints. The same file is the
+/// CRDs' schema of this key (`runtime/api` includes it), so the API server and the plugin
+/// agree on the shape by construction.
+pub const CONFIG_SCHEMA: &str = include_str!("../schema.json");
+
+/// [`CONFIG_SCHEMA`], parsed.
 pub fn config_schema() -> serde_json::Value {
-    let secret_key_ref = serde_json::json!({
-        "type": "object",
-        "required": ["name"],
-        "properties": {
-            "name": {"type": "string"},
-            "key": {"type": "string"},
-            "namespace": {"type": "string"}
-        }
-    });
-    let service_account_ref = serde_json::json!({
-        "type": "object",
-        "required": ["name"],
-        "properties": {
-            "name": {"type": "string"},
-            "namespace": {"type": "string"},
-            "audiences": {"type": "array", "items": {"type": "string"}}
-        }
-    });
-    let open_object = serde_json::json!({"type": "object"});
-    let auth = serde_json::json!({
-        "type": "object",
-        "properties": {
-            "namespace": {"type": "string"},
-            "tokenSecretRef": secret_key_ref,
-            "appRole": {
-                "type": "object",
-                "required": ["secretRef"],
-                "properties": {
-                    "path": {"type": "string", "default": "approle"},
-                    "roleId": {"type": "string"},
-                    "roleRef": secret_key_ref,
-                    "secretRef": secret_key_ref
-                }
-            },
-            "kubernetes": {
-                "type": "object",
-                "required": ["role"],
-                "properties": {
-                    "mountPath": {"type": "string", "default": "kubernetes"},
-                    "role": {"type": "string"},
-                    "serviceAccountRef": service_account_ref,
-                    "secretRef": secret_key_ref
-                }
-            },
-            "ldap": {
-                "type": "object",
-                "required": ["username"],
-                "properties": {
-                    "path": {"type": "string", "default": "ldap"},
-                    "username": {"type": "string"},
-                    "secretRef": secret_key_ref
-                }
-            },
-            "userPass": {
-                "type": "object",
-                "required": ["username"],
-                "properties": {
-                    "path": {"type": "string", "default": "userpass"},
-                    "username": {"type": "string"},
-                    "secretRef": secret_key_ref
-                }
-            },
-            "jwt": {
-                "type": "object",
-                "properties": {
-                    "path": {"type": "string", "default": "jwt"},
-                    "role": {"type": "string"},
-                    "secretRef": secret_key_ref,
-                    "kubernetesServiceAccountToken": {
-                        "type": "object",
-                        "required": ["serviceAccountRef"],
-                        "properties": {
-                            "serviceAccountRef": service_account_ref,
-                            "audiences": {"type": "array", "items": {"type": "string"}},
-                            "expirationSeconds": {"type": "integer"}
-                        }
-                    }
-                }
-            },
-            "cert": open_object,
-            "iam": open_object,
-            "gcp": open_object
-        }
-    });
-    serde_json::json!({
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "type": "object",
-        "required": ["server"],
-        "properties": {
-            "server": {"type": "string"},
-            "path": {"type": "string"},
-            "version": {"type": "string", "enum": ["v1", "v2"], "default": "v2"},
-            "namespace": {"type": "string"},
-            "caBundle": {"type": "string", "contentEncoding": "base64"},
-            "caProvider": {
-                "type": "object",
-                "required": ["type", "name"],
-                "properties": {
-                    "type": {"type": "string", "enum": ["Secret", "ConfigMap"]},
-                    "name": {"type": "string"},
-                    "key": {"type": "string"},
-                    "namespace": {"type": "string"}
-                }
-            },
-            "tls": {
-                "type": "object",
-                "properties": {
-                    "certSecretRef": secret_key_ref,
-                    "keySecretRef": secret_key_ref
-                }
-            },
-            "readYourWrites": {"type": "boolean"},
-            "forwardInconsistent": {"type": "boolean"},
-            "headers": {"type": "object", "additionalProperties": {"type": "string"}},
-            "checkAndSet": {"type": "object", "properties": {"required": {"type": "boolean"}}},
-            "auth": auth,
-            "retrySettings": {
-                "type": "object",
-                "properties": {
-                    "maxRetries": {"type": "integer", "minimum": 0},
-                    "retryInterval": {"type": "string"}
-                }
-            }
-        }
-    })
+    serde_json::from_str(CONFIG_SCHEMA).expect("schema.json is JSON")
 }
 
 export_provider!(Vault);

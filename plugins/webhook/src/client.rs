@@ -48,6 +48,12 @@ impl WebhookClient {
     /// `secrets[]` Secret; a SecretStore reads them from its own namespace.
     pub fn new(config: WebhookConfig, store: &StoreContext) -> Result<Self, Error> {
         let cluster = store.is_cluster_store();
+        if cluster && config.ca_provider_namespace == Some(None) {
+            return Err(Error::invalid_config(
+                "caProvider.namespace",
+                "a ClusterSecretStore must name the namespace of its caProvider",
+            ));
+        }
         for (i, s) in config.secrets.iter().enumerate() {
             let written = s.secret_ref.namespace.as_deref().filter(|n| !n.is_empty());
             let field = || format!("secrets[{i}].secretRef.namespace");
@@ -398,6 +404,30 @@ mod tests {
             .unwrap_err();
         assert_eq!(err.config_field(), Some("url"));
         assert!(!format!("{err:?}").contains("passwd"));
+    }
+
+    #[test]
+    fn a_cluster_stores_ca_provider_names_its_namespace() {
+        let config = |ca: serde_json::Value| json!({"url": "https://h/x", "caProvider": ca});
+        let err = client(
+            config(json!({"type": "ConfigMap", "name": "ca", "key": "ca.crt"})),
+            &StoreContext::cluster_secret_store("c", Some("team")),
+        )
+        .err()
+        .unwrap();
+        assert_eq!(err.config_field(), Some("caProvider.namespace"));
+        client(
+            config(
+                json!({"type": "ConfigMap", "name": "ca", "key": "ca.crt", "namespace": "infra"}),
+            ),
+            &StoreContext::cluster_secret_store("c", Some("team")),
+        )
+        .unwrap();
+        client(
+            config(json!({"type": "ConfigMap", "name": "ca", "key": "ca.crt"})),
+            &StoreContext::secret_store("team", "s"),
+        )
+        .unwrap();
     }
 
     #[test]

@@ -48,9 +48,8 @@ struct RawCaProvider {
     name: String,
     #[serde(default)]
     key: Option<String>,
-    /// Resolved by the host (ESO's namespace rules for `caProvider`).
+    /// Resolved by the host; the plugin checks ESO's store-kind rule for it.
     #[serde(default)]
-    #[allow(dead_code)]
     namespace: Option<String>,
 }
 
@@ -136,6 +135,8 @@ pub struct WebhookConfig {
     pub timeout: Option<Duration>,
     pub json_path: TemplateField,
     pub secrets: Vec<TemplateSecret>,
+    /// `caProvider.namespace`, when a caProvider is set (`Some(None)`: without a namespace).
+    pub ca_provider_namespace: Option<Option<String>>,
 }
 
 impl WebhookConfig {
@@ -214,10 +215,17 @@ impl WebhookConfig {
             if ca.name.is_empty() {
                 return Err(ConfigError::new("caProvider.name", "must not be empty"));
             }
-            if ca.key.as_deref() == Some("") {
-                return Err(ConfigError::new("caProvider.key", "must not be empty"));
+            if ca.key.as_deref().unwrap_or_default().is_empty() {
+                return Err(ConfigError::new(
+                    "caProvider.key",
+                    "must name the key that holds the CA certificate",
+                ));
             }
         }
+        let ca_provider_namespace = raw
+            .ca_provider
+            .as_ref()
+            .map(|ca| ca.namespace.clone().filter(|n| !n.is_empty()));
 
         let sources: Vec<&str> = std::iter::once(url.source.as_str())
             .chain(headers.iter().map(|(_, t)| t.source.as_str()))
@@ -287,6 +295,7 @@ impl WebhookConfig {
             timeout,
             json_path,
             secrets,
+            ca_provider_namespace,
         })
     }
 
@@ -584,6 +593,48 @@ mod tests {
         let err = parse(json!({"url": "https://x", "caProvider": {"type": "Secret", "name": ""}}))
             .unwrap_err();
         assert_eq!(err.field, "caProvider.name");
+    }
+
+    #[test]
+    fn timeouts_follow_gos_http_client() {
+        let timeout = |t: &str| parse(json!({"url": "https://x", "timeout": t})).map(|c| c.timeout);
+        assert_eq!(timeout("250ms").unwrap(), Some(Duration::from_millis(250)));
+        assert_eq!(timeout("2h").unwrap(), Some(Duration::from_secs(7200)));
+        // Go's http.Client: a zero or negative timeout means no timeout.
+        assert_eq!(timeout("0").unwrap(), None);
+        assert_eq!(timeout("0s").unwrap(), None);
+        assert_eq!(timeout("-5s").unwrap(), None);
+        assert_eq!(timeout("").unwrap(), None);
+        assert_eq!(parse(json!({"url": "https://x"})).unwrap().timeout, None);
+        assert_eq!(timeout("30").unwrap_err().field, "timeout");
+    }
+
+    #[test]
+    fn ca_provider_keys_and_namespaces_are_checked() {
+        let ca = |ca: serde_json::Value| parse(json!({"url": "https://x", "caProvider": ca}));
+        let err = ca(json!({"type": "ConfigMap", "name": "ca", "key": ""})).unwrap_err();
+        assert_eq!(err.field, "caProvider.key");
+        let err = ca(json!({"type": "ConfigMap", "name": "ca"})).unwrap_err();
+        assert_eq!(err.field, "caProvider.key", "ESO fails without the key too");
+        ca(json!({"type": "Secret", "name": "ca", "key": "ca.crt"})).unwrap();
+        ca(json!({"type": "ConfigMap", "name": "ca", "key": "ca.crt", "namespace": "infra"}))
+            .unwrap();
+        let err = ca(json!({"type": "Secret", "name": "ca", "key": "ca.crt", "namespace": 7}))
+            .unwrap_err();
+        assert_eq!(err.field, "caProvider.namespace");
+    }
+
+    #[test]
+    fn ntlm_is_refused_whatever_its_secrets_name() {
+        let selector = |key: &str| json!({"name": "ntlm-creds", "key": key, "namespace": "infra"});
+        let err = parse(json!({"url": "https://x", "auth": {"ntlm": {
+            "usernameSecret": selector("username"),
+            "passwordSecret": selector("password")
+        }}}))
+        .unwrap_err();
+        assert_eq!(err.field, "auth.ntlm");
+        assert!(err.message.contains("not supported"), "{}", err.message);
+        assert!(!err.message.contains("ntlm-creds"), "{}", err.message);
     }
 
     #[test]

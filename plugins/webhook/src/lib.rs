@@ -74,69 +74,14 @@ pub fn references() -> Vec<Reference> {
     ]
 }
 
-/// The JSON Schema of `spec.provider.webhook`, as ESO's CRD defines it.
+/// The JSON Schema of `spec.provider.webhook`: ESO's fields and constraints. The same file is the
+/// CRDs' schema of this key (`runtime/api` includes it), so the API server and the plugin
+/// agree on the shape by construction.
+pub const CONFIG_SCHEMA: &str = include_str!("../schema.json");
+
+/// [`CONFIG_SCHEMA`], parsed.
 pub fn config_schema() -> serde_json::Value {
-    let secret_key_ref = serde_json::json!({
-        "type": "object",
-        "required": ["name"],
-        "properties": {
-            "name": {"type": "string"},
-            "key": {"type": "string"},
-            "namespace": {"type": "string"}
-        }
-    });
-    serde_json::json!({
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "type": "object",
-        "required": ["url"],
-        "properties": {
-            "method": {"type": "string", "description": "HTTP method (default GET)"},
-            "url": {"type": "string", "description": "Go template: the URL to call"},
-            "headers": {"type": "object", "additionalProperties": {"type": "string"}},
-            "auth": {
-                "type": "object",
-                "description": "ntlm is not supported by this plugin",
-                "properties": {
-                    "ntlm": {
-                        "type": "object",
-                        "required": ["usernameSecret", "passwordSecret"],
-                        "properties": {
-                            "usernameSecret": secret_key_ref,
-                            "passwordSecret": secret_key_ref
-                        }
-                    }
-                }
-            },
-            "body": {"type": "string", "description": "Go template: the request body"},
-            "timeout": {"type": "string", "description": "Go duration, e.g. 30s"},
-            "result": {
-                "type": "object",
-                "properties": {"jsonPath": {"type": "string"}}
-            },
-            "secrets": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "required": ["name", "secretRef"],
-                    "properties": {
-                        "name": {"type": "string"},
-                        "secretRef": secret_key_ref
-                    }
-                }
-            },
-            "caBundle": {"type": "string", "contentEncoding": "base64"},
-            "caProvider": {
-                "type": "object",
-                "required": ["type", "name"],
-                "properties": {
-                    "type": {"type": "string", "enum": ["Secret", "ConfigMap"]},
-                    "name": {"type": "string"},
-                    "key": {"type": "string"},
-                    "namespace": {"type": "string"}
-                }
-            }
-        }
-    })
+    serde_json::from_str(CONFIG_SCHEMA).expect("schema.json is JSON")
 }
 
 export_provider!(Webhook);

@@ -486,6 +486,73 @@ mod tests {
         assert!(provider["properties"]["fake"]["properties"]["data"].is_object());
     }
 
+    /// The plugin-typed providers come from hand-kept `schema.json` files: they must stay
+    /// structural (the API server refuses the CRD otherwise) and use OpenAPI's spelling.
+    #[test]
+    fn plugin_typed_providers_are_structural_schemas() {
+        fn check(node: &Value, path: &str) {
+            let map = node
+                .as_object()
+                .unwrap_or_else(|| panic!("{path}: not an object"));
+            assert!(map.contains_key("type"), "{path}: every node needs a type");
+            for banned in [
+                "$schema",
+                "contentEncoding",
+                "const",
+                "oneOf",
+                "anyOf",
+                "$ref",
+            ] {
+                assert!(
+                    !map.contains_key(banned),
+                    "{path}: {banned} is not OpenAPI v3 structural"
+                );
+            }
+            if let Some(extra) = map.get("additionalProperties") {
+                assert!(
+                    extra.is_object(),
+                    "{path}: additionalProperties must be a schema"
+                );
+                assert!(
+                    !map.contains_key("properties"),
+                    "{path}: properties or additionalProperties"
+                );
+                check(extra, &format!("{path}{{}}"));
+            }
+            for (name, sub) in map
+                .get("properties")
+                .and_then(Value::as_object)
+                .into_iter()
+                .flatten()
+            {
+                check(sub, &format!("{path}.{name}"));
+            }
+            if let Some(items) = map.get("items") {
+                check(items, &format!("{path}[]"));
+            }
+        }
+        let schema = schema_of(1);
+        let provider = &schema["properties"]["spec"]["properties"]["provider"];
+        for (name, _) in crate::PLUGIN_SCHEMAS {
+            check(
+                &provider["properties"][name],
+                &format!("spec.provider.{name}"),
+            );
+        }
+        let vault = &provider["properties"]["vault"]["properties"];
+        assert_eq!(vault["caBundle"]["format"], json!("byte"));
+        assert_eq!(vault["version"]["default"], json!("v2"));
+        assert_eq!(
+            provider["properties"]["webhook"]["properties"]["auth"]["maxProperties"],
+            json!(1)
+        );
+        assert_eq!(
+            provider["properties"]["kubernetes"]["properties"]["auth"]["properties"]["token"]["properties"]
+                ["bearerToken"]["properties"]["name"]["pattern"],
+            json!(crate::meta::DNS1123_SUBDOMAIN)
+        );
+    }
+
     #[test]
     fn cluster_store_schema_matches_the_namespaced_store_schema() {
         let spec = |i: usize| schema_of(i)["properties"]["spec"].clone();

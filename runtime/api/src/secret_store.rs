@@ -268,6 +268,21 @@ impl SecretStoreProvider {
     }
 }
 
+/// The schemas of the embedded providers that are typed by their plugin: each plugin's
+/// `schema.json` is both its `config-schema` and this CRD's schema of its key, so the API server
+/// and the plugin cannot disagree on the shape. Sorted by name.
+pub const PLUGIN_SCHEMAS: [(&str, &str); 3] = [
+    (
+        "kubernetes",
+        include_str!("../../../plugins/kubernetes/schema.json"),
+    ),
+    ("vault", include_str!("../../../plugins/vault/schema.json")),
+    (
+        "webhook",
+        include_str!("../../../plugins/webhook/schema.json"),
+    ),
+];
+
 impl JsonSchema for SecretStoreProvider {
     fn schema_name() -> std::borrow::Cow<'static, str> {
         "SecretStoreProvider".into()
@@ -276,10 +291,19 @@ impl JsonSchema for SecretStoreProvider {
     fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
         let aws = generator.subschema_for::<AwsProvider>();
         let fake = generator.subschema_for::<FakeProvider>();
+        let [kubernetes, vault, webhook] = PLUGIN_SCHEMAS.map(|(_, text)| {
+            serde_json::from_str::<serde_json::Value>(text).expect("a plugin's schema.json is JSON")
+        });
         schemars::json_schema!({
-            "description": "The provider and its configuration; exactly one key. `aws` and `fake` are typed; any other key names a provider plugin and is passed to it as it is.",
+            "description": "The provider and its configuration; exactly one key. The embedded providers (`aws`, `fake`, `kubernetes`, `vault`, `webhook`) are typed as in ESO; any other key names a provider plugin and is passed to it as it is.",
             "type": "object",
-            "properties": { "aws": aws, "fake": fake },
+            "properties": {
+                "aws": aws,
+                "fake": fake,
+                "kubernetes": kubernetes,
+                "vault": vault,
+                "webhook": webhook,
+            },
             "minProperties": 1,
             "maxProperties": 1,
             "x-kubernetes-preserve-unknown-fields": true,

@@ -15,21 +15,58 @@ use esox_plugin_host::{
 pub struct PluginPolicy {
     settings: BTreeMap<String, Vec<(String, String)>>,
     egress: BTreeMap<String, Vec<String>>,
-    ambient: AmbientGrants,
+    ambient: NameGrants,
+    api_audience: NameGrants,
 }
 
-/// Which plugins may use the controller's own identity.
+/// Which plugins get a grant by name (the controller's own identity; API-audience tokens).
 #[derive(Debug, Clone, Default)]
-enum AmbientGrants {
-    /// The default: the embedded `aws` plugin (so ESO's zero-config AWS stores work unchanged).
+enum NameGrants {
+    /// The default: some embedded plugins, so ESO's stores work unchanged.
     #[default]
     Default,
     /// Exactly these plugins (by name; an embedded or file plugin alike). Empty: none.
     Only(BTreeSet<String>),
 }
 
+impl NameGrants {
+    /// Plugin names (repeatable or comma-separated) or `none`; nothing given keeps the default.
+    fn parse(flag: &str, plugins: &[String]) -> anyhow::Result<Option<Self>> {
+        if plugins.is_empty() {
+            return Ok(None);
+        }
+        let names: BTreeSet<String> = plugins
+            .iter()
+            .flat_map(|p| p.split(','))
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(str::to_string)
+            .collect();
+        if names.contains("none") && names.len() > 1 {
+            anyhow::bail!("{flag}: `none` cannot be combined with plugin names");
+        }
+        Ok(Some(NameGrants::Only(
+            names.into_iter().filter(|n| n != "none").collect(),
+        )))
+    }
+
+    fn allows(&self, meta: &PluginMeta, by_default: &[&str]) -> bool {
+        match self {
+            NameGrants::Default => {
+                meta.origin == PluginOrigin::Embedded && by_default.contains(&meta.name.as_str())
+            }
+            NameGrants::Only(names) => names.contains(&meta.name),
+        }
+    }
+}
+
 /// The embedded plugins that get the controller's identity unless the operator says otherwise.
 const AMBIENT_BY_DEFAULT: &[&str] = &["aws"];
+
+/// The embedded plugins that may ask for ServiceAccount tokens with the API server's own
+/// audience (a reference without `audiences`, as in ESO's examples) unless the operator says
+/// otherwise: their ESO providers mint exactly that token.
+const API_AUDIENCE_BY_DEFAULT: &[&str] = &["kubernetes", "vault"];
 
 /// Environment variables ESO's AWS provider reads for endpoint overrides, mapped to the aws
 /// plugin's settings so ESO deployments keep working unchanged.
@@ -89,21 +126,25 @@ impl PluginPolicy {
     /// Set which plugins may use the controller's own identity: plugin names, or `none`.
     /// Without a call, only the embedded `aws` plugin may.
     pub fn with_ambient_identity(mut self, plugins: &[String]) -> anyhow::Result<Self> {
-        if plugins.is_empty() {
-            return Ok(self);
+        if let Some(grants) = NameGrants::parse("--plugin-ambient-identity", plugins)? {
+            self.ambient = grants;
         }
-        let names: BTreeSet<String> = plugins
-            .iter()
-            .flat_map(|p| p.split(','))
-            .map(str::trim)
-            .filter(|p| !p.is_empty())
-            .map(str::to_string)
-            .collect();
-        if names.contains("none") && names.len() > 1 {
-            anyhow::bail!("--plugin-ambient-identity: `none` cannot be combined with plugin names");
-        }
-        self.ambient = AmbientGrants::Only(names.into_iter().filter(|n| n != "none").collect());
         Ok(self)
+    }
+
+    /// Set which plugins may ask for ServiceAccount tokens with the API server's own audience
+    /// (a reference that names no `audiences`): plugin names, or `none`. Without a call, the
+    /// embedded `kubernetes` and `vault` plugins may, as ESO's providers do.
+    pub fn with_api_audience_tokens(mut self, plugins: &[String]) -> anyhow::Result<Self> {
+        if let Some(grants) = NameGrants::parse("--plugin-api-audience-tokens", plugins)? {
+            self.api_audience = grants;
+        }
+        Ok(self)
+    }
+
+    /// Whether a plugin's stores may get tokens with the API server's own audience.
+    pub fn api_audience_allowed(&self, meta: &PluginMeta) -> bool {
+        self.api_audience.allows(meta, API_AUDIENCE_BY_DEFAULT)
     }
 
     /// What the operator grants a store's plugin to reach; the store's own origins are derived
@@ -120,14 +161,7 @@ impl PluginPolicy {
 
     /// Whether a plugin may use the controller's own identity (and the plugin asks for it).
     pub fn ambient_allowed(&self, meta: &PluginMeta) -> bool {
-        meta.wants_ambient_identity
-            && match &self.ambient {
-                AmbientGrants::Default => {
-                    meta.origin == PluginOrigin::Embedded
-                        && AMBIENT_BY_DEFAULT.contains(&meta.name.as_str())
-                }
-                AmbientGrants::Only(names) => names.contains(&meta.name),
-            }
+        meta.wants_ambient_identity && self.ambient.allows(meta, AMBIENT_BY_DEFAULT)
     }
 
     /// The controller's identity for a plugin's stores, if granted.
@@ -192,6 +226,39 @@ mod tests {
             PluginPolicy::parse(&[], &[])
                 .unwrap()
                 .with_ambient_identity(&["none,aws".into()])
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn api_audience_tokens_default_to_the_embedded_kubernetes_and_vault_plugins() {
+        let policy = PluginPolicy::parse(&[], &[]).unwrap();
+        assert!(policy.api_audience_allowed(&meta("vault", PluginOrigin::Embedded, false)));
+        assert!(policy.api_audience_allowed(&meta("kubernetes", PluginOrigin::Embedded, false)));
+        assert!(!policy.api_audience_allowed(&meta("aws", PluginOrigin::Embedded, false)));
+        assert!(
+            !policy.api_audience_allowed(&meta(
+                "vault",
+                PluginOrigin::File("vault.wasm".into()),
+                false
+            )),
+            "a file plugin that takes the vault name is not the embedded one"
+        );
+        let none = PluginPolicy::parse(&[], &[])
+            .unwrap()
+            .with_api_audience_tokens(&["none".into()])
+            .unwrap();
+        assert!(!none.api_audience_allowed(&meta("vault", PluginOrigin::Embedded, false)));
+        let only = PluginPolicy::parse(&[], &[])
+            .unwrap()
+            .with_api_audience_tokens(&["kubernetes".into()])
+            .unwrap();
+        assert!(only.api_audience_allowed(&meta("kubernetes", PluginOrigin::Embedded, false)));
+        assert!(!only.api_audience_allowed(&meta("vault", PluginOrigin::Embedded, false)));
+        assert!(
+            PluginPolicy::parse(&[], &[])
+                .unwrap()
+                .with_api_audience_tokens(&["none".into(), "vault".into()])
                 .is_err()
         );
     }

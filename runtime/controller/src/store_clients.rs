@@ -273,6 +273,7 @@ impl StoreClients {
                 egress,
                 services: Arc::new(KubeServices::new(self.client.clone(), rules)),
                 ambient: self.policy.ambient(&meta),
+                api_audience_tokens: self.policy.api_audience_allowed(&meta),
             })?,
         });
         let namespace = quota_namespace(&cache_key).to_string();

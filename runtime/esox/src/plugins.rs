@@ -34,6 +34,19 @@ pub struct PluginOptions {
     )]
     pub plugin_ambient_identity: Vec<String>,
 
+    /// Plugins that may ask for ServiceAccount tokens with the API server's own audience, for a
+    /// store's ServiceAccount reference that names no `audiences` (ESO mints such tokens for its
+    /// vault and kubernetes providers): plugin names (repeatable or comma-separated), or `none`.
+    /// Default: the embedded `kubernetes` and `vault` plugins. A server that receives such a
+    /// token could use it against this cluster's API as that ServiceAccount; `none` makes every
+    /// store name the audiences its server expects.
+    #[arg(
+        long = "plugin-api-audience-tokens",
+        env = "ESOX_PLUGIN_API_AUDIENCE_TOKENS",
+        value_name = "PLUGIN"
+    )]
+    pub plugin_api_audience_tokens: Vec<String>,
+
     /// The longest ServiceAccount token a plugin may ask the host for, in seconds.
     #[arg(
         long,
@@ -80,6 +93,7 @@ impl PluginOptions {
     pub fn policy(&self) -> anyhow::Result<PluginPolicy> {
         PluginPolicy::parse(&self.plugin_settings, &self.plugin_egress)?
             .with_ambient_identity(&self.plugin_ambient_identity)
+            .and_then(|p| p.with_api_audience_tokens(&self.plugin_api_audience_tokens))
     }
 }
 

@@ -200,7 +200,20 @@ async fn a_bearer_token_and_a_brokered_service_account_read_another_namespaces_s
         ),
     )
     .await;
-    for store in ["token", "sa"] {
+    // 3. ESO's documented example: no audiences, so a token for the API server's own audience,
+    //    which the operator grants the embedded kubernetes plugin by default.
+    apply(
+        &client,
+        kubernetes_store(
+            stack,
+            ns.name(),
+            "sa-default",
+            remote.name(),
+            json!({"serviceAccount": {"name": "reader"}}),
+        ),
+    )
+    .await;
+    for store in ["token", "sa", "sa-default"] {
         apply(
             &client,
             store_external_secret(

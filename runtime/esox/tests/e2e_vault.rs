@@ -507,5 +507,56 @@ async fn kubernetes_auth_logs_in_with_a_token_the_host_mints_for_the_service_acc
     )
     .await;
     wait_secret_data(&client, ns.name(), "app", &[("v", &value)]).await;
+
+    // ESO's documented example names no audiences: the host mints a token for the API
+    // server's own audience (granted to the embedded vault plugin by default), which a role
+    // without `audience` accepts after Vault's TokenReview.
+    vault
+        .write(
+            &format!("auth/kubernetes/role/{role}-default"),
+            &json!({
+                "bound_service_account_names": ["vault-auth"],
+                "bound_service_account_namespaces": [ns.name()],
+                "token_policies": ["esox-read"],
+                "token_ttl": "1h",
+            }),
+        )
+        .await
+        .unwrap();
+    apply(
+        &client,
+        vault_store(
+            ns.name(),
+            "k8s-default",
+            "secret",
+            "v2",
+            json!({"kubernetes": {
+                "mountPath": "kubernetes",
+                "role": format!("{role}-default"),
+                "serviceAccountRef": {"name": "vault-auth"},
+            }}),
+        ),
+    )
+    .await;
+    wait_ready(
+        &client,
+        ns.name(),
+        "SecretStore",
+        "k8s-default",
+        "True",
+        "Valid",
+    )
+    .await;
+    apply(
+        &client,
+        store_external_secret(
+            ns.name(),
+            "app-default",
+            "k8s-default",
+            json!({"data": [{"secretKey": "v", "remoteRef": {"key": key, "property": "v"}}]}),
+        ),
+    )
+    .await;
+    wait_secret_data(&client, ns.name(), "app-default", &[("v", &value)]).await;
     assert_no_secret_values(&client).await;
 }

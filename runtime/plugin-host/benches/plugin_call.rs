@@ -174,6 +174,7 @@ async fn main() -> anyhow::Result<()> {
             egress: EgressGrant::default(),
             services: Arc::new(NoServices),
             ambient: None,
+            api_audience_tokens: false,
         })?;
         for _ in 0..200 {
             store.get_secret(&remote).await?; // warm-up

@@ -10,7 +10,8 @@
 //! A refused request is `permission-denied`, logged with the object's name (never a value) and
 //! counted in `esox_plugin_broker_denied_total`.
 //!
-//! Tokens are bounded too: audiences must be non-empty and within the reference's grant, and the
+//! Tokens are bounded too: audiences must be within the reference's grant (none at all, a token
+//! for the API server's own audience, only when the operator grants that to the plugin), and the
 //! lifetime is capped ([`Limits::max_token_lifetime`](crate::Limits)).
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -317,6 +318,7 @@ pub struct Broker {
     services: Arc<dyn HostServices>,
     max_token_lifetime: Duration,
     ambient: Option<AmbientSource>,
+    api_audience_tokens: bool,
     metrics: HostMetrics,
 }
 
@@ -340,8 +342,16 @@ impl Broker {
             services,
             max_token_lifetime,
             ambient,
+            api_audience_tokens: false,
             metrics,
         }
+    }
+
+    /// Let the plugin ask for tokens with the API server's own audience (no audiences) for
+    /// the ServiceAccounts its store references: the operator's grant.
+    pub(crate) fn with_api_audience_tokens(mut self, allowed: bool) -> Self {
+        self.api_audience_tokens = allowed;
+        self
     }
 
     /// A broker that grants nothing (loading, `validate-config`, benchmarks).
@@ -433,8 +443,18 @@ impl Broker {
         else {
             return Err(self.deny("service_account", &what, "not referenced by the store"));
         };
-        if audiences.is_empty() || audiences.iter().any(String::is_empty) {
-            return Err(self.deny("token_audience", &what, "a token needs non-empty audiences"));
+        if audiences.iter().any(String::is_empty) {
+            return Err(self.deny("token_audience", &what, "an audience cannot be empty"));
+        }
+        if audiences.is_empty() && !self.api_audience_tokens {
+            return Err(self.deny(
+                "token_audience",
+                &what,
+                &format!(
+                    "a token without audiences is valid for the Kubernetes API server itself, and the operator does not grant those to the {} plugin (--plugin-api-audience-tokens): list the audiences its server expects on the reference",
+                    self.plugin
+                ),
+            ));
         }
         if let Some(allowed) = allowed
             && let Some(extra) = audiences.iter().find(|a| !allowed.contains(*a))

@@ -156,8 +156,8 @@ pub enum Denial {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct EgressPolicy {
     rules: Vec<EgressRule>,
-    /// CA certificates (DER) the store's config names (`caProvider`, `caBundle`), trusted for
-    /// this store's TLS besides the public roots.
+    /// CA certificates (DER) the store's config names (`caProvider`, `caBundle`): when there are
+    /// any, this store's TLS trusts exactly these, not the public roots (ESO's behaviour).
     trust: Vec<Vec<u8>>,
 }
 
@@ -181,7 +181,7 @@ impl EgressPolicy {
         })
     }
 
-    /// This policy trusting, besides the public roots, the CA certificates (DER) the store's
+    /// This policy trusting only the CA certificates (DER) the store's
     /// config names.
     pub fn with_trust(mut self, certificates: Vec<Vec<u8>>) -> Self {
         self.trust = certificates;
@@ -452,7 +452,7 @@ async fn tls_connect(
         .map_err(|_| HttpError::TlsProtocolError)
 }
 
-/// The client config trusting the public roots and `extra` (a store's own CAs), built once
+/// The client config trusting only `extra` (a store's own CAs), built once
 /// per set of certificates (at most 256 sets are kept; more start the cache afresh).
 fn trusting(extra: &[Vec<u8>]) -> Arc<rustls::ClientConfig> {
     type Cache = std::collections::HashMap<Vec<Vec<u8>>, Arc<rustls::ClientConfig>>;
@@ -470,16 +470,26 @@ fn trusting(extra: &[Vec<u8>]) -> Arc<rustls::ClientConfig> {
     config
 }
 
-/// A TLS client config with the public (webpki) roots and `extra` DER certificates; an extra
+/// The trust anchors of a store: the public (webpki) roots, or, when the store names its own
+/// CAs, exactly those (as in ESO, where a store's CA bundle replaces the system pool). A
 /// certificate rustls cannot use as a trust anchor is skipped (the handshake then fails as
 /// untrusted, which the plugin reports).
-fn client_config(extra: &[Vec<u8>]) -> Arc<rustls::ClientConfig> {
-    let mut roots = rustls::RootCertStore {
-        roots: webpki_roots::TLS_SERVER_ROOTS.into(),
-    };
-    for der in extra {
+fn roots(own: &[Vec<u8>]) -> rustls::RootCertStore {
+    if own.is_empty() {
+        return rustls::RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.into(),
+        };
+    }
+    let mut roots = rustls::RootCertStore::empty();
+    for der in own {
         let _ = roots.add(rustls::pki_types::CertificateDer::from(der.clone()));
     }
+    roots
+}
+
+/// A TLS client config trusting [`roots`]`(own)`.
+fn client_config(own: &[Vec<u8>]) -> Arc<rustls::ClientConfig> {
+    let roots = roots(own);
     let config = rustls::ClientConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
@@ -967,11 +977,16 @@ FmfuBI4SYs5L
     }
 
     #[test]
-    fn a_store_trusts_its_own_ca_besides_the_public_roots_and_others_do_not() {
+    fn a_store_that_names_a_ca_trusts_only_it_and_others_the_public_roots() {
         let ca = certificates_of_pem(CA.as_bytes()).unwrap();
+        assert_eq!(
+            roots(&ca).len(),
+            1,
+            "the store's CA replaces the public roots"
+        );
+        assert_eq!(roots(&[]).len(), webpki_roots::TLS_SERVER_ROOTS.len());
         let public = client_config(&[]);
         let own = trusting(&ca);
-        // The public config is the webpki set; the store's adds exactly its CA.
         let policy = EgressPolicy::deny_all().with_trust(ca.clone());
         assert_eq!(policy.trust(), &ca[..]);
         assert!(EgressPolicy::deny_all().trust().is_empty());

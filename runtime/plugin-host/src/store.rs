@@ -51,6 +51,9 @@ pub struct StoreSpec {
     pub services: Arc<dyn HostServices>,
     /// The controller's own identity, when the operator grants it to this plugin.
     pub ambient: Option<AmbientSource>,
+    /// Whether the operator lets this plugin ask for ServiceAccount tokens with the API
+    /// server's own audience (for a reference that names no `audiences`).
+    pub api_audience_tokens: bool,
 }
 
 /// A pooled slot: released when the instance holding it is dropped.
@@ -278,16 +281,19 @@ impl StoreClient {
             .ambient
             .clone()
             .filter(|_| plugin.meta.wants_ambient_identity);
-        let broker = Arc::new(Broker::new(
-            Arc::from(plugin.meta.name.as_str()),
-            Arc::from(spec.context.to_string().as_str()),
-            Some(spec.context.clone()),
-            grant,
-            spec.services.clone(),
-            limits.max_token_lifetime,
-            ambient,
-            host.inner.metrics.clone(),
-        ));
+        let broker = Arc::new(
+            Broker::new(
+                Arc::from(plugin.meta.name.as_str()),
+                Arc::from(spec.context.to_string().as_str()),
+                Some(spec.context.clone()),
+                grant,
+                spec.services.clone(),
+                limits.max_token_lifetime,
+                ambient,
+                host.inner.metrics.clone(),
+            )
+            .with_api_audience_tokens(spec.api_audience_tokens),
+        );
         StoreClient {
             namespace: Arc::from(spec.context.quota_namespace()),
             permits: Semaphore::new(limits.instances_per_store.max(1)),
@@ -381,7 +387,7 @@ impl StoreClient {
     /// plugin declares as `ca-provider`, the referenced Secret or ConfigMap key (read through
     /// the broker, so the store's grant and namespace rules apply), and the `caBundle` beside
     /// it (inline base64 PEM: ESO's convention wherever it has a `caProvider`). Trusted for
-    /// this store only, besides the public roots; resolved once per store client (a changed
+    /// this store only and instead of the public roots (as ESO); resolved once per store client (a changed
     /// store spec makes a new client; a CA rotated inside the same Secret is picked up when the
     /// store is next changed or the controller restarts).
     async fn resolve_trust(&self) -> Result<Vec<Vec<u8>>, ProviderError> {

@@ -260,6 +260,39 @@ async fn tokens_need_a_referenced_account_granted_audiences_and_a_bounded_lifeti
 }
 
 #[tokio::test]
+async fn a_token_for_the_api_servers_own_audience_needs_the_operators_grant() {
+    let (host, _) = host_with(test_limits()).await;
+    let config = json!({"auth": {"serviceAccountRef": {"name": "app-sa"}}});
+    let (without, _) = hostile_in(&host, StoreContext::secret_store("ns", "s"), config.clone());
+    let answer = get(&without, "token:app-sa:-::-").await;
+    assert!(
+        denied(&answer) && answer.contains("--plugin-api-audience-tokens"),
+        "{answer}"
+    );
+    let services = Arc::new(Recording::default());
+    let granted = host
+        .open_store(StoreSpec {
+            context: StoreContext::secret_store("ns", "s2"),
+            plugin: "hostile".into(),
+            config,
+            settings: vec![],
+            egress: egress(&[]),
+            services: services.clone(),
+            ambient: None,
+            api_audience_tokens: true,
+        })
+        .unwrap();
+    assert_eq!(get(&granted, "token:app-sa:-::-").await, "jwt-for-app-sa");
+    // The grant is about audiences only: other ServiceAccounts stay out of reach.
+    assert!(denied(&get(&granted, "token:cluster-admin:-::-").await));
+    assert_eq!(
+        services.asked(),
+        vec!["token None app-sa [] Some(3600)".to_string()],
+        "an empty audience list: the API server's own audience"
+    );
+}
+
+#[tokio::test]
 async fn the_controllers_identity_is_given_only_when_the_operator_grants_it() {
     let (host, _) = host_with(test_limits()).await;
     let (without, _) = hostile_in(&host, StoreContext::secret_store("ns", "s"), json!({}));
@@ -277,6 +310,7 @@ async fn the_controllers_identity_is_given_only_when_the_operator_grants_it() {
             egress: egress(&[]),
             services: Arc::new(Recording::default()),
             ambient: Some(source),
+            api_audience_tokens: false,
         })
         .unwrap();
     assert_eq!(get(&granted, "ambient").await, "ok");

@@ -105,6 +105,7 @@ pub fn store_in(
         egress,
         services,
         ambient: None,
+        api_audience_tokens: false,
     })
     .unwrap()
 }

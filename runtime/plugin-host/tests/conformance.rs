@@ -83,6 +83,25 @@ async fn every_embedded_plugin_describes_itself_and_its_references_lie_in_its_sc
     }
 }
 
+/// The CRDs type `spec.provider.<name>` of some embedded plugins from the plugin's own
+/// `schema.json`; the plugin embedded in this build must describe itself with that same schema
+/// (a stale `.wasm` or a schema rebuilt by hand would let the API server and the plugin disagree).
+#[tokio::test]
+async fn the_crds_typed_provider_schemas_are_the_embedded_plugins_own() {
+    let (host, _) = host_with(test_limits()).await;
+    for (name, text) in esox_api::PLUGIN_SCHEMAS {
+        let plugin = host
+            .plugin(name)
+            .unwrap_or_else(|| panic!("{name} is embedded"));
+        let from_plugin: Value = serde_json::from_str(&plugin.meta.config_schema).unwrap();
+        let in_crd: Value = serde_json::from_str(text).unwrap();
+        assert_eq!(
+            from_plugin, in_crd,
+            "{name}: the CRD and the plugin disagree"
+        );
+    }
+}
+
 #[tokio::test]
 async fn validate_config_refuses_the_wrong_shape_without_quoting_a_value() {
     let (host, _) = host_with(test_limits()).await;

@@ -101,6 +101,7 @@ pub async fn run(args: GetArgs) -> anyhow::Result<ExitCode> {
         egress: policy.egress(&meta)?,
         services,
         ambient: policy.ambient(&meta),
+        api_audience_tokens: policy.api_audience_allowed(&meta),
     })?;
     let remote = RemoteRef {
         key: args.key.clone(),

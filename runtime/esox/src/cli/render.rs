@@ -95,6 +95,7 @@ pub async fn run(args: RenderArgs) -> anyhow::Result<ExitCode> {
         egress: EgressGrant::default(),
         services: Arc::new(NoServices),
         ambient: None,
+        api_audience_tokens: false,
     })?;
     let mut answers = Answers::new();
     for request in &plan.requests {
