@@ -7,13 +7,14 @@ use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
 use esox_plugin_sdk::{
-    Error, FindQuery, RemoteRef, SecretClient, SecretMap, StoreContext, Validation, host, http,
-    serde_json,
+    Error, FindQuery, PushRef, RemoteRef, SecretClient, SecretMap, StoreContext, Validation, host,
+    http, serde_json,
 };
 use serde::Deserialize;
 use wstd::future::FutureExt as _;
 
 use crate::config::{Auth, KubernetesConfig};
+use crate::push::{self, ApiRequest, Existing};
 use crate::secret::{self, Secret};
 
 /// How long one exchange with the API server may take.
@@ -39,6 +40,8 @@ pub struct KubernetesClient {
     auth: Option<Auth>,
     /// ESO answers `unknown` to Validate for a ClusterSecretStore with referent auth.
     referent_cluster_store: bool,
+    /// Only a ClusterSecretStore may push to another namespace (`remoteNamespace` metadata).
+    cluster_store: bool,
     cached: RefCell<Option<Cached>>,
 }
 
@@ -57,6 +60,7 @@ impl KubernetesClient {
             config,
             auth,
             referent_cluster_store,
+            cluster_store: store.is_cluster_store(),
             cached: RefCell::new(None),
         };
         if client.auth.is_some() {
@@ -156,6 +160,39 @@ impl KubernetesClient {
     fn read_secret(&self, name: &str) -> Result<Secret, Error> {
         let url = secret_url(&self.config.base, &self.config.remote_namespace, name)?;
         secret::decode_secret(&self.call(http::Method::GET, &url, None)?)
+    }
+
+    /// A Secret of `namespace` both decoded and as the API's JSON, `None` when it is missing.
+    fn read_existing(&self, namespace: &str, name: &str) -> Result<Option<Existing>, Error> {
+        let url = secret_url(&self.config.base, namespace, name)?;
+        let body = match self.call(http::Method::GET, &url, None) {
+            Ok(body) => body,
+            Err(Error::NotFound) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let secret = secret::decode_secret(&body)?;
+        let raw = serde_json::from_slice(&body).map_err(|_| {
+            Error::backend("the Kubernetes API answered with a Secret that could not be decoded")
+        })?;
+        Ok(Some(Existing { raw, secret }))
+    }
+
+    /// Send a write. A 404 means the Secret went away between the read and the write: the
+    /// caller decides what that means.
+    fn send(&self, request: ApiRequest) -> Result<(), Error> {
+        let body = request.body.map(|b| b.to_string().into_bytes());
+        self.call(request.method, &request.url, body).map(|_| ())
+    }
+
+    /// The namespace a push, delete or exists check of `remote` addresses.
+    fn push_target(&self, remote: &PushRef) -> Result<(Option<push::PushMetadata>, String), Error> {
+        let meta = push::parse_metadata(remote.metadata.as_deref())?;
+        let namespace = push::target_namespace(
+            meta.as_ref(),
+            self.cluster_store,
+            &self.config.remote_namespace,
+        )?;
+        Ok((meta, namespace))
     }
 
     fn list_secrets(&self, selector: Option<&str>) -> Result<Vec<Secret>, Error> {
@@ -281,7 +318,8 @@ fn percent_encode(s: &str) -> String {
 
 /// The error an answer's status means, with the API's `Status.message` when it sent one
 /// (client-go's error text, which ESO reports): 404 not found, 401/403 permission denied, 429
-/// throttled, 5xx unavailable, any other non-2xx a backend error.
+/// throttled, 409 (a write conflicting with a concurrent change) and 5xx unavailable, any
+/// other non-2xx a backend error.
 pub fn status_error(status: u16, retry_after: Option<&str>, body: &[u8]) -> Option<Error> {
     if (200..300).contains(&status) {
         return None;
@@ -298,6 +336,9 @@ pub fn status_error(status: u16, retry_after: Option<&str>, body: &[u8]) -> Opti
                 .map(Duration::from_secs),
             or("the Kubernetes API asked to slow down (HTTP 429)".into()),
         ),
+        409 => Error::unavailable(or(
+            "the Kubernetes API answered HTTP 409 Conflict: the Secret changed meanwhile".into(),
+        )),
         s if s >= 500 => Error::unavailable(or(format!("the Kubernetes API answered HTTP {s}"))),
         s => Error::backend(or(format!("the Kubernetes API answered HTTP {s}"))),
     })
@@ -450,6 +491,64 @@ impl SecretClient for KubernetesClient {
             .collect())
     }
 
+    /// ESO's `PushSecret` ([`push`]): read the Secret `remoteKey` of `remoteNamespace` (the
+    /// push metadata's, for a ClusterSecretStore), then create it, update it (`PUT` with the
+    /// `resourceVersion` read) or, when nothing would change, leave it.
+    fn push_secret(&self, remote: &PushRef, value: Vec<u8>) -> Result<(), Error> {
+        let pushed = push::pushed(remote.property.as_deref(), value)?;
+        let (meta, namespace) = self.push_target(remote)?;
+        let name = &remote.remote_key;
+        let existing = self.read_existing(&namespace, name)?;
+        let secret_url = secret_url(&self.config.base, &namespace, name)?;
+        let collection_url = list_url(&self.config.base, &namespace, None);
+        let urls = push::Urls {
+            secret_url: &secret_url,
+            collection_url: &collection_url,
+        };
+        let Some(request) = push::plan_push(
+            &urls,
+            &namespace,
+            name,
+            existing.as_ref(),
+            meta.as_ref(),
+            &pushed,
+        )?
+        else {
+            return Ok(());
+        };
+        self.send(request).map_err(|e| match e {
+            Error::NotFound => Error::unavailable(format!(
+                "Secret {namespace}/{name} was deleted while it was being updated"
+            )),
+            other => other,
+        })
+    }
+
+    /// ESO's `DeleteSecret`: the property's key, or the whole Secret when there is no property
+    /// or it was the last key. A missing Secret or property is already deleted.
+    fn delete_secret(&self, remote: &PushRef) -> Result<(), Error> {
+        let (_, namespace) = self.push_target(remote)?;
+        let existing = self.read_existing(&namespace, &remote.remote_key)?;
+        let url = secret_url(&self.config.base, &namespace, &remote.remote_key)?;
+        match push::plan_delete(&url, remote.property.as_deref(), existing.as_ref()) {
+            None => Ok(()),
+            Some(request) => match self.send(request) {
+                Err(Error::NotFound) => Ok(()),
+                other => other,
+            },
+        }
+    }
+
+    /// ESO's `SecretExists`: the Secret exists, and has the property's key if one is given.
+    fn secret_exists(&self, remote: &PushRef) -> Result<bool, Error> {
+        let (_, namespace) = self.push_target(remote)?;
+        let existing = self.read_existing(&namespace, &remote.remote_key)?;
+        Ok(push::exists(
+            existing.as_ref().map(|e| &e.secret),
+            remote.property.as_deref(),
+        ))
+    }
+
     /// ESO's `Validate`: a SelfSubjectRulesReview in `remoteNamespace`, then a
     /// SelfSubjectAccessReview for `get secrets`; `unknown` for a ClusterSecretStore with
     /// referent auth.
@@ -558,6 +657,14 @@ mod tests {
         assert!(matches!(
             status_error(503, None, b""),
             Some(Error::Unavailable(m)) if m == "the Kubernetes API answered HTTP 503"
+        ));
+        assert!(matches!(
+            status_error(409, None, br#"{"kind":"Status","message":"Operation cannot be fulfilled on secrets \"db\": the object has been modified","reason":"Conflict","code":409}"#),
+            Some(Error::Unavailable(m)) if m == "Operation cannot be fulfilled on secrets \"db\": the object has been modified"
+        ));
+        assert!(matches!(
+            status_error(409, None, b""),
+            Some(Error::Unavailable(_))
         ));
         assert!(matches!(
             status_error(422, None, br#"{"message":"invalid"}"#),

@@ -6,7 +6,8 @@
 //! it mints for the ServiceAccount at `auth.serviceAccount` (for the audiences listed there);
 //! client certificates (`auth.cert`) and kubeconfigs (`authRef`) are refused. It reads as ESO
 //! does ([`secret`]): `GET /api/v1/namespaces/<remoteNamespace>/secrets/<key>`, and lists for
-//! `dataFrom.find` ([`client`]).
+//! `dataFrom.find` ([`client`]). It pushes, deletes and checks pushed values as ESO does
+//! ([`push`]): create, update with the `resourceVersion` read, or leave a Secret unchanged.
 //!
 //! TLS trust is the host's: it trusts the CA at `server.caProvider` and the inline
 //! `server.caBundle` beside it. The origin a store calls is `server.url`'s; the operator
@@ -15,6 +16,7 @@
 pub mod client;
 pub mod config;
 pub mod gojson;
+pub mod push;
 pub mod secret;
 
 use esox_plugin_sdk::{
@@ -35,9 +37,9 @@ impl Provider for Kubernetes {
         PluginInfo::new(
             "kubernetes",
             env!("CARGO_PKG_VERSION"),
-            "Secrets of a namespace of a Kubernetes cluster, read over its API (ESO's kubernetes provider)",
+            "Secrets of a namespace of a Kubernetes cluster, read and written over its API (ESO's kubernetes provider)",
         )
-        .capabilities(Capabilities::READ | Capabilities::FIND)
+        .capabilities(Capabilities::READ | Capabilities::FIND | Capabilities::WRITE)
         .config_schema(config_schema())
         .references(references())
     }
@@ -92,10 +94,13 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn info_declares_read_find_references_and_no_default_egress() {
+    fn info_declares_read_find_write_references_and_no_default_egress() {
         let info = Kubernetes::info();
         assert_eq!(info.name, "kubernetes");
-        assert_eq!(info.capabilities, Capabilities::READ | Capabilities::FIND);
+        assert_eq!(
+            info.capabilities,
+            Capabilities::READ | Capabilities::FIND | Capabilities::WRITE
+        );
         assert!(info.default_egress.is_empty());
         assert!(!info.wants_ambient_identity);
         let refs: Vec<(&str, bool)> = info

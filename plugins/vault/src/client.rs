@@ -8,14 +8,15 @@ use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use esox_plugin_sdk::{
-    Error, FindQuery, MetadataPolicy, RemoteRef, SecretClient, SecretMap, StoreContext, Validation,
-    block_on, host, http,
+    Error, FindQuery, MetadataPolicy, PushRef, RemoteRef, SecretClient, SecretMap, StoreContext,
+    Validation, block_on, host, http,
 };
 
 use crate::auth::{self, Credentials, Token};
 use crate::config::{Auth, JwtSource, KvVersion, RoleId, SecretKeyRef, VaultConfig};
 use crate::errors;
 use crate::kv;
+use crate::push::{self, Call, Target};
 
 /// A client for one store. The host keeps it across calls, so the token is reused.
 pub struct VaultClient {
@@ -118,22 +119,17 @@ impl VaultClient {
         out
     }
 
-    /// Send one request to Vault (`login`: a login, sent to `auth.namespace`).
+    /// Send one request to Vault (`login`: a login, sent to `auth.namespace`); a body is JSON.
     async fn send(
         &self,
-        post: Option<Vec<u8>>,
+        method: http::Method,
+        body: Option<Vec<u8>>,
         url: &str,
         token: Option<&str>,
         login: bool,
         operation: &str,
     ) -> Result<Answer, Error> {
-        let mut builder = http::Request::builder()
-            .method(if post.is_some() {
-                http::Method::POST
-            } else {
-                http::Method::GET
-            })
-            .uri(url);
+        let mut builder = http::Request::builder().method(method).uri(url);
         for (name, value) in self.headers(login) {
             builder = builder.header(name, value);
         }
@@ -146,7 +142,7 @@ impl VaultClient {
             })?;
             builder = builder.header("X-Vault-Token", value);
         }
-        let request = match post {
+        let request = match body {
             Some(body) => builder
                 .header("Content-Type", "application/json")
                 .body(http::body::Body::from(body)),
@@ -265,6 +261,7 @@ impl VaultClient {
         let url = self.url(&request.path, &[]);
         let answer = self
             .send(
+                http::Method::POST,
                 Some(request.body),
                 &url,
                 None,
@@ -285,20 +282,57 @@ impl VaultClient {
         auth::decode_login(&answer.body, now())
     }
 
-    /// GET `path` with the store's token. A token Vault refuses is dropped and, unless it was
-    /// obtained for this very call, replaced once (a new login, or the Secret read again:
-    /// it may have expired or been rotated).
+    /// GET `path` with the store's token (see [`VaultClient::request`]).
     async fn get(
         &self,
         path: &str,
         query: &[(&str, &str)],
         operation: &str,
     ) -> Result<Answer, Error> {
+        self.request(http::Method::GET, path, query, None, operation)
+            .await
+    }
+
+    /// A request to `path` with the store's token. A token Vault refuses is dropped and,
+    /// unless it was obtained for this very call, replaced once (a new login, or the Secret
+    /// read again: it may have expired or been rotated); a refused request changed nothing,
+    /// so it is sent again as it was.
+    async fn request(
+        &self,
+        method: http::Method,
+        path: &str,
+        query: &[(&str, &str)],
+        body: Option<Vec<u8>>,
+        operation: &str,
+    ) -> Result<Answer, Error> {
         let url = self.url(path, query);
         let (token, fresh) = self.token().await?;
-        let answer = self
-            .send(None, &url, token.as_deref(), false, operation)
-            .await?;
+        let first = self
+            .send(
+                method.clone(),
+                body.clone(),
+                &url,
+                token.as_deref(),
+                false,
+                operation,
+            )
+            .await;
+        let answer = match first {
+            // A read that never got an answer (the connection was refused or reset) is sent
+            // once more: it changed nothing. Writes are not repeated here.
+            Err(Error::Unavailable(_)) if retries_on_transport_error(&method) => {
+                self.send(
+                    method.clone(),
+                    body.clone(),
+                    &url,
+                    token.as_deref(),
+                    false,
+                    operation,
+                )
+                .await?
+            }
+            other => other?,
+        };
         if !errors::is_denied(answer.status) || token.is_none() {
             return Ok(answer);
         }
@@ -307,7 +341,7 @@ impl VaultClient {
             return Ok(answer);
         }
         let (token, _) = self.token().await?;
-        self.send(None, &url, token.as_deref(), false, operation)
+        self.send(method, body, &url, token.as_deref(), false, operation)
             .await
     }
 
@@ -457,6 +491,66 @@ impl VaultClient {
     }
 }
 
+impl VaultClient {
+    /// Where a push names its secret, as the reads build paths.
+    fn target(&self, remote: &PushRef) -> Result<Target, Error> {
+        Target::new(
+            self.config.path.as_deref(),
+            self.config.version,
+            self.config.check_and_set,
+            &remote.remote_key,
+        )
+    }
+}
+
+impl push::Kv for VaultClient {
+    async fn read(&self, path: &str, what: &str) -> Result<Option<Vec<u8>>, Error> {
+        let operation = format!("cannot read secret {what} from Vault: GET {path}");
+        let answer = self.get(path, &[], &operation).await?;
+        if answer.status == 404 {
+            // Also a KV v2 secret whose latest version is deleted (the body says so).
+            return Ok(None);
+        }
+        if !answer.ok() {
+            return Err(errors::status_error(
+                &operation,
+                answer.status,
+                answer.retry_after.as_deref(),
+                &answer.body,
+            ));
+        }
+        Ok(Some(answer.body))
+    }
+
+    async fn send(&self, call: &Call) -> Result<(), Error> {
+        let (method, path, body, operation) = match call {
+            Call::Put { path, body } => (
+                // What ESO's Vault client sends for a write (Vault takes PUT and POST alike).
+                http::Method::PUT,
+                path,
+                Some(body.clone()),
+                format!("cannot write secret to Vault: PUT {path}"),
+            ),
+            Call::Delete { path } => (
+                http::Method::DELETE,
+                path,
+                None,
+                format!("could not delete secret: DELETE {path}"),
+            ),
+        };
+        let answer = self.request(method, path, &[], body, &operation).await?;
+        if answer.ok() {
+            return Ok(());
+        }
+        Err(errors::write_error(
+            &operation,
+            answer.status,
+            answer.retry_after.as_deref(),
+            &answer.body,
+        ))
+    }
+}
+
 impl SecretClient for VaultClient {
     fn validate(&self) -> Result<Validation, Error> {
         if self.validation_is_unknown() {
@@ -485,6 +579,42 @@ impl SecretClient for VaultClient {
     fn get_all_secrets(&self, query: &FindQuery) -> Result<SecretMap, Error> {
         block_on(self.find(query))
     }
+
+    /// ESO's `PushSecret`. `remote.metadata` is ignored, as ESO's vault provider ignores
+    /// PushSecret metadata: the only custom metadata written is the managed-by marker.
+    fn push_secret(&self, remote: &PushRef, value: Vec<u8>) -> Result<(), Error> {
+        let target = self.target(remote)?;
+        block_on(push::push(
+            self,
+            &target,
+            remote.property.as_deref(),
+            &value,
+        ))
+    }
+
+    fn delete_secret(&self, remote: &PushRef) -> Result<(), Error> {
+        let target = self.target(remote)?;
+        block_on(push::delete(self, &target, remote.property.as_deref()))
+    }
+
+    fn secret_exists(&self, remote: &PushRef) -> Result<bool, Error> {
+        let data = kv::data_path(
+            self.config.path.as_deref(),
+            self.config.version,
+            &remote.remote_key,
+        );
+        block_on(push::exists(
+            self,
+            &data,
+            self.config.version,
+            remote.property.as_deref(),
+        ))
+    }
+}
+
+/// Whether a request that got no answer at all is sent once more: reads only.
+fn retries_on_transport_error(method: &http::Method) -> bool {
+    matches!(*method, http::Method::GET | http::Method::HEAD)
 }
 
 #[cfg(test)]
@@ -653,5 +783,13 @@ mod tests {
         );
         let err = c.select_property(value, &remote(Some("user"))).unwrap_err();
         assert!(matches!(err, Error::Backend(m) if !m.contains("pw")));
+    }
+
+    #[test]
+    fn only_reads_are_sent_again_after_a_transport_error() {
+        assert!(retries_on_transport_error(&http::Method::GET));
+        assert!(!retries_on_transport_error(&http::Method::PUT));
+        assert!(!retries_on_transport_error(&http::Method::POST));
+        assert!(!retries_on_transport_error(&http::Method::DELETE));
     }
 }

@@ -165,6 +165,9 @@ pub struct VaultConfig {
     /// `headers`, in name order.
     pub headers: Vec<(String, String)>,
     pub auth: Auth,
+    /// `checkAndSet.required` (KV v2 only): pushes send `options.cas` with the version they
+    /// read.
+    pub check_and_set: bool,
     /// `caProvider.namespace`, when a caProvider is set (`Some(None)`: without a namespace).
     pub ca_provider_namespace: Option<Option<String>>,
 }
@@ -388,6 +391,7 @@ impl VaultConfig {
             forward_inconsistent: raw.read_your_writes && raw.forward_inconsistent,
             headers,
             auth,
+            check_and_set: raw.check_and_set.as_ref().is_some_and(|c| c.required),
             ca_provider_namespace: raw
                 .ca_provider
                 .as_ref()
@@ -1020,6 +1024,17 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(e.field, "checkAndSet");
+        assert!(
+            parse(json!({"server": "https://v", "checkAndSet": {"required": true}}))
+                .unwrap()
+                .check_and_set
+        );
+        assert!(
+            !parse(json!({"server": "https://v", "checkAndSet": {}}))
+                .unwrap()
+                .check_and_set
+        );
+        assert!(!parse(json!({"server": "https://v"})).unwrap().check_and_set);
     }
 
     fn key_ref(name: &str, key: &str, namespace: Option<&str>) -> SecretKeyRef {

@@ -80,6 +80,24 @@ pub fn status_error(
     }
 }
 
+/// The error a non-success answer to a write or delete means: as for a read, except that a 404
+/// is no "not found" (the thing written to is the request's path: no engine is mounted there,
+/// or the path is not the KV engine's).
+pub fn write_error(
+    operation: &str,
+    status: u16,
+    retry_after_header: Option<&str>,
+    body: &[u8],
+) -> Error {
+    match status {
+        404 => Error::backend(format!(
+            "{operation}: {}; is the store's path (and version) the KV mount's?",
+            detail(status, body)
+        )),
+        _ => status_error(operation, status, retry_after_header, body),
+    }
+}
+
 /// The error a non-success answer to `POST auth/<mount>/login` means. `field` is the auth
 /// method's config field (`auth.appRole`), `mount_field` its mount path's.
 pub fn login_error(
@@ -148,6 +166,26 @@ mod tests {
         assert!(matches!(
             status_error("x", 400, None, br#"{"errors":["bad version"]}"#),
             Error::Backend(m) if m == "x: Vault answered HTTP 400: bad version"
+        ));
+    }
+
+    #[test]
+    fn write_failures_map_like_reads_but_a_404_is_no_not_found() {
+        assert!(matches!(
+            write_error("PUT secret/data/x", 404, None, br#"{"errors":["no handler for route"]}"#),
+            Error::Backend(m) if m.contains("no handler for route") && m.contains("PUT secret/data/x")
+        ));
+        assert!(matches!(
+            write_error("x", 403, None, b""),
+            Error::PermissionDenied(_)
+        ));
+        assert!(matches!(
+            write_error("x", 400, None, br#"{"errors":["check-and-set parameter did not match the current version"]}"#),
+            Error::Backend(m) if m.contains("check-and-set")
+        ));
+        assert!(matches!(
+            write_error("x", 503, None, b""),
+            Error::Unavailable(_)
         ));
     }
 

@@ -6,7 +6,8 @@
 //! the host mints (Kubernetes and JWT auth); the plugin logs in with `POST auth/<mount>/login`
 //! ([`auth`]) and reuses the token until shortly before it expires ([`client`]). Keys map to
 //! Vault paths as ESO maps them, and answers decode and render as ESO renders them ([`kv`]);
-//! statuses map to contract errors in one place ([`errors`]).
+//! statuses map to contract errors in one place ([`errors`]). PushSecret writes, deletes and
+//! checks as ESO does, under ESO's `managed-by: external-secrets` marker ([`push`]).
 //!
 //! TLS trust is the host's: it trusts the CA at `caProvider` and the inline `caBundle` for the
 //! store's requests. The store's origin derives from `server`; the operator grants it (the
@@ -17,6 +18,7 @@ pub mod client;
 pub mod config;
 pub mod errors;
 pub mod kv;
+pub mod push;
 
 use esox_plugin_sdk::{
     Capabilities, Error, PluginInfo, Provider, Reference, Settings, StoreContext, export_provider,
@@ -38,7 +40,7 @@ impl Provider for Vault {
             env!("CARGO_PKG_VERSION"),
             "HashiCorp Vault and OpenBao KV v1/v2 (ESO's vault provider)",
         )
-        .capabilities(Capabilities::READ | Capabilities::FIND)
+        .capabilities(Capabilities::READ | Capabilities::FIND | Capabilities::WRITE)
         .config_schema(config_schema())
         .references(references())
     }
@@ -115,10 +117,13 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn info_declares_read_and_find_and_no_default_egress() {
+    fn info_declares_read_find_and_write_and_no_default_egress() {
         let info = Vault::info();
         assert_eq!(info.name, "vault");
-        assert_eq!(info.capabilities, Capabilities::READ | Capabilities::FIND);
+        assert_eq!(
+            info.capabilities,
+            Capabilities::READ | Capabilities::FIND | Capabilities::WRITE
+        );
         assert!(info.default_egress.is_empty());
         assert!(!info.wants_ambient_identity);
         let schema: serde_json::Value = serde_json::from_str(&info.config_schema).unwrap();

@@ -259,6 +259,8 @@ pub struct Metrics {
     pub sync_calls: Family<ObjectLabels, Counter>,
     /// Values served from a store client's coalescing cache instead of the backend.
     pub values_coalesced: Counter,
+    /// First syncs whose create found the target already there (then read and synced again).
+    pub unread_create_conflicts: Counter,
     pub sync_calls_error: Family<ObjectLabels, Gauge>,
     pub es_condition: Family<ConditionLabels, Gauge>,
     pub es_reconcile_duration: Family<ObjectLabels, Gauge<f64, AtomicU64>>,
@@ -316,6 +318,11 @@ impl Metrics {
             "esox_values_coalesced",
             "Values reused from another ExternalSecret's read of the same remote reference within the coalescing window (a backend call saved each)",
             self.values_coalesced.clone(),
+        );
+        r.register(
+            "esox_first_sync_create_conflicts",
+            "First syncs that wrote their target without reading it and found it already there (each then read it and synced again)",
+            self.unread_create_conflicts.clone(),
         );
         self.runtime.register(&mut r);
         host.register(&mut r);

@@ -1033,6 +1033,15 @@ async fn a_secret_another_external_secret_owns_is_refused_under_every_policy_and
     assert_eq!(owners[0].uid, first.metadata.uid.unwrap());
     let keys: Vec<&String> = secret.data.as_ref().unwrap().keys().collect();
     assert_eq!(keys, vec!["k"], "no intruding key");
+    // The Orphan and Owner ones first tried a create without reading (a first sync); the
+    // create conflicted, and the retry that read the Secret refused it as above.
+    let conflicts = metrics_text()
+        .await
+        .lines()
+        .find_map(|l| l.strip_prefix("esox_first_sync_create_conflicts_total "))
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .unwrap_or(0);
+    assert!(conflicts >= 2, "{conflicts} create conflicts");
     assert_no_secret_values(&client).await;
 }
 

@@ -299,3 +299,217 @@ async fn without_the_clusters_ca_the_server_is_not_trusted() {
     assert!(secret_data(&client, ns.name(), "db-copy").await.is_none());
     assert_no_secret_values(&client).await;
 }
+
+/// `esox push`/`esox delete` with these arguments, the value (if any) on stdin; returns the
+/// exit status and everything printed, which must never hold the value.
+fn esox_write(args: &[&str], value: Option<&str>) -> (bool, String) {
+    use std::io::Write as _;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_esox"))
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("esox runs");
+    let mut stdin = child.stdin.take().unwrap();
+    if let Some(v) = value {
+        stdin.write_all(v.as_bytes()).unwrap();
+    }
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), printed)
+}
+
+#[tokio::test]
+#[ignore = "needs the real stack (kube-apiserver, etcd, kube-controller-manager, LocalStack): runs in `cargo xtask test` (e2e phase)"]
+async fn push_and_delete_write_another_namespaces_secrets_as_eso() {
+    let stack = stack().await;
+    let home = stack.new_namespace("k8s-push").await.unwrap();
+    let remote = stack.new_namespace("k8s-push-remote").await.unwrap();
+    let client = stack.admin_client();
+    // The identity: a ServiceAccount allowed to manage Secrets in the remote namespace only.
+    Api::<ServiceAccount>::namespaced(client.clone(), home.name())
+        .create(
+            &PostParams::default(),
+            &ServiceAccount {
+                metadata: meta("pusher", None),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    Api::<Role>::namespaced(client.clone(), remote.name())
+        .create(
+            &PostParams::default(),
+            &Role {
+                metadata: meta("secret-writer", None),
+                rules: Some(vec![PolicyRule {
+                    api_groups: Some(vec!["".into()]),
+                    resources: Some(vec!["secrets".into()]),
+                    verbs: ["get", "create", "update", "delete"]
+                        .map(String::from)
+                        .to_vec(),
+                    ..Default::default()
+                }]),
+            },
+        )
+        .await
+        .unwrap();
+    Api::<RoleBinding>::namespaced(client.clone(), remote.name())
+        .create(
+            &PostParams::default(),
+            &RoleBinding {
+                metadata: meta("secret-writer", None),
+                role_ref: RoleRef {
+                    api_group: Some("rbac.authorization.k8s.io".into()),
+                    kind: "Role".into(),
+                    name: "secret-writer".into(),
+                },
+                subjects: Some(vec![Subject {
+                    kind: "ServiceAccount".into(),
+                    name: "pusher".into(),
+                    namespace: Some(home.name().into()),
+                    ..Default::default()
+                }]),
+            },
+        )
+        .await
+        .unwrap();
+    let token = Api::<ServiceAccount>::namespaced(client.clone(), home.name())
+        .create_token_request(
+            "pusher",
+            &PostParams::default(),
+            &TokenRequest {
+                spec: Some(TokenRequestSpec {
+                    expiration_seconds: Some(3600),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap()
+        .status
+        .and_then(|s| s.token)
+        .expect("a token");
+    register_secret_value(token.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store.json");
+    std::fs::write(
+        &store,
+        kubernetes_store(
+            stack,
+            home.name(),
+            "push",
+            remote.name(),
+            json!({"token": {"bearerToken": {"name": "remote-token", "key": "token"}}}),
+        )
+        .to_string(),
+    )
+    .unwrap();
+    let secrets = dir.path().join("secrets.json");
+    std::fs::write(
+        &secrets,
+        json!({"secrets": {"remote-token": {"token": token}}}).to_string(),
+    )
+    .unwrap();
+    let egress = format!("kubernetes={}", stack.api_server_url());
+    let (store, secrets) = (store.to_str().unwrap(), secrets.to_str().unwrap());
+    let common = |cmd: &'static str, property: Option<&'static str>| {
+        let mut args = vec![
+            cmd,
+            "--store",
+            store,
+            "--secrets-file",
+            secrets,
+            "--plugin-egress",
+            egress.as_str(),
+            "--key",
+            "app-creds",
+        ];
+        if let Some(p) = property {
+            args.extend(["--property", p]);
+        }
+        args
+    };
+    let secrets_api = Api::<Secret>::namespaced(client.clone(), remote.name());
+    let data = |s: &Secret| -> BTreeMap<String, String> {
+        s.data
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(k, v)| (k, String::from_utf8(v.0).unwrap()))
+            .collect()
+    };
+
+    // 1. A property push creates the Secret with that key (Opaque).
+    let password = secret_value("k8s-push-password");
+    let (ok, printed) = esox_write(&common("push", Some("password")), Some(&password));
+    assert!(ok, "{printed}");
+    assert!(!printed.contains(&password), "{printed}");
+    let s = secrets_api.get("app-creds").await.unwrap();
+    assert_eq!(s.type_.as_deref(), Some("Opaque"));
+    assert_eq!(
+        data(&s),
+        BTreeMap::from([("password".into(), password.clone())])
+    );
+
+    // 2. Another property is added beside it, with ESO's push metadata (labels merged).
+    let mut args = common("push", Some("username"));
+    args.extend([
+        "--metadata",
+        "{apiVersion: kubernetes.external-secrets.io/v1alpha1, kind: PushSecretMetadata, spec: {labels: {team: payments}}}",
+    ]);
+    let (ok, printed) = esox_write(&args, Some("app"));
+    assert!(ok, "{printed}");
+    let s = secrets_api.get("app-creds").await.unwrap();
+    assert_eq!(
+        data(&s),
+        BTreeMap::from([
+            ("password".into(), password.clone()),
+            ("username".into(), "app".into())
+        ])
+    );
+    assert_eq!(
+        s.metadata
+            .labels
+            .unwrap_or_default()
+            .get("team")
+            .map(String::as_str),
+        Some("payments")
+    );
+
+    // 3. Deleting a property keeps the others; deleting the last one deletes the Secret.
+    let (ok, printed) = esox_write(&common("delete", Some("password")), None);
+    assert!(ok, "{printed}");
+    let s = secrets_api.get("app-creds").await.unwrap();
+    assert_eq!(
+        data(&s),
+        BTreeMap::from([("username".into(), "app".into())])
+    );
+    let (ok, printed) = esox_write(&common("delete", Some("username")), None);
+    assert!(ok, "{printed}");
+    assert!(secrets_api.get_opt("app-creds").await.unwrap().is_none());
+    // Deleting what is gone succeeds, as in ESO.
+    let (ok, printed) = esox_write(&common("delete", None), None);
+    assert!(ok, "{printed}");
+
+    // 4. Outside the Role's namespace the API server refuses, and esox says so.
+    let mut elsewhere = common("push", Some("password"));
+    let other = format!(
+        "{{apiVersion: kubernetes.external-secrets.io/v1alpha1, kind: PushSecretMetadata, spec: {{remoteNamespace: {}}}}}",
+        home.name()
+    );
+    elsewhere.extend(["--metadata", other.as_str()]);
+    let (ok, printed) = esox_write(&elsewhere, Some(&password));
+    assert!(
+        !ok,
+        "a SecretStore may not push to another namespace: {printed}"
+    );
+    assert!(!printed.contains(&password), "{printed}");
+}

@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use esox_provider::{FindQuery, ProviderError, RemoteRef, SecretMap};
+use esox_provider::{FindQuery, ProviderError, PushRef, RemoteRef, SecretMap};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wasmtime::Store;
 use wasmtime::component::ResourceAny;
@@ -368,6 +368,47 @@ impl StoreClient {
         }
     }
 
+    /// Write a value (ESO's `PushSecret`): refused unless the plugin declares `write`.
+    pub async fn push_secret(&self, remote: &PushRef, value: &[u8]) -> Result<(), ProviderError> {
+        self.require_write("push-secret")?;
+        match self.call(Call::PushSecret(remote, value)).await? {
+            Reply::Done(r) => r,
+            _ => Err(ProviderError::Internal("unexpected reply".into())),
+        }
+    }
+
+    /// Delete a pushed value (ESO's `DeleteSecret`); a missing value is not an error.
+    pub async fn delete_secret(&self, remote: &PushRef) -> Result<(), ProviderError> {
+        self.require_write("delete-secret")?;
+        match self.call(Call::DeleteSecret(remote)).await? {
+            Reply::Done(r) => r,
+            _ => Err(ProviderError::Internal("unexpected reply".into())),
+        }
+    }
+
+    /// Whether a value exists where a push would write (ESO's `SecretExists`).
+    pub async fn secret_exists(&self, remote: &PushRef) -> Result<bool, ProviderError> {
+        self.require_write("secret-exists")?;
+        match self.call(Call::SecretExists(remote)).await? {
+            Reply::Exists(r) => r,
+            _ => Err(ProviderError::Internal("unexpected reply".into())),
+        }
+    }
+
+    /// Writes go only to plugins that declare them; the others are not even instantiated.
+    fn require_write(&self, call: &str) -> Result<(), ProviderError> {
+        if self.plugin.meta.capabilities.contains(&"write") {
+            return Ok(());
+        }
+        Err(ProviderError::Unsupported(
+            format!(
+                "{call}: the {} plugin does not declare the write capability",
+                self.plugin.meta.name
+            )
+            .into(),
+        ))
+    }
+
     /// The store's egress policy: the origins its plugin derives from the config (0.2+),
     /// within the operator's grant, plus the ambient identity's credentials endpoint.
     fn resolve_egress(&self, derived: Option<&[String]>) -> Result<EgressPolicy, ProviderError> {
@@ -616,9 +657,11 @@ impl StoreClient {
                     ).into()));
                 }
                 let status = match &reply {
-                    Reply::Validation(Err(e)) | Reply::Value(Err(e)) | Reply::Map(Err(e)) => {
-                        error_status(e)
-                    }
+                    Reply::Validation(Err(e))
+                    | Reply::Value(Err(e))
+                    | Reply::Map(Err(e))
+                    | Reply::Done(Err(e))
+                    | Reply::Exists(Err(e)) => error_status(e),
                     _ => "ok",
                 };
                 self.record(call.name(), status, started);

@@ -5,7 +5,7 @@ mod common;
 
 use common::*;
 use esox_plugin_host::Validation;
-use esox_provider::{FindQuery, ProviderError, RemoteRef};
+use esox_provider::{FindQuery, ProviderError, PushRef, RemoteRef};
 
 fn fake_store(
     host: &esox_plugin_host::PluginHost,
@@ -169,6 +169,29 @@ async fn validation_result_drives_validate() {
         Ok(Validation::Unknown)
     );
     assert!(fake_store(&host, Some(2)).validate().await.is_err());
+}
+
+#[tokio::test]
+async fn writes_to_a_plugin_without_the_write_capability_are_refused_before_any_call() {
+    let (host, _c) = host_with(test_limits()).await;
+    let store = fake_store(&host, None);
+    let remote = PushRef::key("/db/credentials");
+    for result in [
+        store.push_secret(&remote, b"v").await,
+        store.delete_secret(&remote).await,
+        store.secret_exists(&remote).await.map(|_| ()),
+    ] {
+        match result {
+            Err(ProviderError::Unsupported(m)) => {
+                assert!(m.contains("does not declare the write capability"), "{m}")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(
+        store.egress_policy().is_none(),
+        "refused before the first instance is made"
+    );
 }
 
 #[tokio::test]

@@ -58,6 +58,27 @@ impl RemoteRef {
     }
 }
 
+/// Where a push writes: ESO's `remoteRef` of a PushSecret (plus its provider metadata).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct PushRef {
+    /// The secret's name or path in the backend.
+    pub remote_key: String,
+    /// When set, the value is written as this property of a JSON object, keeping the others.
+    pub property: Option<String>,
+    /// Provider-specific metadata for the write, as JSON (ESO's `PushSecret` metadata).
+    pub metadata: Option<String>,
+}
+
+impl PushRef {
+    /// A push of a whole value to `key`.
+    pub fn key(key: impl Into<String>) -> Self {
+        PushRef {
+            remote_key: key.into(),
+            ..PushRef::default()
+        }
+    }
+}
+
 /// How to find many secrets: ESO's `dataFrom[].find`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct FindQuery {

@@ -4,12 +4,12 @@
 //! egress rules as the controller. The value goes to stdout and nowhere else.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
-use esox_plugin_host::{HostServices, StoreContext, StoreSpec};
+use esox_plugin_host::{HostServices, StoreClient, StoreContext, StoreSpec};
 
 use super::secrets_file::{LocalServices, NoCluster};
 use esox_provider::{MetadataPolicy, RemoteRef};
@@ -76,24 +76,31 @@ pub fn provider_of_manifest(
     }
 }
 
-pub async fn run(args: GetArgs) -> anyhow::Result<ExitCode> {
-    let text = std::fs::read_to_string(&args.store)
-        .with_context(|| format!("cannot read {}", args.store.display()))?;
+/// Open the store a manifest describes, locally: the same plugin, sandbox and egress rules as
+/// the controller; references resolve from `secrets_file` (none without it). Returns the
+/// provider's name and the store client.
+pub async fn open_local_store(
+    store: &Path,
+    secrets_file: Option<&Path>,
+    options: &PluginOptions,
+) -> anyhow::Result<(String, StoreClient)> {
+    let text = std::fs::read_to_string(store)
+        .with_context(|| format!("cannot read {}", store.display()))?;
     let (plugin, config, context) =
-        provider_of_manifest(&text).with_context(|| args.store.display().to_string())?;
-    let host = plugins::host(&args.plugins).await?;
-    let policy = args.plugins.policy()?;
+        provider_of_manifest(&text).with_context(|| store.display().to_string())?;
+    let host = plugins::host(options).await?;
+    let policy = options.policy()?;
     let meta = host
         .plugin(&plugin)
         .map(|p| p.meta.clone())
         .with_context(|| {
             format!("no plugin provides spec.provider.{plugin} (see `esox plugin list`)")
         })?;
-    let services: Arc<dyn HostServices> = match &args.secrets_file {
+    let services: Arc<dyn HostServices> = match secrets_file {
         Some(path) => Arc::new(LocalServices::from_file(path)?),
         None => Arc::new(NoCluster),
     };
-    let store = host.open_store(StoreSpec {
+    let client = host.open_store(StoreSpec {
         context,
         plugin: plugin.clone(),
         config,
@@ -103,6 +110,12 @@ pub async fn run(args: GetArgs) -> anyhow::Result<ExitCode> {
         ambient: policy.ambient(&meta),
         api_audience_tokens: policy.api_audience_allowed(&meta),
     })?;
+    Ok((plugin, client))
+}
+
+pub async fn run(args: GetArgs) -> anyhow::Result<ExitCode> {
+    let (plugin, store) =
+        open_local_store(&args.store, args.secrets_file.as_deref(), &args.plugins).await?;
     let remote = RemoteRef {
         key: args.key.clone(),
         property: args.property.clone(),

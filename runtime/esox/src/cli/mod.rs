@@ -1,11 +1,13 @@
 //! The `esox` command line.
 //!
-//! Secret values go to stdout only (`esox get`), never to logs; logs go to stderr.
+//! Secret values go to stdout only (`esox get`), never to logs; logs go to stderr. `esox push`
+//! reads its value from a file or stdin and never prints it.
 
 mod crds;
 pub mod eso_flags;
 mod get;
 mod plugin;
+mod push;
 mod render;
 pub mod run;
 mod secrets_file;
@@ -38,6 +40,11 @@ pub enum Command {
     Plugin(plugin::PluginCommand),
     /// Run a SecretStore manifest's provider locally and print one value to stdout.
     Get(get::GetArgs),
+    /// Write one value through a SecretStore manifest's provider, locally (ESO's PushSecret
+    /// call): from --value-file or stdin, never printed.
+    Push(push::PushArgs),
+    /// Delete one pushed value through a SecretStore manifest's provider, locally.
+    Delete(push::DeleteArgs),
     /// Render an ExternalSecret offline and print the Secret it would produce.
     Render(render::RenderArgs),
     /// Print, write or check the CustomResourceDefinitions esox serves.
@@ -69,6 +76,8 @@ pub fn main() -> ExitCode {
         match cli.command {
             Command::Plugin(cmd) => plugin::run(cmd).await,
             Command::Get(args) => get::run(args).await,
+            Command::Push(args) => push::push(args).await,
+            Command::Delete(args) => push::delete(args).await,
             Command::Render(args) => render::run(args).await,
             Command::Crds(args) => crds::run(args),
             Command::Run(args) => run::run(*args).await,

@@ -16,7 +16,7 @@ use semver::Version;
 pub mod v0_1;
 pub mod v0_2;
 
-use esox_provider::{FindQuery, ProviderError, RemoteRef};
+use esox_provider::{FindQuery, ProviderError, PushRef, RemoteRef};
 use wasmtime::Store;
 use wasmtime::component::{InstancePre, ResourceAny};
 
@@ -234,6 +234,9 @@ pub(crate) enum Call<'a> {
     GetSecrets(&'a [RemoteRef]),
     GetSecretMap(&'a RemoteRef),
     GetAllSecrets(&'a FindQuery),
+    PushSecret(&'a PushRef, &'a [u8]),
+    DeleteSecret(&'a PushRef),
+    SecretExists(&'a PushRef),
 }
 
 impl Call<'_> {
@@ -244,6 +247,9 @@ impl Call<'_> {
             Call::GetSecrets(_) => "get-secrets",
             Call::GetSecretMap(_) => "get-secret-map",
             Call::GetAllSecrets(_) => "get-all-secrets",
+            Call::PushSecret(..) => "push-secret",
+            Call::DeleteSecret(_) => "delete-secret",
+            Call::SecretExists(_) => "secret-exists",
         }
     }
 }
@@ -262,13 +268,15 @@ pub(crate) enum Reply {
     Value(Result<Vec<u8>, ProviderError>),
     Values(Vec<Result<Vec<u8>, ProviderError>>),
     Map(Result<Vec<(String, Vec<u8>)>, ProviderError>),
+    Done(Result<(), ProviderError>),
+    Exists(Result<bool, ProviderError>),
 }
 
 impl Reply {
     /// Bytes of values and keys in the reply, counted before anything is merged.
     pub fn bytes(&self) -> usize {
         match self {
-            Reply::Validation(_) => 0,
+            Reply::Validation(_) | Reply::Done(_) | Reply::Exists(_) => 0,
             Reply::Value(v) => v.as_ref().map_or(0, Vec::len),
             Reply::Values(vs) => vs.iter().map(|v| v.as_ref().map_or(0, Vec::len)).sum(),
             Reply::Map(m) => m
@@ -443,6 +451,24 @@ macro_rules! invoke_reads {
                         .map_err($v::from_wit),
                 )
             }
+            Call::PushSecret(r, value) => Reply::Done(
+                client
+                    .call_push_secret(store, this, &$v::to_wit_push_ref(r), value)
+                    .await?
+                    .map_err($v::from_wit),
+            ),
+            Call::DeleteSecret(r) => Reply::Done(
+                client
+                    .call_delete_secret(store, this, &$v::to_wit_push_ref(r))
+                    .await?
+                    .map_err($v::from_wit),
+            ),
+            Call::SecretExists(r) => Reply::Exists(
+                client
+                    .call_secret_exists(store, this, &$v::to_wit_push_ref(r))
+                    .await?
+                    .map_err($v::from_wit),
+            ),
         })
     }};
 }

@@ -77,6 +77,14 @@ fn to_wit(e: ProviderError) -> wit::Error {
     }
 }
 
+pub(crate) fn to_wit_push_ref(r: &esox_provider::PushRef) -> wit::PushRef {
+    wit::PushRef {
+        remote_key: r.remote_key.clone(),
+        property: r.property.clone(),
+        metadata: r.metadata.clone(),
+    }
+}
+
 pub(crate) fn to_wit_ref(r: &RemoteRef) -> wit::RemoteRef {
     wit::RemoteRef {
         key: r.key.clone(),
