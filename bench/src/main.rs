@@ -64,6 +64,11 @@ struct Args {
     /// profiler or read allocator statistics; the pid is printed).
     #[arg(long, default_value_t = 0)]
     pause_after_ready: u64,
+    /// Scenario (b), an apply storm: the controller is started first and the N ExternalSecrets
+    /// are applied while it runs; the clock starts when applying starts. The raw writer, which
+    /// has no watch, runs as at start-up (its time is still the floor).
+    #[arg(long)]
+    storm: bool,
     /// Results folder (default: <target>/bench/<UTC time>).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -234,17 +239,20 @@ async fn run_one(
     workload::create_namespace(&client).await?;
     let keys = (n / 10).max(1);
     workload::apply_store(&client, keys).await?;
-    let applied = Instant::now();
-    workload::apply_external_secrets(&client, 0..n, keys, &args.refresh_interval).await?;
-    eprintln!(
-        "[bench]   {n} ExternalSecrets applied in {:.1} s; starting the {}",
-        applied.elapsed().as_secs_f64(),
-        if runner == Runner::Raw {
-            "raw writer"
-        } else {
-            "controller"
-        }
-    );
+    let storm = args.storm && runner != Runner::Raw;
+    if !storm {
+        let applied = Instant::now();
+        workload::apply_external_secrets(&client, 0..n, keys, &args.refresh_interval).await?;
+        eprintln!(
+            "[bench]   {n} ExternalSecrets applied in {:.1} s; starting the {}",
+            applied.elapsed().as_secs_f64(),
+            if runner == Runner::Raw {
+                "raw writer"
+            } else {
+                "controller"
+            }
+        );
+    }
 
     let watch = ReadyWatch::start(client.clone(), namespace).await?;
     let api_before = apiserver::scrape(&client).await?;
@@ -252,6 +260,7 @@ async fn run_one(
     let started = Instant::now();
     let mut result = RunResult::new(runner, raw_concurrency, n, keys);
     result.refresh_interval = args.refresh_interval.clone();
+    result.storm = storm;
 
     if runner == Runner::Raw {
         let mut cmd = tokio::process::Command::new(raw_writer);
@@ -284,6 +293,14 @@ async fn run_one(
     eprintln!("[bench]   {cmd:?}");
     let mut controller = ManagedProcess::spawn(runner.as_str(), cmd)?;
     let pid = controller.pid().context("the controller has no pid")?;
+    if storm {
+        // The storm: every ExternalSecret applied while the controller runs.
+        workload::apply_external_secrets(&client, 0..n, keys, &args.refresh_interval).await?;
+        eprintln!(
+            "[bench]   {n} ExternalSecrets applied in {:.1} s while the controller runs",
+            started.elapsed().as_secs_f64()
+        );
+    }
     if let Err(e) = watch.wait_for(n, started, timeout).await {
         eprintln!("{}", controller.log_tail(4000));
         return Err(e);

@@ -45,6 +45,9 @@ pub struct RunResult {
     pub n: usize,
     pub keys: usize,
     pub refresh_interval: String,
+    /// Scenario (b): the ExternalSecrets were applied while the controller ran.
+    #[serde(default)]
+    pub storm: bool,
     pub all_ready_s: f64,
     pub first_sync: (f64, f64),
     pub peak_rss_mib: f64,
@@ -67,6 +70,7 @@ impl RunResult {
             n,
             keys,
             refresh_interval: "1h".into(),
+            storm: false,
             all_ready_s: 0.0,
             first_sync: (0.0, 0.0),
             peak_rss_mib: 0.0,
@@ -85,6 +89,11 @@ impl RunResult {
         let base = match self.raw_concurrency {
             Some(c) => format!("raw x{c}"),
             None => self.runner.as_str().to_string(),
+        };
+        let base = if self.storm {
+            format!("{base}, apply storm")
+        } else {
+            base
         };
         if self.refresh_interval == "1h" {
             base
