@@ -307,21 +307,18 @@ impl VaultClient {
     ) -> Result<Answer, Error> {
         let url = self.url(path, query);
         let (token, fresh) = self.token().await?;
-        let first = self
-            .send(
-                method.clone(),
-                body.clone(),
-                &url,
-                token.as_deref(),
-                false,
-                operation,
-            )
-            .await;
-        let answer = match first {
-            // A read that never got an answer (the connection was refused or reset) is sent
-            // once more: it changed nothing. Writes are not repeated here.
-            Err(Error::Unavailable(_)) if retries_on_transport_error(&method) => {
-                self.send(
+        // A read that never got an answer (the connection was refused or reset) is sent once
+        // more: it changed nothing. Writes are not repeated here.
+        let attempts = if retries_on_transport_error(&method) {
+            2
+        } else {
+            1
+        };
+        let mut attempt = 0;
+        let answer = loop {
+            attempt += 1;
+            let sent = self
+                .send(
                     method.clone(),
                     body.clone(),
                     &url,
@@ -329,9 +326,11 @@ impl VaultClient {
                     false,
                     operation,
                 )
-                .await?
+                .await;
+            match sent {
+                Err(Error::Unavailable(_)) if attempt < attempts => continue,
+                other => break other?,
             }
-            other => other?,
         };
         if !errors::is_denied(answer.status) || token.is_none() {
             return Ok(answer);

@@ -117,6 +117,30 @@ async fn create_secret(
         .unwrap();
 }
 
+/// A one-hour token for ServiceAccount `name` in `ns`, minted as an operator would (and
+/// registered as a value no log or Event may hold).
+async fn mint_token(client: &kube::Client, ns: &str, name: &str) -> String {
+    let token = Api::<ServiceAccount>::namespaced(client.clone(), ns)
+        .create_token_request(
+            name,
+            &PostParams::default(),
+            &TokenRequest {
+                spec: Some(TokenRequestSpec {
+                    expiration_seconds: Some(3600),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap()
+        .status
+        .and_then(|s| s.token)
+        .expect("a token");
+    register_secret_value(token.clone());
+    token
+}
+
 /// ESO's documented store shape: the server's URL and CA, the remote namespace, `auth`.
 fn kubernetes_store(stack: &Stack, ns: &str, name: &str, remote: &str, auth: Value) -> Value {
     let ca = base64::engine::general_purpose::STANDARD.encode(stack.api_server_ca_pem());
@@ -151,24 +175,7 @@ async fn a_bearer_token_and_a_brokered_service_account_read_another_namespaces_s
     reader(&client, ns.name(), remote.name()).await;
 
     // 1. A bearer token in a Secret (minted here as an operator would).
-    let token = Api::<ServiceAccount>::namespaced(client.clone(), ns.name())
-        .create_token_request(
-            "reader",
-            &PostParams::default(),
-            &TokenRequest {
-                spec: Some(TokenRequestSpec {
-                    expiration_seconds: Some(3600),
-                    ..Default::default()
-                }),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap()
-        .status
-        .and_then(|s| s.token)
-        .expect("a token");
-    register_secret_value(token.clone());
+    let token = mint_token(&client, ns.name(), "reader").await;
     create_secret(
         &client,
         ns.name(),
@@ -300,31 +307,6 @@ async fn without_the_clusters_ca_the_server_is_not_trusted() {
     assert_no_secret_values(&client).await;
 }
 
-/// `esox push`/`esox delete` with these arguments, the value (if any) on stdin; returns the
-/// exit status and everything printed, which must never hold the value.
-fn esox_write(args: &[&str], value: Option<&str>) -> (bool, String) {
-    use std::io::Write as _;
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_esox"))
-        .args(args)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("esox runs");
-    let mut stdin = child.stdin.take().unwrap();
-    if let Some(v) = value {
-        stdin.write_all(v.as_bytes()).unwrap();
-    }
-    drop(stdin);
-    let out = child.wait_with_output().unwrap();
-    let printed = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), printed)
-}
-
 #[tokio::test]
 #[ignore = "needs the real stack (kube-apiserver, etcd, kube-controller-manager, LocalStack): runs in `cargo xtask test` (e2e phase)"]
 async fn push_and_delete_write_another_namespaces_secrets_as_eso() {
@@ -380,24 +362,7 @@ async fn push_and_delete_write_another_namespaces_secrets_as_eso() {
         )
         .await
         .unwrap();
-    let token = Api::<ServiceAccount>::namespaced(client.clone(), home.name())
-        .create_token_request(
-            "pusher",
-            &PostParams::default(),
-            &TokenRequest {
-                spec: Some(TokenRequestSpec {
-                    expiration_seconds: Some(3600),
-                    ..Default::default()
-                }),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap()
-        .status
-        .and_then(|s| s.token)
-        .expect("a token");
-    register_secret_value(token.clone());
+    let token = mint_token(&client, home.name(), "pusher").await;
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("store.json");
     std::fs::write(
@@ -438,14 +403,7 @@ async fn push_and_delete_write_another_namespaces_secrets_as_eso() {
         args
     };
     let secrets_api = Api::<Secret>::namespaced(client.clone(), remote.name());
-    let data = |s: &Secret| -> BTreeMap<String, String> {
-        s.data
-            .clone()
-            .unwrap_or_default()
-            .into_iter()
-            .map(|(k, v)| (k, String::from_utf8(v.0).unwrap()))
-            .collect()
-    };
+    let data = data_text;
 
     // 1. A property push creates the Secret with that key (Opaque).
     let password = secret_value("k8s-push-password");

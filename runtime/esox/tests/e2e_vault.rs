@@ -561,31 +561,6 @@ async fn kubernetes_auth_logs_in_with_a_token_the_host_mints_for_the_service_acc
     assert_no_secret_values(&client).await;
 }
 
-/// `esox push`/`esox delete` with these arguments, the value (if any) on stdin; returns the
-/// exit status and everything printed, which must never hold the value.
-fn esox_write(args: &[&str], value: Option<&str>) -> (bool, String) {
-    use std::io::Write as _;
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_esox"))
-        .args(args)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("esox runs");
-    let mut stdin = child.stdin.take().unwrap();
-    if let Some(v) = value {
-        stdin.write_all(v.as_bytes()).unwrap();
-    }
-    drop(stdin);
-    let out = child.wait_with_output().unwrap();
-    let printed = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), printed)
-}
-
 #[tokio::test]
 #[ignore = "needs the real stack and a Vault built from its Go module: runs in `cargo xtask test` (e2e phase)"]
 async fn push_and_delete_write_kv_v2_with_esos_marker_and_leave_foreign_secrets_alone() {

@@ -356,7 +356,8 @@ pub async fn secret_data(
     Some(data_text(&s))
 }
 
-fn data_text(s: &Secret) -> BTreeMap<String, String> {
+/// A Secret's data as text.
+pub fn data_text(s: &Secret) -> BTreeMap<String, String> {
     s.data
         .clone()
         .unwrap_or_default()
@@ -423,4 +424,29 @@ pub async fn wait_event(
         })
     })
     .await
+}
+
+/// `esox push`/`esox delete` with these arguments, the value (if any) on stdin; returns the
+/// exit status and everything printed, which must never hold the value.
+pub fn esox_write(args: &[&str], value: Option<&str>) -> (bool, String) {
+    use std::io::Write as _;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_esox"))
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("esox runs");
+    let mut stdin = child.stdin.take().unwrap();
+    if let Some(v) = value {
+        stdin.write_all(v.as_bytes()).unwrap();
+    }
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), printed)
 }
