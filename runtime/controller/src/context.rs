@@ -47,6 +47,36 @@ pub struct Config {
     /// (`target.manifest`) yet: with or without it they are refused, with a message that says
     /// which.
     pub allow_generic_targets: bool,
+    /// Which Events a successful sync posts: ESO's (`Created`/`Updated` for every write) or
+    /// none (failures still post their Warning Events).
+    pub sync_events: SyncEvents,
+}
+
+/// Which Events successful syncs post.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SyncEvents {
+    /// ESO's behaviour: a Normal `Created` or `Updated` Event for every write of a target.
+    #[default]
+    All,
+    /// Only failures post Events: a write's success is in the ExternalSecret's status
+    /// (Ready, `refreshTime`) and metrics, and the API server is spared one write per sync.
+    Failures,
+}
+
+impl SyncEvents {
+    /// `all` or `failures`.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        match text {
+            "all" => Ok(SyncEvents::All),
+            "failures" => Ok(SyncEvents::Failures),
+            other => Err(format!("{other:?}: expected all or failures")),
+        }
+    }
+
+    /// Whether a successful write posts its Normal Event.
+    pub fn on_success(self) -> bool {
+        self == SyncEvents::All
+    }
 }
 
 impl Default for Config {
@@ -61,6 +91,7 @@ impl Default for Config {
             concurrency_per_namespace: 16,
             min_refresh_interval: Duration::ZERO,
             coalesce_window: Duration::from_secs(120),
+            sync_events: SyncEvents::All,
             allow_generic_targets: false,
         }
     }
@@ -432,6 +463,25 @@ impl Context {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn sync_events_parse_and_only_all_posts_on_success() {
+        assert_eq!(SyncEvents::parse("all"), Ok(SyncEvents::All));
+        assert_eq!(SyncEvents::parse("failures"), Ok(SyncEvents::Failures));
+        assert!(
+            SyncEvents::parse("none")
+                .unwrap_err()
+                .contains("all or failures")
+        );
+        assert!(SyncEvents::All.on_success());
+        assert!(!SyncEvents::Failures.on_success());
+        assert_eq!(
+            Config::default().sync_events,
+            SyncEvents::All,
+            "ESO's by default"
+        );
+    }
+
     use super::*;
 
     fn es(ns: &str, name: &str) -> ObjectRef<ExternalSecret> {

@@ -779,7 +779,9 @@ async fn execute(
             if let Some(rv) = written.resource_version {
                 ctx.remember_write(namespace, &kind.write_key(&apply.name), rv);
             }
-            if let Some((reason_, note)) = apply.event {
+            if let Some((reason_, note)) = apply.event
+                && ctx.config.sync_events.on_success()
+            {
                 publish(ctx, es, EventType::Normal, reason_, &kind_note(kind, note)).await;
             }
         }

@@ -31,7 +31,7 @@ pub mod store_clients;
 pub mod stores;
 pub mod target;
 
-pub use context::{Config, FIELD_MANAGER};
+pub use context::{Config, FIELD_MANAGER, SyncEvents};
 pub use error::Error;
 /// Go duration parsing (`5m`, `1h30m`), as the CRDs and ESO's flags use it.
 pub use esox_api::duration::parse_go_duration;

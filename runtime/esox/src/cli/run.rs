@@ -65,6 +65,13 @@ pub struct RunArgs {
     #[arg(long, default_value = "2m", value_parser = parse_duration)]
     pub coalesce_window: Duration,
 
+    /// Which Events a successful sync posts: `all` (ESO's: a Normal `Created` or `Updated` for
+    /// every write of a target) or `failures` (only the Warning Events of failed syncs; success
+    /// shows in the ExternalSecret's status and the metrics). At start-up with N new
+    /// ExternalSecrets, `failures` spares the API server N of its 3N writes.
+    #[arg(long, default_value = "all", value_parser = esox_controller::SyncEvents::parse)]
+    pub sync_events: esox_controller::SyncEvents,
+
     /// Client-side cap on Kubernetes API requests per second (ESO's flag). 0, the default, sets
     /// none: the API server's priority and fairness protects it, and a low cap is what makes ESO
     /// users wait at a few thousand ExternalSecrets.
@@ -181,6 +188,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             .max(1),
         min_refresh_interval: args.min_refresh_interval,
         coalesce_window: args.coalesce_window,
+        sync_events: args.sync_events,
     };
     let http = esox_controller::HttpConfig {
         metrics_addr: args.metrics_addr,
