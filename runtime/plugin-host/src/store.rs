@@ -427,7 +427,8 @@ impl StoreClient {
     /// The CA certificates the store's config names for its plugin's TLS: at each path the
     /// plugin declares as `ca-provider`, the referenced Secret or ConfigMap key (read through
     /// the broker, so the store's grant and namespace rules apply), and the `caBundle` beside
-    /// it (inline base64 PEM: ESO's convention wherever it has a `caProvider`). Trusted for
+    /// it (inline base64 PEM: ESO's convention wherever it has a `caProvider`), which wins over
+    /// the `caProvider` when both are set, as in ESO. Trusted for
     /// this store only and instead of the public roots (as ESO); resolved once per store client (a changed
     /// store spec makes a new client; a CA rotated inside the same Secret is picked up when the
     /// store is next changed or the controller restarts).
@@ -443,48 +444,54 @@ impl StoreClient {
             .iter()
             .filter(|p| p.kind == crate::ReferenceKind::CaProvider)
         {
-            for object in crate::broker::objects_at(config, &p.path) {
-                let text = |k: &str| object.get(k).and_then(|v| v.as_str());
-                let (Some(kind), Some(name), Some(key)) = (text("type"), text("name"), text("key"))
-                else {
-                    continue;
-                };
-                let namespace = text("namespace");
-                let pem = match kind {
-                    "Secret" => self.broker.secret_key(name, key, namespace).await?,
-                    "ConfigMap" => self
-                        .broker
-                        .config_map_key(name, key, namespace)
-                        .await?
-                        .into_bytes(),
-                    other => {
-                        return Err(invalid(
-                            &p.path,
-                            format!("type {other:?} is neither Secret nor ConfigMap"),
-                        ));
-                    }
-                };
-                trust.extend(crate::egress::certificates_of_pem(&pem).map_err(|why| {
-                    invalid(&format!("{}: {kind} {name} key {key}", p.path), why)
-                })?);
-            }
             // `objects_at` of an empty path is the config itself.
-            let (parent, field) = match p.path.rsplit_once('.') {
-                Some((parent, _)) => (parent, format!("{parent}.caBundle")),
-                None => ("", "caBundle".to_string()),
+            let (parent, last, field) = match p.path.rsplit_once('.') {
+                Some((parent, last)) => (parent, last, format!("{parent}.caBundle")),
+                None => ("", p.path.as_str(), "caBundle".to_string()),
             };
-            for bundle in crate::broker::objects_at(config, parent)
-                .into_iter()
-                .filter_map(|h| h.get("caBundle").and_then(|v| v.as_str()))
-                .filter(|b| !b.is_empty())
-            {
-                use base64::Engine as _;
-                let pem = base64::engine::general_purpose::STANDARD
-                    .decode(bundle.trim())
-                    .map_err(|_| invalid(&field, "is not base64".into()))?;
-                trust.extend(
-                    crate::egress::certificates_of_pem(&pem).map_err(|why| invalid(&field, why))?,
-                );
+            for holder in crate::broker::objects_at(config, parent) {
+                // An inline caBundle wins over the caProvider beside it, as in ESO.
+                if let Some(bundle) = holder
+                    .get("caBundle")
+                    .and_then(|v| v.as_str())
+                    .filter(|b| !b.is_empty())
+                {
+                    use base64::Engine as _;
+                    let pem = base64::engine::general_purpose::STANDARD
+                        .decode(bundle.trim())
+                        .map_err(|_| invalid(&field, "is not base64".into()))?;
+                    trust.extend(
+                        crate::egress::certificates_of_pem(&pem)
+                            .map_err(|why| invalid(&field, why))?,
+                    );
+                    continue;
+                }
+                for object in crate::broker::objects_at(holder, last) {
+                    let text = |k: &str| object.get(k).and_then(|v| v.as_str());
+                    let (Some(kind), Some(name), Some(key)) =
+                        (text("type"), text("name"), text("key"))
+                    else {
+                        continue;
+                    };
+                    let namespace = text("namespace");
+                    let pem = match kind {
+                        "Secret" => self.broker.secret_key(name, key, namespace).await?,
+                        "ConfigMap" => self
+                            .broker
+                            .config_map_key(name, key, namespace)
+                            .await?
+                            .into_bytes(),
+                        other => {
+                            return Err(invalid(
+                                &p.path,
+                                format!("type {other:?} is neither Secret nor ConfigMap"),
+                            ));
+                        }
+                    };
+                    trust.extend(crate::egress::certificates_of_pem(&pem).map_err(|why| {
+                        invalid(&format!("{}: {kind} {name} key {key}", p.path), why)
+                    })?);
+                }
             }
         }
         Ok(trust)

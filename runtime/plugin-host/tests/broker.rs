@@ -197,6 +197,34 @@ async fn ca_provider_references_grant_their_kind_only() {
 }
 
 #[tokio::test]
+async fn an_inline_ca_bundle_wins_over_the_ca_provider_beside_it() {
+    use base64::Engine as _;
+    let (host, _) = host_with(test_limits()).await;
+    let bundle = base64::engine::general_purpose::STANDARD.encode(TEST_CA);
+    // The caProvider names a key that holds no certificate: were it read, the store would be
+    // refused. ESO uses the caBundle alone when both are set.
+    let (store, services) = hostile_in(
+        &host,
+        StoreContext::secret_store("ns", "s"),
+        json!({"auth": {
+            "caBundle": bundle,
+            "caProvider": {"type": "ConfigMap", "name": "ca", "key": "not-a-cert"}
+        }}),
+    );
+    let answer = get(&store, "store").await;
+    assert!(
+        answer.contains("secret-store") && !answer.contains("caProvider"),
+        "{answer}"
+    );
+    assert_eq!(store.egress_policy().unwrap().trust().len(), 1);
+    assert!(
+        services.asked().iter().all(|a| !a.starts_with("configmap")),
+        "the caProvider was read: {:?}",
+        services.asked()
+    );
+}
+
+#[tokio::test]
 async fn a_ca_that_is_not_a_certificate_refuses_the_store_naming_the_field() {
     let (host, _) = host_with(test_limits()).await;
     // An inline caBundle beside the declared caProvider path: base64 of "not a pem".
