@@ -337,18 +337,7 @@ fn updated(raw: &Value, target: &Target) -> Value {
         .and_then(Value::as_object)
         .cloned()
         .unwrap_or_default();
-    set_or_remove(
-        &mut metadata,
-        "labels",
-        string_map(&target.labels),
-        target.labels.is_empty(),
-    );
-    set_or_remove(
-        &mut metadata,
-        "annotations",
-        string_map(&target.annotations),
-        target.annotations.is_empty(),
-    );
+    set_labels_and_annotations(&mut metadata, target);
     object.insert("metadata".into(), Value::Object(metadata));
     object.insert("type".into(), Value::String(target.secret_type.clone()));
     set_or_remove(
@@ -360,23 +349,28 @@ fn updated(raw: &Value, target: &Target) -> Value {
     Value::Object(object)
 }
 
-/// The `POST` body of a new Secret.
-fn created(namespace: &str, name: &str, target: &Target) -> Value {
-    let mut metadata = Map::new();
-    metadata.insert("name".into(), Value::String(name.to_string()));
-    metadata.insert("namespace".into(), Value::String(namespace.to_string()));
+/// The target's labels and annotations into `metadata` (removed when there are none).
+fn set_labels_and_annotations(metadata: &mut Map<String, Value>, target: &Target) {
     set_or_remove(
-        &mut metadata,
+        metadata,
         "labels",
         string_map(&target.labels),
         target.labels.is_empty(),
     );
     set_or_remove(
-        &mut metadata,
+        metadata,
         "annotations",
         string_map(&target.annotations),
         target.annotations.is_empty(),
     );
+}
+
+/// The `POST` body of a new Secret.
+fn created(namespace: &str, name: &str, target: &Target) -> Value {
+    let mut metadata = Map::new();
+    metadata.insert("name".into(), Value::String(name.to_string()));
+    metadata.insert("namespace".into(), Value::String(namespace.to_string()));
+    set_labels_and_annotations(&mut metadata, target);
     let mut object = Map::new();
     object.insert("apiVersion".into(), json!("v1"));
     object.insert("kind".into(), json!("Secret"));

@@ -108,8 +108,7 @@ fn child<'a>(node: &'a RawValue, component: &str) -> Option<&'a RawValue> {
     let text = node.get().trim_start();
     if text.starts_with('{') {
         // gjson returns the first match when a key repeats; so do we.
-        let entries: Vec<(String, &RawValue)> =
-            serde_json::from_str::<Entries<'a>>(node.get()).ok()?.0;
+        let entries: Vec<(String, &RawValue)> = object_entries_raw(node.get())?;
         entries
             .into_iter()
             .find(|(k, _)| k == component)
@@ -121,6 +120,12 @@ fn child<'a>(node: &'a RawValue, component: &str) -> Option<&'a RawValue> {
     } else {
         None
     }
+}
+
+/// The entries of a JSON object in document order, keeping repeated keys (as Go's decoder
+/// sees them); `None` when `text` is not an object.
+pub fn object_entries_raw(text: &str) -> Option<Vec<(String, &RawValue)>> {
+    serde_json::from_str::<Entries>(text).ok().map(|e| e.0)
 }
 
 /// An object's entries in document order, keeping duplicates.

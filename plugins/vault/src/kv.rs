@@ -239,8 +239,7 @@ fn marshal_into(raw: &RawValue, out: &mut Vec<u8>) -> Result<(), Error> {
     let text = raw.get().trim();
     match text.as_bytes().first() {
         Some(b'{') => {
-            let entries: Vec<(String, &RawValue)> =
-                serde_json::from_str::<Entries>(text).map_err(|_| bad())?.0;
+            let entries = json::object_entries_raw(text).ok_or_else(bad)?;
             let mut sorted: BTreeMap<String, &RawValue> = BTreeMap::new();
             for (k, v) in entries {
                 sorted.insert(k, v);
@@ -275,32 +274,6 @@ fn marshal_into(raw: &RawValue, out: &mut Vec<u8>) -> Result<(), Error> {
         None => return Err(bad()),
     }
     Ok(())
-}
-
-/// An object's entries in document order, keeping repeats.
-struct Entries<'a>(Vec<(String, &'a RawValue)>);
-
-impl<'de: 'a, 'a> serde::Deserialize<'de> for Entries<'a> {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Visitor<'a>(std::marker::PhantomData<&'a ()>);
-        impl<'de: 'a, 'a> serde::de::Visitor<'de> for Visitor<'a> {
-            type Value = Entries<'a>;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a JSON object")
-            }
-            fn visit_map<M: serde::de::MapAccess<'de>>(
-                self,
-                mut m: M,
-            ) -> Result<Self::Value, M::Error> {
-                let mut out = Vec::new();
-                while let Some((k, v)) = m.next_entry::<String, &'de RawValue>()? {
-                    out.push((k, v));
-                }
-                Ok(Entries(out))
-            }
-        }
-        d.deserialize_map(Visitor(std::marker::PhantomData))
-    }
 }
 
 /// Go's `encodeState.string` with HTML escaping on.
