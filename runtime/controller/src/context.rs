@@ -10,8 +10,8 @@ use esox_api::{ClusterSecretStore, ExternalSecret, ExternalSecretStatus, SecretS
 use kube::runtime::reflector::{ObjectRef, Store};
 use tokio::sync::Semaphore;
 
-use crate::fairness::KeyedLimiter;
 use crate::metrics::Metrics;
+use crate::parking::Parking;
 use crate::store_clients::{StoreClients, StoreKey};
 use crate::target::TargetKind;
 
@@ -250,14 +250,9 @@ pub struct Context {
     pub index: Index,
     pub metrics: Metrics,
     pub recorder: Recorder,
-    /// Permits for syncs of ExternalSecrets that never synced: they never wait behind refreshes.
-    pub first_syncs: Semaphore,
-    /// Permits for refreshes of ExternalSecrets that synced before.
-    pub refreshes: Semaphore,
-    /// Each store's share of the sync permits, taken before the global ones.
-    pub store_shares: KeyedLimiter<StoreKey>,
-    /// Each namespace's share of the sync permits, taken before the global ones.
-    pub namespace_shares: KeyedLimiter<String>,
+    /// The sync permits (global pools, store and namespace shares) and the reconciles parked
+    /// while they wait for them (parking.rs).
+    pub parking: Arc<Parking>,
     /// Permits for building Secrets (templates, decoding) on the blocking pool: one per core,
     /// so renders never run on, or starve, the async workers that serve every tenant.
     pub builds: Arc<Semaphore>,
@@ -381,6 +376,7 @@ impl Context {
     }
 
     fn forget_unindexed(&self, es: &ObjectRef<ExternalSecret>, target: Option<(String, String)>) {
+        self.parking.forget(es);
         let namespace = es.namespace.clone().unwrap_or_default();
         let key = es_key(&namespace, &es.name);
         if let Some((ns, secret)) = target

@@ -41,6 +41,7 @@ use crate::context::{Context, FIELD_MANAGER, es_key};
 use crate::error::Error;
 use crate::metrics::ObjectLabels;
 use crate::namespace_conditions::{denied_message, namespace_allowed};
+use crate::parking::{self, Need, Pool};
 use crate::status::{Ready, Synced, external_secret_status, has_condition, store_is_ready};
 use crate::store_clients::{CachedClient, StoreKey, store_revision};
 use crate::target::{self, TargetKind};
@@ -196,23 +197,22 @@ pub async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Context>) -> Result<Act
         .unwrap_or("")
         .is_empty();
     let pool = if never_synced {
-        &ctx.first_syncs
+        Pool::FirstSyncs
     } else {
-        &ctx.refreshes
+        Pool::Refreshes
     };
+    let me = ObjectRef::from_obj(&*es);
     let floor = ctx.config.min_refresh_interval;
     let due = esox_sync::refresh::should_refresh_with_floor(&es_now, now, floor);
     // Not due: only the Secret is looked at, under the namespace's and the global share.
     let intact = if due {
         false
     } else {
-        let waiting = crate::metrics::Waiting::new(&ctx.metrics.runtime);
-        let _namespace = ctx.namespace_shares.acquire(namespace.clone()).await;
-        let _global = pool
-            .acquire()
-            .await
-            .map_err(|e| Error::Task(e.to_string()))?;
-        drop(waiting);
+        // Taken now, or parked until they are (parking.rs): reconciled again then.
+        let Some(_permits) = parking::permits(&ctx.parking, &me, Need::look(&namespace, pool))?
+        else {
+            return Ok(Action::await_change());
+        };
         Box::pin(secret_intact(&ctx, &es_now, &namespace, &target, kind)).await?
     };
     if intact {
@@ -241,21 +241,12 @@ pub async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Context>) -> Result<Act
 
     // A sync: a share of each store it reads first, then the namespace's, then a global
     // permit, always in this order (stores sorted), so waiting on a slow store holds nothing
-    // other tenants need (see fairness.rs).
-    let waiting = crate::metrics::Waiting::new(&ctx.metrics.runtime);
-    let mut shares = Vec::with_capacity(keys.len());
-    let mut sorted = keys.clone();
-    sorted.sort();
-    sorted.dedup();
-    for key in sorted {
-        shares.push(ctx.store_shares.acquire(key).await);
-    }
-    let _namespace = ctx.namespace_shares.acquire(namespace.clone()).await;
-    let _global = pool
-        .acquire()
-        .await
-        .map_err(|e| Error::Task(e.to_string()))?;
-    drop(waiting);
+    // other tenants need (see fairness.rs). Taken now, or parked until they are, outside the
+    // controller's slots (parking.rs): reconciled again then.
+    let Some(_permits) = parking::permits(&ctx.parking, &me, Need::sync(keys, &namespace, pool))?
+    else {
+        return Ok(Action::await_change());
+    };
 
     ctx.metrics.sync_calls.get_or_create(&labels).inc();
     // Boxed, like every large step here: a reconcile waiting for its permits is then a few

@@ -59,6 +59,27 @@ impl<K: Hash + Eq + Clone> KeyedLimiter<K> {
         }
     }
 
+    /// A permit of `key` if one is free now. Never jumps a queue: a key with waiters has no
+    /// free permit (a released one goes to the first waiter).
+    pub fn try_acquire(&self, key: K) -> Option<KeyedPermit<K>> {
+        let semaphore = self
+            .semaphores
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(key.clone())
+            .or_insert_with(|| Arc::new(Semaphore::new(self.limit)))
+            .clone();
+        // Built before the attempt, so that a failed one frees the key's semaphore on drop.
+        let mut permit = KeyedPermit {
+            key,
+            semaphore: semaphore.clone(),
+            permit: None,
+            semaphores: self.semaphores.clone(),
+        };
+        permit.permit = Some(semaphore.try_acquire_owned().ok()?);
+        Some(permit)
+    }
+
     /// How many keys have a semaphore now (held or waited for).
     pub fn keys(&self) -> usize {
         self.semaphores
@@ -98,6 +119,32 @@ mod tests {
         drop(a1);
         let third = tokio::time::timeout(Duration::from_millis(50), limiter.acquire("slow")).await;
         assert!(third.is_ok(), "a freed permit goes to the next caller");
+    }
+
+    #[tokio::test]
+    async fn trying_takes_only_a_free_permit_and_leaves_nothing_behind() {
+        let limiter = KeyedLimiter::new(1);
+        let held = limiter.try_acquire("a").expect("a free permit");
+        assert!(
+            limiter.try_acquire("a").is_none(),
+            "the only permit is held"
+        );
+        assert!(limiter.try_acquire("b").is_some(), "another key is free");
+        // A waiter queues behind the holder; a released permit goes to it, not to a try.
+        let waiter = tokio::spawn({
+            let semaphores = limiter.semaphores.clone();
+            let limiter = KeyedLimiter {
+                limit: 1,
+                semaphores,
+            };
+            async move { limiter.acquire("a").await }
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        drop(held);
+        assert!(limiter.try_acquire("a").is_none(), "the waiter's turn");
+        let got = waiter.await.unwrap();
+        drop(got);
+        assert_eq!(limiter.keys(), 0, "failed tries keep no semaphore");
     }
 
     #[tokio::test]

@@ -22,6 +22,7 @@ pub mod leader;
 pub mod managed_fields;
 pub mod metrics;
 pub mod namespace_conditions;
+pub mod parking;
 pub mod plugin_policy;
 pub mod rate_limit;
 mod runner;

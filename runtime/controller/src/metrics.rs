@@ -261,6 +261,10 @@ pub struct Metrics {
     pub values_coalesced: Counter,
     /// First syncs whose create found the target already there (then read and synced again).
     pub unread_create_conflicts: Counter,
+    /// Reconciles that found their sync permits taken and parked (parking.rs).
+    pub reconciles_parked: Counter,
+    /// Permits held for a parked ExternalSecret that no reconcile came to take.
+    pub parked_permits_unclaimed: Counter,
     pub sync_calls_error: Family<ObjectLabels, Gauge>,
     pub es_condition: Family<ConditionLabels, Gauge>,
     pub es_reconcile_duration: Family<ObjectLabels, Gauge<f64, AtomicU64>>,
@@ -323,6 +327,16 @@ impl Metrics {
             "esox_first_sync_create_conflicts",
             "First syncs that wrote their target without reading it and found it already there (each then read it and synced again)",
             self.unread_create_conflicts.clone(),
+        );
+        r.register(
+            "esox_reconciles_parked",
+            "ExternalSecret reconciles whose sync permits were taken: they waited outside the controller's slots and were reconciled again once the permits were theirs",
+            self.reconciles_parked.clone(),
+        );
+        r.register(
+            "esox_parked_permits_unclaimed",
+            "Sync permits taken for a parked ExternalSecret that no reconcile came to take within 30 s (released then)",
+            self.parked_permits_unclaimed.clone(),
         );
         self.runtime.register(&mut r);
         host.register(&mut r);

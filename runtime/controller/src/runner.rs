@@ -25,10 +25,10 @@ use tokio::sync::Semaphore;
 use crate::backoff::{failure_delay, random_unit};
 use crate::context::{Config, Context, Index, es_key};
 use crate::external_secret::{managed_selector, reconcile, secret_to_external_secrets};
-use crate::fairness::KeyedLimiter;
 use crate::health::{Health, PROBE_INTERVAL};
 use crate::leader::{Election, LeaderElection};
 use crate::metrics::{Metrics, ResultLabels, RuntimeMetrics};
+use crate::parking::{Parking, max_in_flight};
 use crate::store_clients::{StoreClients, StoreKey};
 use crate::stores::{reconcile_cluster_secret_store, reconcile_secret_store};
 use crate::target::TargetKind;
@@ -516,6 +516,21 @@ pub async fn run(
     );
     let es_controller = Controller::for_stream(trigger, reader);
 
+    // Reconciles waiting for sync permits park outside kube-runtime's slots (parking.rs), so
+    // its limit on reconciles in flight holds only reconciles that are working.
+    let (parking, woken) = Parking::new(
+        permits,
+        config.concurrency_per_store,
+        config.concurrency_per_namespace,
+        &metrics,
+    );
+    let es_controller = es_controller
+        .with_config(
+            kube::runtime::controller::Config::default().concurrency(max_in_flight(permits)),
+        )
+        .reconcile_on(futures::stream::unfold(woken, |mut woken| async move {
+            woken.recv().await.map(|es| (es, woken))
+        }));
     let ctx = Arc::new(Context {
         client: client.clone(),
         stores,
@@ -524,10 +539,7 @@ pub async fn run(
         index: Index::default(),
         metrics,
         recorder: Recorder::new(client.clone(), Context::reporter()),
-        first_syncs: Semaphore::new(permits),
-        refreshes: Semaphore::new(permits),
-        store_shares: KeyedLimiter::new(config.concurrency_per_store),
-        namespace_shares: KeyedLimiter::new(config.concurrency_per_namespace),
+        parking,
         builds: Arc::new(Semaphore::new(
             std::thread::available_parallelism().map_or(2, |n| n.get()),
         )),
@@ -539,9 +551,9 @@ pub async fn run(
         config,
     });
 
-    // First syncs and refreshes each have `permits`; store reconciles are not limited (0).
+    // ExternalSecret reconciles in flight; store reconciles are not limited (0).
     for (controller, max) in [
-        (crate::metrics::ES_CONTROLLER, 2 * permits as i64),
+        (crate::metrics::ES_CONTROLLER, max_in_flight(permits) as i64),
         ("secretstore", 0),
         ("clustersecretstore", 0),
     ] {

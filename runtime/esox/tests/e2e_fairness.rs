@@ -1,10 +1,14 @@
 //! Fairness between tenants on the real stack: a store whose every call hangs (the hostile
 //! fixture's `sleep` key, stopped only by the plugin's 30 s wall-clock limit) cannot hold the
-//! controller's sync permits. The controller runs with 4 global permits, so 10 ExternalSecrets
+//! controller's sync permits. The controller runs with 4 global permits, so 40 ExternalSecrets
 //! on the hanging store would take all of them; with the per-store share (half of the global
 //! permits by default) an ExternalSecret on a healthy store in another namespace still syncs at
 //! once, while the hanging ones are all still waiting on their store. (The namespace share is
 //! set equal to the global permits here, so the store share is tested alone.)
+//!
+//! There are 40 hanging ExternalSecrets, more than the 16 reconciles the controller runs at
+//! once with 4 permits (`parking::max_in_flight`): the ones waiting for their store's share
+//! must wait parked, outside those slots, or the healthy one would find every slot taken.
 //!
 //! Its own test binary: it needs its own controller, with `--concurrent 4` and the hostile
 //! fixture in its `--plugin-dir`.
@@ -63,7 +67,7 @@ async fn a_hanging_store_cannot_hold_the_permits_other_tenants_need() {
         "Valid",
     )
     .await;
-    let hanging: Vec<String> = (0..10).map(|i| format!("hangs-{i}")).collect();
+    let hanging: Vec<String> = (0..40).map(|i| format!("hangs-{i}")).collect();
     for name in &hanging {
         apply(
             &client,
@@ -121,7 +125,7 @@ async fn a_hanging_store_cannot_hold_the_permits_other_tenants_need() {
         );
     }
     println!(
-        "FAIRNESS: with 10 ExternalSecrets hanging on one store and 4 global permits, a healthy tenant synced in {:.1}s",
+        "FAIRNESS: with 40 ExternalSecrets hanging on one store and 4 global permits, a healthy tenant synced in {:.1}s",
         synced_after.as_secs_f64()
     );
     assert_no_secret_values(&client).await;
