@@ -288,21 +288,30 @@ async fn precompiled_artefacts_are_reused_and_tampered_ones_are_not_trusted() {
     };
     let bytes = std::fs::read(wasm("esox_plugin_fake.wasm")).unwrap();
 
-    let first = esox_plugin_host::PluginHost::new(config())
-        .unwrap()
-        .load(PluginOrigin::Embedded, &bytes)
-        .await
-        .unwrap();
+    // Mapped from the artefact file, not copied: its code is file-backed (cache.rs).
+    let mapped = || {
+        std::fs::read_to_string("/proc/self/maps")
+            .unwrap()
+            .lines()
+            .any(|l| l.contains(dir.to_str().unwrap()) && l.ends_with(".cwasm"))
+    };
+    let host = esox_plugin_host::PluginHost::new(config()).unwrap();
+    let first = host.load(PluginOrigin::Embedded, &bytes).await.unwrap();
     assert!(first.compiled, "the first load compiles");
-    let second = esox_plugin_host::PluginHost::new(config())
-        .unwrap()
-        .load(PluginOrigin::Embedded, &bytes)
-        .await
-        .unwrap();
+    assert!(
+        mapped(),
+        "a fresh compile is swapped for its mapped artefact"
+    );
+    drop(host);
+    assert!(!mapped(), "unmapped with the host");
+    let host = esox_plugin_host::PluginHost::new(config()).unwrap();
+    let second = host.load(PluginOrigin::Embedded, &bytes).await.unwrap();
     assert!(
         !second.compiled,
         "the second load uses the precompiled artefact"
     );
+    assert!(mapped(), "the precompiled artefact is mapped");
+    drop(host);
 
     // Corrupt the artefact: it must be recompiled, not deserialized.
     let artefact = std::fs::read_dir(&dir)
