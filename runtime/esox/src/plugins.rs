@@ -118,6 +118,11 @@ pub async fn host(opts: &PluginOptions) -> anyhow::Result<PluginHost> {
     }
     let host = PluginHost::new(config)?;
     host.load_embedded(esox_plugins_bundle::PLUGINS).await?;
+    let released = esox_plugins_bundle::release_resident();
+    tracing::debug!(
+        bytes = released,
+        "embedded plugin bytes released from resident memory"
+    );
     if let Some(dir) = &opts.plugin_dir {
         host.load_dir(dir).await?;
     }
