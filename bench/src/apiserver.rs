@@ -1,5 +1,5 @@
 //! Counters read from `/metrics` endpoints: the API server's `apiserver_request_total` (all
-//! requests, and writes to Secrets and ExternalSecrets), a controller's plugin calls, and its
+//! requests, and writes to Secrets and ExternalSecrets), a controller's backend calls, and its
 //! `externalsecret_sync_calls_total` series (every ExternalSecret looked at).
 
 use std::collections::BTreeMap;
@@ -108,19 +108,29 @@ fn parse_labels(text: &str) -> BTreeMap<String, String> {
     out
 }
 
-async fn get(url: &str) -> anyhow::Result<String> {
+/// The text of a `/metrics` endpoint.
+pub async fn get(url: &str) -> anyhow::Result<String> {
     Ok(reqwest::get(url).await?.error_for_status()?.text().await?)
 }
 
-/// The plugin calls esox made (`esox_plugin_calls_total`, every plugin and call); `None` for a
-/// controller without that metric (ESO's fake provider counts no API calls).
-pub async fn plugin_calls(url: &str) -> Option<u64> {
-    let text = get(url).await.ok()?;
-    let calls = samples(&text, "esox_plugin_calls_total");
-    if calls.is_empty() {
-        return None;
-    }
-    Some(calls.iter().map(|(_, v)| *v as u64).sum())
+/// The backend calls a controller made so far: esox's `esox_plugin_calls_total` (every plugin
+/// and call) or ESO's `externalsecret_provider_api_calls_count` (every provider, call and
+/// status); `None` for a controller with neither (ESO's fake provider counts no API calls).
+pub async fn backend_calls(url: &str) -> Option<u64> {
+    parse_backend_calls(&get(url).await.ok()?)
+}
+
+/// esox exports both series (the second for ESO's dashboards, counting the same calls), so
+/// its own wins; ESO has only the second.
+pub fn parse_backend_calls(text: &str) -> Option<u64> {
+    [
+        "esox_plugin_calls_total",
+        "externalsecret_provider_api_calls_count",
+    ]
+    .iter()
+    .map(|name| samples(text, name))
+    .find(|calls| !calls.is_empty())
+    .map(|calls| calls.iter().map(|(_, v)| *v as u64).sum())
 }
 
 /// The ExternalSecrets a controller has looked at since it started: a series in
@@ -203,6 +213,26 @@ externalsecret_status_condition{name="d",namespace="n",condition="Ready",status=
 externalsecret_status_condition{name="e",namespace="n",condition="Ready",status="True"} 0
 "#;
         assert_eq!(looked_at(text), 2);
+    }
+
+    #[test]
+    fn backend_calls_of_esox_and_eso() {
+        let esox = "esox_plugin_calls_total{plugin=\"aws\",call=\"get\"} 100\nesox_plugin_calls_total{plugin=\"aws\",call=\"validate\"} 2\n";
+        assert_eq!(parse_backend_calls(esox), Some(102));
+        let eso = "# TYPE externalsecret_provider_api_calls_count counter\nexternalsecret_provider_api_calls_count{call=\"GetSecretValue\",provider=\"AWS/SecretsManager\",status=\"success\"} 1000\n";
+        assert_eq!(parse_backend_calls(eso), Some(1000));
+        let both = format!(
+            "{esox}externalsecret_provider_api_calls_count{{call=\"get-secrets\",provider=\"aws\",status=\"success\"}} 100\n"
+        );
+        assert_eq!(
+            parse_backend_calls(&both),
+            Some(102),
+            "esox's own series wins"
+        );
+        assert_eq!(
+            parse_backend_calls("controller_runtime_reconcile_total 3\n"),
+            None
+        );
     }
 
     #[test]

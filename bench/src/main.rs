@@ -3,15 +3,19 @@
 //! LocalStack from the e2e harness), with the same manifests.
 //!
 //! Per runner and N, one run measures:
-//! - **start-up**: N ExternalSecrets (2 properties each, N/10 remote keys of one fake
-//!   SecretStore) exist before the controller starts; seconds from its start until a watch sees
-//!   all N Ready, ES/s, time-to-first-sync p50/p99, peak RSS (VmHWM), CPU seconds, API server
-//!   requests and writes (from its `/metrics`), backend calls (esox's plugin metrics);
+//! - **start-up**: N ExternalSecrets (2 properties each, N/10 remote keys of one SecretStore:
+//!   ESO's `fake` provider, or with `--provider aws` Secrets Manager on the stack's LocalStack)
+//!   exist before the controller starts; seconds from its start until a watch sees all N Ready,
+//!   ES/s, time-to-first-sync p50/p99, peak RSS (VmHWM), CPU seconds, API server requests and
+//!   writes (from its `/metrics`), backend calls (esox's `esox_plugin_calls_total`, ESO's
+//!   `externalsecret_provider_api_calls_count`; ESO's fake provider counts none);
 //! - **new ExternalSecret after the backlog**: `--new` more, one at a time, time to Ready each;
+//! - **rotation** (`--rotation`): every remote value changes; per ExternalSecret, the time until
+//!   its Secret holds the new value (p50/p99/max, and how many within the timeout);
 //! - **restart in sync**: the controller restarted with everything already synced; API server
 //!   writes until it has looked at every ExternalSecret (the goal: none).
 //!
-//! Results go to `<out>/results.md`, `results.json` and `plot.svg`. See `bench/README.md`.
+//! Results go to `<out>/results.md`, `results.json` and `plot.svg`. See `docs/benchmark.md`.
 
 mod apiserver;
 mod procstat;
@@ -25,8 +29,8 @@ use anyhow::Context as _;
 use clap::Parser;
 use esox_e2e::{Backend, ManagedProcess, Stack, prereqs};
 
-use crate::report::{RunResult, Runner};
-use crate::workload::ReadyWatch;
+use crate::report::{Provider, Rotation, RunResult, Runner};
+use crate::workload::{ReadyWatch, ValueWatch, Workload};
 
 #[derive(Parser, Clone)]
 #[command(
@@ -69,6 +73,23 @@ struct Args {
     /// has no watch, runs as at start-up (its time is still the floor).
     #[arg(long)]
     storm: bool,
+    /// The SecretStore's provider: `fake` (values in the store's spec) or `aws` (Secrets Manager
+    /// on the stack's LocalStack: N/10 secrets, one store with `auth.secretRef`; esox gets
+    /// `--plugin-setting aws:endpoint=`, ESO `AWS_SECRETSMANAGER_ENDPOINT`/`AWS_STS_ENDPOINT`).
+    #[arg(long, value_enum, default_value_t = Provider::Fake)]
+    provider: Provider,
+    /// Scenario (d), rotation: once all are Ready (and the new ones timed), every remote value
+    /// changes (aws: PutSecretValue per key; fake: the store's data) and each Secret is timed
+    /// until it holds the new value. Rotation waits for the refresh: use a short
+    /// `--refresh-interval` (e.g. `1m`). With the fake provider the change is an edit of the
+    /// store, which wakes esox's ExternalSecrets of that store and not ESO's (both then sync
+    /// when the refresh is due): prefer `--provider aws`.
+    #[arg(long)]
+    rotation: bool,
+    /// Seconds to wait for every Secret to hold its rotated value (default: twice the refresh
+    /// interval + 60 s + the run's time to all Ready).
+    #[arg(long)]
+    rotation_timeout: Option<u64>,
     /// Results folder (default: <target>/bench/<UTC time>).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -77,6 +98,28 @@ struct Args {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if args.rotation {
+        let refresh = go_duration(&args.refresh_interval).with_context(|| {
+            format!(
+                "--refresh-interval {} is not a Go duration",
+                args.refresh_interval
+            )
+        })?;
+        if refresh > Duration::from_secs(300) && args.rotation_timeout.is_none() {
+            eprintln!(
+                "[bench] warning: --rotation with refreshInterval {}: a rotation waits for the \
+                 refresh; use e.g. --refresh-interval 1m",
+                args.refresh_interval
+            );
+        }
+        if args.provider == Provider::Fake {
+            eprintln!(
+                "[bench] note: rotation with the fake provider edits the SecretStore, which \
+                 wakes every ExternalSecret of the store in esox and none in ESO (both sync when \
+                 the refresh is due). Prefer --provider aws to compare rotation."
+            );
+        }
+    }
     let out = args.out.clone().unwrap_or_else(default_out);
     std::fs::create_dir_all(&out).with_context(|| format!("create {}", out.display()))?;
     let eso = if args
@@ -176,6 +219,11 @@ fn free_port() -> anyhow::Result<u16> {
         .port())
 }
 
+/// A Go duration (`1h`, `1m30s`, `90s`, `500ms`) as ESO's `refreshInterval` takes it.
+fn go_duration(text: &str) -> Option<Duration> {
+    esox_api::duration::parse_go_duration(text).ok()
+}
+
 /// How to start one controller under test; `None` for the raw writer.
 fn controller_command(
     runner: Runner,
@@ -198,8 +246,13 @@ fn controller_command(
             ])
             .arg(stack.controller_kubeconfig_path())
             .args(["--metrics-addr", &metrics])
-            .args(["--live-addr", &format!("127.0.0.1:{}", free_port()?)])
-            .args(&args.esox_args);
+            .args(["--live-addr", &format!("127.0.0.1:{}", free_port()?)]);
+            if args.provider == Provider::Aws {
+                // As the e2e suites do: the endpoint (and its egress grant) on the controller.
+                cmd.arg("--plugin-setting")
+                    .arg(format!("aws:endpoint={}", stack.localstack_endpoint()));
+            }
+            cmd.args(&args.esox_args);
             cmd
         }
         Runner::EsoDefault | Runner::EsoTuned => {
@@ -208,6 +261,14 @@ fn controller_command(
                 .args(["--metrics-addr", &metrics]);
             if runner == Runner::EsoTuned {
                 cmd.args(["--concurrent=10", "--client-qps=500", "--client-burst=1000"]);
+            }
+            if args.provider == Provider::Aws {
+                // ESO v0.16.2's AWS provider (aws-sdk-go v1) reads these for custom endpoints
+                // (pkg/provider/aws/auth/resolver.go).
+                let endpoint = stack.localstack_endpoint();
+                cmd.env("AWS_SECRETSMANAGER_ENDPOINT", endpoint)
+                    .env("AWS_STS_ENDPOINT", endpoint)
+                    .env("AWS_SSM_ENDPOINT", endpoint);
             }
             cmd
         }
@@ -238,11 +299,23 @@ async fn run_one(
     let namespace = workload::NAMESPACE;
     workload::create_namespace(&client).await?;
     let keys = (n / 10).max(1);
-    workload::apply_store(&client, keys).await?;
+    let workload = Workload {
+        keys,
+        refresh: args.refresh_interval.clone(),
+        provider: args.provider,
+    };
+    let seeded = Instant::now();
+    workload.create_store(&stack).await?;
+    if args.provider == Provider::Aws {
+        eprintln!(
+            "[bench]   {keys} secrets created in LocalStack in {:.1} s",
+            seeded.elapsed().as_secs_f64()
+        );
+    }
     let storm = args.storm && runner != Runner::Raw;
     if !storm {
         let applied = Instant::now();
-        workload::apply_external_secrets(&client, 0..n, keys, &args.refresh_interval).await?;
+        workload.apply_external_secrets(&client, 0..n).await?;
         eprintln!(
             "[bench]   {n} ExternalSecrets applied in {:.1} s; starting the {}",
             applied.elapsed().as_secs_f64(),
@@ -259,6 +332,7 @@ async fn run_one(
     let timeout = Duration::from_secs(120) + Duration::from_millis(200 * n as u64);
     let started = Instant::now();
     let mut result = RunResult::new(runner, raw_concurrency, n, keys);
+    result.provider = args.provider;
     result.refresh_interval = args.refresh_interval.clone();
     result.storm = storm;
 
@@ -267,7 +341,11 @@ async fn run_one(
         cmd.arg("--kubeconfig")
             .arg(stack.admin_kubeconfig_path())
             .args(["--namespace", namespace])
+            .args(["--store", workload.store()])
             .args(["--concurrency", &raw_concurrency.unwrap_or(32).to_string()]);
+        if args.provider == Provider::Aws {
+            cmd.args(["--aws-endpoint", stack.localstack_endpoint()]);
+        }
         let output = cmd
             .output()
             .await
@@ -282,6 +360,7 @@ async fn run_one(
         result.all_ready_s = started.elapsed().as_secs_f64();
         result.peak_rss_mib = report["peak_rss_kib"].as_f64().unwrap_or(0.0) / 1024.0;
         result.cpu_s = report["cpu_seconds"].as_f64().unwrap_or(0.0);
+        result.backend_calls = report["backend_calls"].as_u64();
         let api_after = apiserver::scrape(&client).await?;
         result.api = api_after.since(&api_before);
         result.first_sync = watch.first_sync_percentiles(started);
@@ -295,7 +374,7 @@ async fn run_one(
     let pid = controller.pid().context("the controller has no pid")?;
     if storm {
         // The storm: every ExternalSecret applied while the controller runs.
-        workload::apply_external_secrets(&client, 0..n, keys, &args.refresh_interval).await?;
+        workload.apply_external_secrets(&client, 0..n).await?;
         eprintln!(
             "[bench]   {n} ExternalSecrets applied in {:.1} s while the controller runs",
             started.elapsed().as_secs_f64()
@@ -320,7 +399,7 @@ async fn run_one(
         );
         tokio::time::sleep(Duration::from_secs(args.pause_after_ready)).await;
     }
-    result.backend_calls = apiserver::plugin_calls(&metrics_url).await;
+    result.backend_calls = apiserver::backend_calls(&metrics_url).await;
 
     // New ExternalSecrets after the backlog, one at a time. A controller may still be working
     // through its own status updates (ESO with default flags at 10,000: minutes), so each may
@@ -329,7 +408,7 @@ async fn run_one(
     let mut latencies = Vec::new();
     for i in n..n + args.new {
         let t = Instant::now();
-        workload::apply_external_secrets(&client, i..i + 1, keys, &args.refresh_interval).await?;
+        workload.apply_external_secrets(&client, i..i + 1).await?;
         let ready = watch.wait_for_name(&workload::es_name(i), limit).await;
         latencies.push(t.elapsed().as_secs_f64());
         if let Err(e) = ready {
@@ -340,6 +419,29 @@ async fn run_one(
     }
     result.new_es_count = latencies.len();
     result.new_es = report::percentiles(&mut latencies);
+
+    // Rotation: every remote value changes; time each Secret until it holds the new value.
+    if args.rotation {
+        let timeout = match args.rotation_timeout {
+            Some(secs) => Duration::from_secs(secs),
+            None => {
+                let refresh = go_duration(&args.refresh_interval).unwrap_or(Duration::ZERO);
+                2 * refresh + Duration::from_secs_f64(60.0 + result.all_ready_s)
+            }
+        };
+        if let Some(exited) = controller.exited() {
+            eprintln!("{}", controller.log_tail(4000));
+            anyhow::bail!("the controller exited before the rotation ({exited})");
+        }
+        let ready_at = started + Duration::from_secs_f64(result.all_ready_s);
+        result.rotation =
+            Some(measure_rotation(&stack, &workload, n, &metrics_url, timeout, ready_at).await?);
+    }
+
+    // The controller's metrics as they stand, for reading calls by label afterwards.
+    if let Ok(text) = apiserver::get(&metrics_url).await {
+        let _ = std::fs::write(dir.join("controller-metrics.txt"), text);
+    }
 
     // Restart with everything in sync: what does the controller write?
     result.peak_rss_mib = procstat::read(pid)?.peak_rss_kib as f64 / 1024.0;
@@ -366,6 +468,100 @@ async fn run_one(
         Err(e) => eprintln!("[bench]   restart in sync: {e}"),
     }
     controller.stop(Duration::from_secs(10));
+    // The watch first: it would report the API server's going away.
+    drop(watch);
     drop(stack);
     Ok(result)
+}
+
+/// Scenario (d): changes every remote value once (round 1) and times, per ExternalSecret of the
+/// first `n`, how long after its key's change its Secret held the new `password`.
+async fn measure_rotation(
+    stack: &Stack,
+    workload: &Workload,
+    n: usize,
+    metrics_url: &str,
+    timeout: Duration,
+    ready_at: Instant,
+) -> anyhow::Result<Rotation> {
+    let keys = workload.keys;
+    let expected = (0..n)
+        .map(|i| {
+            (
+                workload::es_name(i),
+                workload::password(i % keys, 1).into_bytes(),
+            )
+        })
+        .collect();
+    let watch = ValueWatch::start(stack.admin_client(), expected).await?;
+    let calls_before = apiserver::backend_calls(metrics_url).await;
+    let started = Instant::now();
+    let changed_after_ready_s = started.saturating_duration_since(ready_at).as_secs_f64();
+    let changed = workload.rotate(stack, 1).await?;
+    let change_s = started.elapsed().as_secs_f64();
+    eprintln!(
+        "[bench]   rotation: {keys} remote values changed in {change_s:.1} s ({} provider), \
+         {changed_after_ready_s:.1} s after all were Ready; waiting up to {:.0} s for {n} Secrets",
+        workload.provider,
+        timeout.as_secs_f64()
+    );
+    let deadline = started + timeout;
+    let mut last_print = Instant::now();
+    while watch.count() < n && Instant::now() < deadline {
+        if last_print.elapsed() >= Duration::from_secs(30) {
+            last_print = Instant::now();
+            eprintln!(
+                "[bench]   rotation: {}/{n} Secrets hold the new value after {:.0} s",
+                watch.count(),
+                started.elapsed().as_secs_f64()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let calls_after = apiserver::backend_calls(metrics_url).await;
+    let seen = watch.seen();
+    let mut latencies: Vec<f64> = (0..n)
+        .filter_map(|i| {
+            seen.get(&workload::es_name(i))
+                .map(|t| t.saturating_duration_since(changed[i % keys]).as_secs_f64())
+        })
+        .collect();
+    let rotated = latencies.len();
+    if rotated < n {
+        eprintln!(
+            "[bench]   rotation: only {rotated} of {n} Secrets held the new value within {:.0} s",
+            timeout.as_secs_f64()
+        );
+    }
+    let (p50_s, p99_s, max_s) = report::percentiles_max(&mut latencies);
+    Ok(Rotation {
+        p50_s,
+        p99_s,
+        max_s,
+        rotated,
+        total: n,
+        timeout_s: timeout.as_secs_f64(),
+        change_s,
+        changed_after_ready_s,
+        backend_calls: match (calls_before, calls_after) {
+            (Some(before), Some(after)) => Some(after.saturating_sub(before)),
+            (None, Some(after)) => Some(after),
+            _ => None,
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn go_durations() {
+        assert_eq!(go_duration("1h"), Some(Duration::from_secs(3600)));
+        assert_eq!(go_duration("1m30s"), Some(Duration::from_secs(90)));
+        assert_eq!(go_duration("500ms"), Some(Duration::from_millis(500)));
+        assert_eq!(go_duration("0"), Some(Duration::ZERO));
+        assert_eq!(go_duration("1x"), None);
+        assert_eq!(go_duration(""), None);
+    }
 }

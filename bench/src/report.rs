@@ -38,12 +38,60 @@ impl std::fmt::Display for Runner {
     }
 }
 
+/// The backend the one SecretStore reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Provider {
+    /// ESO's `fake` provider: the values are in the SecretStore's spec.
+    #[default]
+    Fake,
+    /// ESO's `aws` provider (Secrets Manager) against the stack's LocalStack.
+    Aws,
+}
+
+impl Provider {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Provider::Fake => "fake",
+            Provider::Aws => "aws",
+        }
+    }
+}
+
+impl std::fmt::Display for Provider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Scenario (d), rotation: every remote value changed once all were Ready; per ExternalSecret,
+/// seconds from the change of its key until a watch saw its Secret hold the new value.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Rotation {
+    pub p50_s: f64,
+    pub p99_s: f64,
+    pub max_s: f64,
+    /// ExternalSecrets whose Secret held the new value within `timeout_s`, of `total`.
+    pub rotated: usize,
+    pub total: usize,
+    pub timeout_s: f64,
+    /// How long making the change took (fake: one apply of the store; aws: one
+    /// PutSecretValue per key).
+    pub change_s: f64,
+    /// When the change started, in seconds after all N were first Ready (the latency is
+    /// mostly the wait for each ExternalSecret's next refresh, so this phase matters).
+    pub changed_after_ready_s: f64,
+    /// Backend calls from the change until the last Secret held the new value (or the timeout).
+    pub backend_calls: Option<u64>,
+}
+
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct RunResult {
     pub runner: Runner,
     pub raw_concurrency: Option<usize>,
     pub n: usize,
     pub keys: usize,
+    pub provider: Provider,
     pub refresh_interval: String,
     /// Scenario (b): the ExternalSecrets were applied while the controller ran.
     #[serde(default)]
@@ -60,6 +108,8 @@ pub struct RunResult {
     pub new_es_timed_out: bool,
     pub restart_s: Option<f64>,
     pub restart_writes: Option<u64>,
+    /// Scenario (d); `None` when not asked for (`--rotation`) and for the raw writer.
+    pub rotation: Option<Rotation>,
 }
 
 impl RunResult {
@@ -69,6 +119,7 @@ impl RunResult {
             raw_concurrency,
             n,
             keys,
+            provider: Provider::Fake,
             refresh_interval: "1h".into(),
             storm: false,
             all_ready_s: 0.0,
@@ -82,6 +133,7 @@ impl RunResult {
             new_es_timed_out: false,
             restart_s: None,
             restart_writes: None,
+            rotation: None,
         }
     }
 
@@ -107,18 +159,34 @@ impl RunResult {
     }
 
     pub fn summary(&self) -> String {
-        format!(
-            "{} N={}: all Ready in {:.1} s ({:.0} ES/s), peak RSS {:.0} MiB, CPU {:.1} s, {} API requests ({} writes)",
+        let mut line = format!(
+            "{} N={} ({} provider): all Ready in {:.1} s ({:.0} ES/s), peak RSS {:.0} MiB, CPU {:.1} s, {} API requests ({} writes)",
             self.label(),
             self.n,
+            self.provider,
             self.all_ready_s,
             self.es_per_s(),
             self.peak_rss_mib,
             self.cpu_s,
             self.api.total,
             self.api.writes
-        )
+        );
+        if let Some(rotation) = &self.rotation {
+            let _ = write!(
+                line,
+                "; rotation p50 / p99 / max {}, {}",
+                rotation_cell(rotation),
+                rotated_cell(rotation)
+            );
+        }
+        line
     }
+}
+
+/// (p50, p99, max) of `values` (sorted in place), nearest rank; NaN when empty.
+pub fn percentiles_max(values: &mut [f64]) -> (f64, f64, f64) {
+    let (p50, p99) = percentiles(values);
+    (p50, p99, values.last().copied().unwrap_or(f64::NAN))
 }
 
 /// (p50, p99) of `values` (sorted in place), nearest rank; NaN when empty.
@@ -144,6 +212,18 @@ fn pair(p: (f64, f64)) -> String {
     }
 }
 
+fn rotation_cell(r: &Rotation) -> String {
+    if r.p50_s.is_nan() {
+        "–".into()
+    } else {
+        format!("{:.1} / {:.1} / {:.1}", r.p50_s, r.p99_s, r.max_s)
+    }
+}
+
+fn rotated_cell(r: &Rotation) -> String {
+    format!("{} of {} in {:.0} s", r.rotated, r.total, r.timeout_s)
+}
+
 fn new_es_cell(r: &RunResult) -> String {
     if r.new_es_timed_out {
         format!(
@@ -158,38 +238,52 @@ fn new_es_cell(r: &RunResult) -> String {
 }
 
 /// The best (fastest) raw-writer run for `n`.
-fn best_raw<'a>(results: &'a [RunResult], n: usize, refresh: &str) -> Option<&'a RunResult> {
+fn best_raw<'a>(results: &'a [RunResult], group: Group<'_>) -> Option<&'a RunResult> {
     results
         .iter()
-        .filter(|r| r.n == n && r.refresh_interval == refresh && r.runner == Runner::Raw)
+        .filter(|r| r.group() == group && r.runner == Runner::Raw)
         .min_by(|a, b| a.all_ready_s.total_cmp(&b.all_ready_s))
 }
 
-fn find<'a>(
-    results: &'a [RunResult],
-    n: usize,
-    refresh: &str,
-    runner: Runner,
-) -> Option<&'a RunResult> {
-    results
-        .iter()
-        .find(|r| r.n == n && r.refresh_interval == refresh && r.runner == runner)
+/// Runs that are compared with each other: same N, refresh interval and provider.
+type Group<'a> = (usize, &'a str, Provider);
+
+impl RunResult {
+    fn group(&self) -> Group<'_> {
+        (self.n, self.refresh_interval.as_str(), self.provider)
+    }
 }
 
-/// The markdown report: the runs, then per N the ratios of esox to the others.
+fn find<'a>(results: &'a [RunResult], group: Group<'_>, runner: Runner) -> Option<&'a RunResult> {
+    results
+        .iter()
+        .find(|r| r.group() == group && r.runner == runner)
+}
+
+/// The markdown report: the runs, then per N the ratios of esox to the others. The rotation
+/// columns appear when a run measured rotation (`--rotation`).
 pub fn markdown(results: &[RunResult]) -> String {
     let mut md = String::new();
-    md.push_str("| runner | N | all Ready (s) | ES/s | first sync p50 / p99 (s) | peak RSS (MiB) | CPU (s) | API requests | API writes | backend calls | new ES p50 / p99 (s) | restart in sync: writes (s) |\n");
-    md.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    let rotation = results.iter().any(|r| r.rotation.is_some());
+    md.push_str("| runner | provider | N | all Ready (s) | ES/s | first sync p50 / p99 (s) | peak RSS (MiB) | CPU (s) | API requests | API writes | backend calls | new ES p50 / p99 (s) | restart in sync: writes (s) |");
+    if rotation {
+        md.push_str(" rotation p50 / p99 / max (s) | rotated | rotation backend calls |");
+    }
+    md.push_str("\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    if rotation {
+        md.push_str("---:|---:|---:|");
+    }
+    md.push('\n');
     for r in results {
         let restart = match (r.restart_writes, r.restart_s) {
             (Some(w), Some(s)) => format!("{w} ({s:.1})"),
             _ => "–".into(),
         };
-        let _ = writeln!(
+        let _ = write!(
             md,
-            "| {} | {} | {:.1} | {:.0} | {} | {:.0} | {:.1} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {:.1} | {:.0} | {} | {:.0} | {:.1} | {} | {} | {} | {} | {} |",
             r.label(),
+            r.provider,
             r.n,
             r.all_ready_s,
             r.es_per_s(),
@@ -202,20 +296,33 @@ pub fn markdown(results: &[RunResult]) -> String {
             new_es_cell(r),
             restart
         );
+        if rotation {
+            match &r.rotation {
+                Some(rot) => {
+                    let _ = write!(
+                        md,
+                        " {} | {} | {} |",
+                        rotation_cell(rot),
+                        rotated_cell(rot),
+                        opt(rot.backend_calls)
+                    );
+                }
+                None => md.push_str(" – | – | – |"),
+            }
+        }
+        md.push('\n');
     }
-    let mut groups: Vec<(usize, &str)> = results
-        .iter()
-        .map(|r| (r.n, r.refresh_interval.as_str()))
-        .collect();
+    let mut groups: Vec<Group<'_>> = results.iter().map(RunResult::group).collect();
     groups.dedup();
     let mut ratios = String::new();
-    for (n, refresh) in groups {
-        let Some(esox) = find(results, n, refresh, Runner::Esox) else {
+    for group in groups {
+        let (n, refresh, provider) = group;
+        let Some(esox) = find(results, group, Runner::Esox) else {
             continue;
         };
         let mut cells = Vec::new();
         for (runner, goal) in [(Runner::EsoDefault, "≥ 10×"), (Runner::EsoTuned, "≥ 3×")] {
-            if let Some(other) = find(results, n, refresh, runner) {
+            if let Some(other) = find(results, group, runner) {
                 cells.push(format!(
                     "{:.1}× faster than {} (goal {goal}), {:.2}× its peak RSS",
                     other.all_ready_s / esox.all_ready_s,
@@ -224,7 +331,7 @@ pub fn markdown(results: &[RunResult]) -> String {
                 ));
             }
         }
-        if let Some(raw) = best_raw(results, n, refresh) {
+        if let Some(raw) = best_raw(results, group) {
             cells.push(format!(
                 "{:.2}× the raw writer's time ({}, goal ≤ 1.5×)",
                 esox.all_ready_s / raw.all_ready_s,
@@ -239,13 +346,37 @@ pub fn markdown(results: &[RunResult]) -> String {
         }
         let _ = writeln!(
             ratios,
-            "- N = {n}, refreshInterval {refresh}: {}",
+            "- N = {n}, refreshInterval {refresh}, {provider} provider: {}",
             cells.join("; ")
         );
     }
     if !ratios.is_empty() {
         md.push_str("\nMeasured in this run:\n");
         md.push_str(&ratios);
+    }
+    if rotation {
+        md.push_str(
+            "\nRotation: once all N were Ready, every remote value changed (aws: one \
+             PutSecretValue per key in LocalStack; fake: one apply of the SecretStore with new \
+             data); per ExternalSecret, the seconds from its key's change until a watch saw its \
+             Secret hold the new value. It waits for each ExternalSecret's next refresh, so it is \
+             only meaningful with a short refreshInterval, and it depends on when the change \
+             came in the refresh cycle (`changed_after_ready_s` in results.json). \"rotated\" \
+             counts the N that made it within the timeout; rotation backend calls are those \
+             from the change until then.\n",
+        );
+        if results
+            .iter()
+            .any(|r| r.rotation.is_some() && r.provider == Provider::Fake)
+        {
+            md.push_str(
+                "\n**Caveat (fake provider):** the change is an edit of the SecretStore itself. \
+                 esox watches stores and wakes every ExternalSecret of a changed store, ESO does \
+                 not; both then sync only when the refresh is due, but a controller that synced \
+                 on store changes would look faster here than with a real backend, whose values \
+                 change without the store changing. Use `--provider aws` for rotation.\n",
+            );
+        }
     }
     md
 }
@@ -369,5 +500,47 @@ mod tests {
             "the plot has bars and labels"
         );
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn rotation_columns_and_the_fake_provider_caveat() {
+        let plain = markdown(&[run(Runner::Esox, 1000, 5.0, 35.0)]);
+        assert!(!plain.contains("rotation p50"), "{plain}");
+        assert!(plain.contains("| esox | fake | 1000 |"), "{plain}");
+
+        let mut esox = run(Runner::Esox, 1000, 5.0, 35.0);
+        esox.provider = Provider::Aws;
+        esox.backend_calls = Some(102);
+        let mut latencies: Vec<f64> = (1..=100).map(f64::from).collect();
+        let (p50_s, p99_s, max_s) = percentiles_max(&mut latencies);
+        assert_eq!((p50_s, p99_s, max_s), (50.0, 99.0, 100.0));
+        esox.rotation = Some(Rotation {
+            p50_s,
+            p99_s,
+            max_s,
+            rotated: 1000,
+            total: 1000,
+            timeout_s: 185.0,
+            change_s: 0.5,
+            changed_after_ready_s: 2.0,
+            backend_calls: Some(100),
+        });
+        let mut raw = run(Runner::Raw, 1000, 4.0, 20.0);
+        raw.provider = Provider::Aws;
+        let md = markdown(&[esox.clone(), raw]);
+        assert!(
+            md.contains("| 50.0 / 99.0 / 100.0 | 1000 of 1000 in 185 s | 100 |"),
+            "{md}"
+        );
+        assert!(md.contains("| raw x16 | aws | 1000 |"), "{md}");
+        assert!(
+            md.contains("– | – | – |"),
+            "the raw writer has no rotation: {md}"
+        );
+        assert!(md.contains("aws provider: 1.25× the raw writer"), "{md}");
+        assert!(!md.contains("Caveat"), "{md}");
+
+        esox.provider = Provider::Fake;
+        assert!(markdown(&[esox]).contains("Caveat (fake provider)"));
     }
 }

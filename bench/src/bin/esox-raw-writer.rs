@@ -1,14 +1,20 @@
 //! `esox-raw-writer`: the benchmark's floor. It does the API-server work a controller must do for
-//! the benchmark's ExternalSecrets and nothing else: one GET of the (fake) SecretStore, one paged
+//! the benchmark's ExternalSecrets and nothing else: one GET of the SecretStore, one paged
 //! LIST of the ExternalSecrets, then per ExternalSecret one server-side apply of its Secret (the
 //! same data, labels, owner reference and a data-hash annotation of the same length as ESO's)
 //! and one server-side apply of its status (Ready=True, as ESO writes it), `--concurrency` at a
 //! time. No provider, no sandbox, no retries, no watches: how fast this box's API server takes
 //! the writes.
 //!
-//! Prints one JSON line on stdout: `{"written", "seconds", "peak_rss_kib", "cpu_seconds"}`.
+//! With an `aws` store (`--aws-endpoint`, the benchmark's LocalStack) it also does the backend
+//! work that cannot be avoided: one GET of the credentials Secret and one GetSecretValue per
+//! distinct remote key (Secrets Manager's JSON protocol over plain HTTP; LocalStack does not
+//! check the signature), before the writes.
+//!
+//! Prints one JSON line on stdout: `{"written", "seconds", "peak_rss_kib", "cpu_seconds",
+//! "backend_calls"}` (`backend_calls` null for the fake store).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::hash::{Hash, Hasher};
 use std::path::PathBuf;
 use std::time::Instant;
@@ -39,6 +45,9 @@ struct Args {
     /// Writes in flight.
     #[arg(long, default_value_t = 32)]
     concurrency: usize,
+    /// Secrets Manager endpoint for an `aws` store (plain HTTP, e.g. LocalStack's).
+    #[arg(long)]
+    aws_endpoint: Option<String>,
 }
 
 fn resource(kind: &str) -> ApiResource {
@@ -60,17 +69,6 @@ async fn main() -> anyhow::Result<()> {
     let stores: Api<DynamicObject> =
         Api::namespaced_with(client.clone(), &args.namespace, &resource("SecretStore"));
     let store = stores.get(&args.store).await.context("get the store")?;
-    let values: HashMap<String, String> = store.data["spec"]["provider"]["fake"]["data"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|d| {
-            Some((
-                d["key"].as_str()?.to_owned(),
-                d["value"].as_str()?.to_owned(),
-            ))
-        })
-        .collect();
 
     let es_api: Api<DynamicObject> =
         Api::namespaced_with(client.clone(), &args.namespace, &resource("ExternalSecret"));
@@ -84,6 +82,59 @@ async fn main() -> anyhow::Result<()> {
             _ => break,
         }
     }
+
+    let aws = &store.data["spec"]["provider"]["aws"];
+    let (values, backend_calls): (HashMap<String, String>, Option<usize>) = if aws.is_object() {
+        let endpoint = args
+            .aws_endpoint
+            .as_deref()
+            .context("the store is an aws store: pass --aws-endpoint")?;
+        // The credentials a controller must read (the values are not used: LocalStack takes any).
+        let name = aws["auth"]["secretRef"]["accessKeyIDSecretRef"]["name"]
+            .as_str()
+            .context("the aws store has no auth.secretRef")?;
+        let credentials: Api<k8s_openapi::api::core::v1::Secret> =
+            Api::namespaced(client.clone(), &args.namespace);
+        credentials
+            .get(name)
+            .await
+            .context("get the credentials Secret")?;
+        let region = aws["region"].as_str().unwrap_or("us-east-1");
+        let keys: BTreeSet<String> = items
+            .iter()
+            .flat_map(|es| es.data["spec"]["data"].as_array().into_iter().flatten())
+            .filter_map(|d| d["remoteRef"]["key"].as_str().map(str::to_owned))
+            .collect();
+        let http = reqwest::Client::new();
+        let fetched = futures::stream::iter(keys.iter())
+            .map(|key| {
+                let http = &http;
+                async move {
+                    let value = get_secret_value(http, endpoint, region, key).await?;
+                    anyhow::Ok((key.clone(), value))
+                }
+            })
+            .buffer_unordered(args.concurrency.max(1))
+            .collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .collect::<anyhow::Result<HashMap<_, _>>>()?;
+        let calls = fetched.len();
+        (fetched, Some(calls))
+    } else {
+        let values = store.data["spec"]["provider"]["fake"]["data"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|d| {
+                Some((
+                    d["key"].as_str()?.to_owned(),
+                    d["value"].as_str()?.to_owned(),
+                ))
+            })
+            .collect();
+        (values, None)
+    };
 
     let secrets: Api<DynamicObject> = Api::namespaced_with(
         client.clone(),
@@ -156,13 +207,52 @@ async fn main() -> anyhow::Result<()> {
             "seconds": started.elapsed().as_secs_f64(),
             "peak_rss_kib": peak_rss_kib,
             "cpu_seconds": cpu_seconds,
+            "backend_calls": backend_calls,
         })
     );
     Ok(())
 }
 
+/// One GetSecretValue through Secrets Manager's JSON protocol: the `SecretString` of `key`.
+/// Unsigned (LocalStack reads the region from the credential scope and checks no signature).
+async fn get_secret_value(
+    http: &reqwest::Client,
+    endpoint: &str,
+    region: &str,
+    key: &str,
+) -> anyhow::Result<String> {
+    let date = k8s_openapi::jiff::Timestamp::now().strftime("%Y%m%d");
+    let response = http
+        .post(endpoint)
+        .header("content-type", "application/x-amz-json-1.1")
+        .header("x-amz-target", "secretsmanager.GetSecretValue")
+        .header(
+            "authorization",
+            format!(
+                "AWS4-HMAC-SHA256 Credential=test/{date}/{region}/secretsmanager/aws4_request, \
+                 SignedHeaders=content-type;host;x-amz-target, Signature=0"
+            ),
+        )
+        .body(json!({"SecretId": key}).to_string())
+        .send()
+        .await
+        .with_context(|| format!("GetSecretValue {key}"))?;
+    let status = response.status();
+    let body: Value = serde_json::from_slice(&response.bytes().await?)
+        .with_context(|| format!("GetSecretValue {key}: HTTP {status}, not JSON"))?;
+    anyhow::ensure!(
+        status.is_success(),
+        "GetSecretValue {key}: HTTP {status} {}",
+        body["__type"].as_str().unwrap_or("")
+    );
+    body["SecretString"]
+        .as_str()
+        .map(str::to_owned)
+        .with_context(|| format!("GetSecretValue {key}: no SecretString"))
+}
+
 /// The Secret's `data` as ESO builds it from `spec.data`: each `remoteRef.key` looked up in the
-/// fake store, `property` taken from the JSON value, base64-encoded.
+/// store's values, `property` taken from the JSON value, base64-encoded.
 fn secret_data(
     spec: &Value,
     values: &HashMap<String, String>,
