@@ -40,15 +40,19 @@ impl<K: Hash + Eq + Clone> KeyedLimiter<K> {
         }
     }
 
-    /// Wait for a permit of `key`.
-    pub async fn acquire(&self, key: K) -> KeyedPermit<K> {
-        let semaphore = self
-            .semaphores
+    /// The semaphore of `key`, made if no one holds or waits for it.
+    fn semaphore(&self, key: &K) -> Arc<Semaphore> {
+        self.semaphores
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .entry(key.clone())
             .or_insert_with(|| Arc::new(Semaphore::new(self.limit)))
-            .clone();
+            .clone()
+    }
+
+    /// Wait for a permit of `key`.
+    pub async fn acquire(&self, key: K) -> KeyedPermit<K> {
+        let semaphore = self.semaphore(&key);
         // Never closed, so acquiring cannot fail; if it ever did, the permit is simply absent.
         let permit = semaphore.clone().acquire_owned().await.ok();
         KeyedPermit {
@@ -62,13 +66,7 @@ impl<K: Hash + Eq + Clone> KeyedLimiter<K> {
     /// A permit of `key` if one is free now. Never jumps a queue: a key with waiters has no
     /// free permit (a released one goes to the first waiter).
     pub fn try_acquire(&self, key: K) -> Option<KeyedPermit<K>> {
-        let semaphore = self
-            .semaphores
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry(key.clone())
-            .or_insert_with(|| Arc::new(Semaphore::new(self.limit)))
-            .clone();
+        let semaphore = self.semaphore(&key);
         // Built before the attempt, so that a failed one frees the key's semaphore on drop.
         let mut permit = KeyedPermit {
             key,

@@ -53,7 +53,7 @@ pub fn max_in_flight(concurrency: usize) -> u16 {
 }
 
 /// Which global pool a sync takes from (see `Context::first_syncs`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Pool {
     FirstSyncs,
     Refreshes,
@@ -88,8 +88,8 @@ impl Need {
 
 /// Held permits; dropping them frees them.
 pub struct Permits {
-    _stores: Vec<KeyedPermit<StoreKey>>,
-    _namespace: KeyedPermit<String>,
+    _stores: Vec<KeyedPermit<(StoreKey, Pool)>>,
+    _namespace: KeyedPermit<(String, Pool)>,
     _global: OwnedSemaphorePermit,
 }
 
@@ -123,10 +123,11 @@ pub struct Parking {
     first_syncs: Arc<Semaphore>,
     /// Permits for refreshes of ExternalSecrets that synced before.
     refreshes: Arc<Semaphore>,
-    /// Each store's share of the sync permits, taken before the global ones.
-    store_shares: KeyedLimiter<StoreKey>,
-    /// Each namespace's share of the sync permits, taken before the global ones.
-    namespace_shares: KeyedLimiter<String>,
+    /// Each store's share of each pool's permits, taken before the global ones. Per pool, so
+    /// that a first sync never queues behind the refreshes of its store (or namespace).
+    store_shares: KeyedLimiter<(StoreKey, Pool)>,
+    /// Each namespace's share of each pool's permits, taken before the global ones.
+    namespace_shares: KeyedLimiter<(String, Pool)>,
     metrics: RuntimeMetrics,
     /// Reconciles that parked (`esox_reconciles_parked_total`).
     parked: Counter,
@@ -276,12 +277,15 @@ pub fn permits(
 fn try_take(parking: &Parking, need: &Need) -> Result<Option<Permits>, Error> {
     let mut stores = Vec::with_capacity(need.stores.len());
     for key in &need.stores {
-        match parking.store_shares.try_acquire(key.clone()) {
+        match parking.store_shares.try_acquire((key.clone(), need.pool)) {
             Some(p) => stores.push(p),
             None => return Ok(None),
         }
     }
-    let Some(namespace) = parking.namespace_shares.try_acquire(need.namespace.clone()) else {
+    let Some(namespace) = parking
+        .namespace_shares
+        .try_acquire((need.namespace.clone(), need.pool))
+    else {
         return Ok(None);
     };
     let global = match parking.pool(need.pool).try_acquire_owned() {
@@ -302,11 +306,11 @@ async fn wait(parking: Arc<Parking>, es: ObjectRef<ExternalSecret>, need: Need, 
     let waiting = crate::metrics::Waiting::new(&parking.metrics);
     let mut stores = Vec::with_capacity(need.stores.len());
     for key in &need.stores {
-        stores.push(parking.store_shares.acquire(key.clone()).await);
+        stores.push(parking.store_shares.acquire((key.clone(), need.pool)).await);
     }
     let namespace = parking
         .namespace_shares
-        .acquire(need.namespace.clone())
+        .acquire((need.namespace.clone(), need.pool))
         .await;
     let global = parking.pool(need.pool).acquire_owned().await;
     drop(waiting);
@@ -416,6 +420,23 @@ mod tests {
         assert!(
             permits(&parking, &es("c"), fast).unwrap().is_some(),
             "another store's sync is not behind the slow one's queue"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_first_sync_does_not_queue_behind_its_stores_refreshes() {
+        let metrics = Metrics::default();
+        let (parking, _woken) = Parking::new(8, 1, 1, &metrics);
+        let refresh = || Need::sync(vec![store("s")], "ns", Pool::Refreshes);
+        let _held = permits(&parking, &es("a"), refresh()).unwrap().unwrap();
+        assert!(
+            permits(&parking, &es("b"), refresh()).unwrap().is_none(),
+            "b queues"
+        );
+        let first = Need::sync(vec![store("s")], "ns", Pool::FirstSyncs);
+        assert!(
+            permits(&parking, &es("new"), first).unwrap().is_some(),
+            "a new ExternalSecret of the same store and namespace does not wait behind refreshes"
         );
     }
 
