@@ -64,6 +64,11 @@ struct Args {
     /// New ExternalSecrets applied one at a time after the backlog is Ready.
     #[arg(long, default_value_t = 20)]
     new: usize,
+    /// Seconds between the start of one new ExternalSecret and the next (0: back to back).
+    /// Spread over a refresh interval (e.g. `--new 20 --new-every 5` with
+    /// `--refresh-interval 1m`), they are timed while the N refresh: scenario (c).
+    #[arg(long, default_value_t = 0.0)]
+    new_every: f64,
     /// Seconds to wait once all are Ready, before the next measurement (time to attach a
     /// profiler or read allocator statistics; the pid is printed).
     #[arg(long, default_value_t = 0)]
@@ -415,6 +420,10 @@ async fn run_one(
             eprintln!("[bench]   new ExternalSecrets: {e}; phase ended");
             result.new_es_timed_out = true;
             break;
+        }
+        let spacing = Duration::from_secs_f64(args.new_every.max(0.0));
+        if let Some(rest) = spacing.checked_sub(t.elapsed()) {
+            tokio::time::sleep(rest).await;
         }
     }
     result.new_es_count = latencies.len();
