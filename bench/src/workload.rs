@@ -191,15 +191,20 @@ async fn apply_fake_store(client: &kube::Client, keys: usize, round: u32) -> any
     let data: Vec<Value> = (0..keys)
         .map(|k| json!({"key": key_name(k), "value": remote_value(k, round)}))
         .collect();
+    apply_store(client, Provider::Fake, json!({"fake": {"data": data}})).await
+}
+
+/// The SecretStore named after `provider`, with `spec.provider` = `spec`.
+async fn apply_store(client: &kube::Client, provider: Provider, spec: Value) -> anyhow::Result<()> {
     let store = json!({
         "apiVersion": "external-secrets.io/v1", "kind": "SecretStore",
-        "metadata": {"name": Provider::Fake.as_str(), "namespace": NAMESPACE},
-        "spec": {"provider": {"fake": {"data": data}}},
+        "metadata": {"name": provider.as_str(), "namespace": NAMESPACE},
+        "spec": {"provider": spec},
     });
     let api: Api<DynamicObject> =
         Api::namespaced_with(client.clone(), NAMESPACE, &resource("SecretStore"));
     api.patch(
-        Provider::Fake.as_str(),
+        provider.as_str(),
         &PatchParams::apply(FIELD_MANAGER),
         &Patch::Apply(&store),
     )
@@ -225,27 +230,15 @@ async fn apply_aws_store(client: &kube::Client) -> anyhow::Result<()> {
             &Patch::Apply(&credentials),
         )
         .await?;
-    let store = json!({
-        "apiVersion": "external-secrets.io/v1", "kind": "SecretStore",
-        "metadata": {"name": Provider::Aws.as_str(), "namespace": NAMESPACE},
-        "spec": {"provider": {"aws": {
-            "service": "SecretsManager",
-            "region": AWS_REGION,
-            "auth": {"secretRef": {
-                "accessKeyIDSecretRef": {"name": AWS_CREDENTIALS, "key": "access-key-id"},
-                "secretAccessKeySecretRef": {"name": AWS_CREDENTIALS, "key": "secret-access-key"},
-            }},
-        }}},
-    });
-    let api: Api<DynamicObject> =
-        Api::namespaced_with(client.clone(), NAMESPACE, &resource("SecretStore"));
-    api.patch(
-        Provider::Aws.as_str(),
-        &PatchParams::apply(FIELD_MANAGER),
-        &Patch::Apply(&store),
-    )
-    .await?;
-    Ok(())
+    let spec = json!({"aws": {
+        "service": "SecretsManager",
+        "region": AWS_REGION,
+        "auth": {"secretRef": {
+            "accessKeyIDSecretRef": {"name": AWS_CREDENTIALS, "key": "access-key-id"},
+            "secretAccessKeySecretRef": {"name": AWS_CREDENTIALS, "key": "secret-access-key"},
+        }},
+    }});
+    apply_store(client, Provider::Aws, spec).await
 }
 
 fn is_ready(obj: &DynamicObject) -> bool {

@@ -305,15 +305,7 @@ impl Stack {
     /// A Secrets Manager client for LocalStack in `region`. LocalStack keeps each region's
     /// secrets apart, as AWS does: seed in the region the SecretStore names.
     pub fn secretsmanager_client_in(&self, region: &str) -> aws_sdk_secretsmanager::Client {
-        use aws_sdk_secretsmanager::config::{BehaviorVersion, Credentials, Region};
-        let config = aws_sdk_secretsmanager::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new(region.to_string()))
-            .endpoint_url(&self.localstack_endpoint)
-            .credentials_provider(Credentials::new("test", "test", None, None, "esox-e2e"))
-            .http_client(aws_http_client())
-            .build();
-        aws_sdk_secretsmanager::Client::from_conf(config)
+        localstack_secretsmanager_client(&self.localstack_endpoint, region)
     }
 
     /// An SSM Parameter Store client for LocalStack (credentials test/test).
@@ -410,6 +402,24 @@ fn client_from(config: &kube::Config) -> kube::Client {
     // Test-harness code only: the same configuration built a working client when the stack
     // started (TLS and auth settings are checked then), so this cannot fail afterwards.
     kube::Client::try_from(config.clone()).expect("a kube client from a config that worked before")
+}
+
+/// A Secrets Manager client for the LocalStack at `endpoint` in `region` (credentials
+/// test/test): for tools that have the endpoint but not the [`Stack`] (the benchmark's raw
+/// writer).
+pub fn localstack_secretsmanager_client(
+    endpoint: &str,
+    region: &str,
+) -> aws_sdk_secretsmanager::Client {
+    use aws_sdk_secretsmanager::config::{BehaviorVersion, Credentials, Region};
+    let config = aws_sdk_secretsmanager::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(region.to_string()))
+        .endpoint_url(endpoint)
+        .credentials_provider(Credentials::new("test", "test", None, None, "esox-e2e"))
+        .http_client(aws_http_client())
+        .build();
+    aws_sdk_secretsmanager::Client::from_conf(config)
 }
 
 fn aws_http_client() -> aws_sdk_secretsmanager::config::SharedHttpClient {

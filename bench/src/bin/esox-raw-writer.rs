@@ -8,8 +8,7 @@
 //!
 //! With an `aws` store (`--aws-endpoint`, the benchmark's LocalStack) it also does the backend
 //! work that cannot be avoided: one GET of the credentials Secret and one GetSecretValue per
-//! distinct remote key (Secrets Manager's JSON protocol over plain HTTP; LocalStack does not
-//! check the signature), before the writes.
+//! distinct remote key (through the e2e harness's LocalStack client), before the writes.
 //!
 //! Prints one JSON line on stdout: `{"written", "seconds", "peak_rss_kib", "cpu_seconds",
 //! "backend_calls"}` (`backend_calls` null for the fake store).
@@ -105,13 +104,21 @@ async fn main() -> anyhow::Result<()> {
             .flat_map(|es| es.data["spec"]["data"].as_array().into_iter().flatten())
             .filter_map(|d| d["remoteRef"]["key"].as_str().map(str::to_owned))
             .collect();
-        let http = reqwest::Client::new();
+        let sm = esox_e2e::stack::localstack_secretsmanager_client(endpoint, region);
         let fetched = futures::stream::iter(keys.iter())
             .map(|key| {
-                let http = &http;
+                let sm = &sm;
                 async move {
-                    let value = get_secret_value(http, endpoint, region, key).await?;
-                    anyhow::Ok((key.clone(), value))
+                    let out = sm
+                        .get_secret_value()
+                        .secret_id(key)
+                        .send()
+                        .await
+                        .with_context(|| format!("GetSecretValue {key}"))?;
+                    let value = out
+                        .secret_string()
+                        .with_context(|| format!("GetSecretValue {key}: no SecretString"))?;
+                    anyhow::Ok((key.clone(), value.to_owned()))
                 }
             })
             .buffer_unordered(args.concurrency.max(1))
@@ -211,44 +218,6 @@ async fn main() -> anyhow::Result<()> {
         })
     );
     Ok(())
-}
-
-/// One GetSecretValue through Secrets Manager's JSON protocol: the `SecretString` of `key`.
-/// Unsigned (LocalStack reads the region from the credential scope and checks no signature).
-async fn get_secret_value(
-    http: &reqwest::Client,
-    endpoint: &str,
-    region: &str,
-    key: &str,
-) -> anyhow::Result<String> {
-    let date = k8s_openapi::jiff::Timestamp::now().strftime("%Y%m%d");
-    let response = http
-        .post(endpoint)
-        .header("content-type", "application/x-amz-json-1.1")
-        .header("x-amz-target", "secretsmanager.GetSecretValue")
-        .header(
-            "authorization",
-            format!(
-                "AWS4-HMAC-SHA256 Credential=test/{date}/{region}/secretsmanager/aws4_request, \
-                 SignedHeaders=content-type;host;x-amz-target, Signature=0"
-            ),
-        )
-        .body(json!({"SecretId": key}).to_string())
-        .send()
-        .await
-        .with_context(|| format!("GetSecretValue {key}"))?;
-    let status = response.status();
-    let body: Value = serde_json::from_slice(&response.bytes().await?)
-        .with_context(|| format!("GetSecretValue {key}: HTTP {status}, not JSON"))?;
-    anyhow::ensure!(
-        status.is_success(),
-        "GetSecretValue {key}: HTTP {status} {}",
-        body["__type"].as_str().unwrap_or("")
-    );
-    body["SecretString"]
-        .as_str()
-        .map(str::to_owned)
-        .with_context(|| format!("GetSecretValue {key}: no SecretString"))
 }
 
 /// The Secret's `data` as ESO builds it from `spec.data`: each `remoteRef.key` looked up in the

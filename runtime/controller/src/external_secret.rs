@@ -167,8 +167,8 @@ pub async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Context>) -> Result<Act
         .map(|s| store_key(s, &namespace))
         .collect();
     let target = es.target_secret_name();
-    ctx.index
-        .apply(&ObjectRef::from_obj(&*es), &namespace, &target, &keys);
+    let me = ObjectRef::from_obj(&*es);
+    ctx.index.apply(&me, &namespace, &target, &keys);
 
     let stores = match Box::pin(resolve_stores(&ctx, &plan, &namespace)).await {
         Ok(Stores::Ready(s)) => s,
@@ -201,7 +201,6 @@ pub async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Context>) -> Result<Act
     } else {
         Pool::Refreshes
     };
-    let me = ObjectRef::from_obj(&*es);
     let floor = ctx.config.min_refresh_interval;
     let due = esox_sync::refresh::should_refresh_with_floor(&es_now, now, floor);
     // Not due: only the Secret is looked at, under the namespace's and the global share.
