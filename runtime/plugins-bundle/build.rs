@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Packages built: first-party plugins and the test fixtures (hostile, a future contract, the
-/// fake plugin as released for contract 0.1).
+/// fake plugin as released for contract 0.1, a minimal plugin built against contract 0.2).
 const PACKAGES: &[&str] = &[
     "esox-plugin-fake",
     "esox-plugin-aws",
@@ -19,6 +19,7 @@ const PACKAGES: &[&str] = &[
     "esox-fixture-hostile",
     "esox-fixture-future-contract",
     "esox-fixture-fake-v0-1",
+    "esox-fixture-fake-v0-2",
 ];
 
 fn main() {

@@ -1,6 +1,6 @@
 //! The esox plugin SDK: write a provider plugin by implementing [`Provider`] and
-//! [`SecretClient`], then calling [`export_provider!`]. It builds plugins for contract 0.2
-//! (`wit/v0.2`, [`CONTRACT_VERSION`]).
+//! [`SecretClient`], then calling [`export_provider!`]. It builds plugins for contract 0.3
+//! (`wit/v0.3`, [`CONTRACT_VERSION`]).
 //!
 //! A complete plugin: it declares where its store config references a Kubernetes Secret (the
 //! host grants it exactly that Secret, nothing else), reads the token from it when a client
@@ -138,7 +138,7 @@ pub mod json;
 #[doc(hidden)]
 pub mod bindings {
     wit_bindgen::generate!({
-        path: "../../wit/v0.2",
+        path: "../../wit/v0.3",
         world: "provider-plugin",
         pub_export_macro: true,
         default_bindings_module: "esox_plugin_sdk::bindings",
@@ -150,8 +150,9 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 pub use bindings::esox::provider::types::{
-    Capabilities, ConfigError, Error, FindQuery, MetadataPolicy, PluginInfo, PushRef,
-    ReferenceKind, ReferencePath, RemoteRef, StoreContext, StoreKind, Throttled, Validation,
+    Capabilities, ClientCertificatePath, ConfigError, Error, FindQuery, MetadataPolicy, PluginInfo,
+    PushRef, ReferenceKind, ReferencePath, RemoteRef, StoreContext, StoreKind, Throttled,
+    Validation,
 };
 use bindings::exports::esox::provider::provider as exports;
 
@@ -170,7 +171,7 @@ pub type SecretMap = Vec<(String, Vec<u8>)>;
 pub type Reference = ReferencePath;
 
 /// The contract version this SDK builds plugins for.
-pub const CONTRACT_VERSION: &str = "0.2.0";
+pub const CONTRACT_VERSION: &str = "0.3.0";
 
 /// What the host's denial of an outgoing request looks like in a wasi:http error
 /// (`ErrorCode::HttpRequestDenied`), for plugins whose HTTP stack only gives error text.
@@ -303,9 +304,26 @@ impl ReferencePath {
     }
 }
 
+/// A declared client certificate: where a store config names the Secret keys of a client
+/// certificate and its private key
+/// (`ClientCertificate::new("auth.cert.clientCert", "auth.cert.clientKey")`). The host presents
+/// the pair in the TLS handshakes of the store's requests; the plugin never reads the key.
+pub type ClientCertificate = ClientCertificatePath;
+
+impl ClientCertificatePath {
+    /// The `{name, key?, namespace?}` selectors of the certificate and of its private key
+    /// (`key` defaults to `tls.crt` and `tls.key`).
+    pub fn new(certificate: impl Into<String>, private_key: impl Into<String>) -> Self {
+        ClientCertificatePath {
+            certificate: certificate.into(),
+            private_key: private_key.into(),
+        }
+    }
+}
+
 impl PluginInfo {
-    /// Info with no capabilities, an empty config schema, no default egress, no references
-    /// and no ambient identity.
+    /// Info with no capabilities, an empty config schema, no default egress, no references,
+    /// no client certificates and no ambient identity.
     pub fn new(name: &str, version: &str, description: &str) -> Self {
         PluginInfo {
             name: name.to_string(),
@@ -316,6 +334,7 @@ impl PluginInfo {
             default_egress: Vec::new(),
             references: Vec::new(),
             wants_ambient_identity: false,
+            client_certificates: Vec::new(),
         }
     }
     /// What the plugin implements.
@@ -338,6 +357,17 @@ impl PluginInfo {
     /// the objects found there.
     pub fn references(mut self, references: impl IntoIterator<Item = ReferencePath>) -> Self {
         self.references = references.into_iter().collect();
+        self
+    }
+    /// Where a store config names client certificates for mutual TLS, the most specific
+    /// first: the host presents the first pair present in a config, in every TLS handshake of
+    /// the store's requests, and never hands the private key to the plugin. A store that sets
+    /// only one of a pair is refused by the host.
+    pub fn client_certificates(
+        mut self,
+        pairs: impl IntoIterator<Item = ClientCertificatePath>,
+    ) -> Self {
+        self.client_certificates = pairs.into_iter().collect();
         self
     }
     /// Whether a store with no `auth` may use the controller's own identity
@@ -603,7 +633,7 @@ macro_rules! warn {
     ($($arg:tt)*) => { $crate::host::log($crate::host::LogLevel::Warn, &format!($($arg)*)) };
 }
 
-/// Export a [`Provider`] as this component's `esox:provider/provider@0.2.0` implementation.
+/// Export a [`Provider`] as this component's `esox:provider/provider@0.3.0` implementation.
 #[macro_export]
 macro_rules! export_provider {
     ($provider:ty) => {

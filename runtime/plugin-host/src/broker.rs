@@ -413,6 +413,18 @@ impl Broker {
         self.services.secret_key(name, key, namespace).await
     }
 
+    /// One key of a Secret holding a store's client certificate or its private key, read for
+    /// the host itself (contract 0.3): the plugin's grant does not include it, the namespace
+    /// rules of the store's services still apply. Never logged with its value.
+    pub(crate) async fn client_certificate_key(
+        &self,
+        name: &str,
+        key: &str,
+        namespace: Option<&str>,
+    ) -> Result<Vec<u8>, ProviderError> {
+        self.services.secret_key(name, key, namespace).await
+    }
+
     pub(crate) async fn config_map_key(
         &self,
         name: &str,

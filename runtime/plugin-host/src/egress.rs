@@ -159,6 +159,177 @@ pub struct EgressPolicy {
     /// CA certificates (DER) the store's config names (`caProvider`, `caBundle`): when there are
     /// any, this store's TLS trusts exactly these, not the public roots (ESO's behaviour).
     trust: Vec<Vec<u8>>,
+    /// The client certificate the store's config names (contract 0.3), presented in every TLS
+    /// handshake of this store's requests. Shared by the store's instances, so a renewed
+    /// certificate reaches them all.
+    client_auth: Option<Arc<ClientAuth>>,
+}
+
+/// A client certificate and its private key, parsed and checked against each other. Never
+/// printed: `Debug` shows only the fingerprint.
+pub struct ClientIdentity {
+    chain: Vec<rustls::pki_types::CertificateDer<'static>>,
+    key: rustls::pki_types::PrivateKeyDer<'static>,
+    fingerprint: [u8; 32],
+}
+
+impl std::fmt::Debug for ClientIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientIdentity")
+            .field("certificates", &self.chain.len())
+            .field("fingerprint", &hex_prefix(&self.fingerprint))
+            .finish_non_exhaustive()
+    }
+}
+
+fn hex_prefix(bytes: &[u8]) -> String {
+    bytes.iter().take(8).map(|b| format!("{b:02x}")).collect()
+}
+
+/// Why a client certificate cannot be used. Never quotes the PEM.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ClientIdentityError {
+    #[error("the certificate {0}")]
+    Certificate(String),
+    #[error(
+        "the private key is not a PEM private key (PKCS#8, PKCS#1 or SEC1 \"-----BEGIN ... PRIVATE KEY-----\")"
+    )]
+    Key,
+    #[error("the private key does not belong to the certificate")]
+    Mismatch,
+    #[error("the key or certificate cannot be used for TLS: {0}")]
+    Unusable(String),
+}
+
+impl ClientIdentity {
+    /// Parse a PEM certificate chain (leaf first) and its PEM private key, and check that they
+    /// belong together.
+    pub fn from_pem(certificate: &[u8], private_key: &[u8]) -> Result<Self, ClientIdentityError> {
+        use rustls::pki_types::pem::PemObject as _;
+        use sha2::Digest as _;
+        let chain: Vec<_> = certificates_of_pem(certificate)
+            .map_err(ClientIdentityError::Certificate)?
+            .into_iter()
+            .map(rustls::pki_types::CertificateDer::from)
+            .collect();
+        let key = rustls::pki_types::PrivateKeyDer::from_pem_slice(private_key)
+            .map_err(|_| ClientIdentityError::Key)?;
+        let mut digest = sha2::Sha256::new();
+        for c in &chain {
+            digest.update(c.as_ref());
+        }
+        digest.update(key.secret_der());
+        let identity = ClientIdentity {
+            chain,
+            key,
+            fingerprint: digest.finalize().into(),
+        };
+        // Building a config checks that the key signs for the certificate.
+        identity.config(&[])?;
+        Ok(identity)
+    }
+
+    /// A TLS client config trusting [`roots`]`(own)` that presents this identity.
+    fn config(&self, own: &[Vec<u8>]) -> Result<Arc<rustls::ClientConfig>, ClientIdentityError> {
+        let builder = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ClientIdentityError::Unusable(e.to_string()))?
+        .with_root_certificates(roots(own));
+        builder
+            .with_client_auth_cert(self.chain.clone(), self.key.clone_key())
+            .map(Arc::new)
+            .map_err(|e| match e {
+                rustls::Error::InconsistentKeys(_) => ClientIdentityError::Mismatch,
+                other => ClientIdentityError::Unusable(other.to_string()),
+            })
+    }
+}
+
+/// The client certificate a store presents, and when it was last read from its Secrets.
+pub struct ClientAuth {
+    /// The store's CA certificates (DER), which the config trusts.
+    trust: Vec<Vec<u8>>,
+    current: std::sync::RwLock<ClientAuthState>,
+}
+
+struct ClientAuthState {
+    fingerprint: [u8; 32],
+    config: Arc<rustls::ClientConfig>,
+    read_at: std::time::Instant,
+}
+
+impl std::fmt::Debug for ClientAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = self.current.read().unwrap_or_else(|e| e.into_inner());
+        f.debug_struct("ClientAuth")
+            .field("fingerprint", &hex_prefix(&state.fingerprint))
+            .finish_non_exhaustive()
+    }
+}
+
+impl PartialEq for ClientAuth {
+    fn eq(&self, other: &Self) -> bool {
+        self.fingerprint() == other.fingerprint()
+    }
+}
+impl Eq for ClientAuth {}
+
+impl ClientAuth {
+    fn new(identity: &ClientIdentity, trust: &[Vec<u8>]) -> Result<Self, ClientIdentityError> {
+        Ok(ClientAuth {
+            trust: trust.to_vec(),
+            current: std::sync::RwLock::new(ClientAuthState {
+                fingerprint: identity.fingerprint,
+                config: identity.config(trust)?,
+                read_at: std::time::Instant::now(),
+            }),
+        })
+    }
+
+    fn fingerprint(&self) -> [u8; 32] {
+        self.current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .fingerprint
+    }
+
+    fn config(&self) -> Arc<rustls::ClientConfig> {
+        self.current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .config
+            .clone()
+    }
+
+    /// Whether the identity was read longer than `max_age` ago.
+    pub fn is_older_than(&self, max_age: Duration) -> bool {
+        self.current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .read_at
+            .elapsed()
+            > max_age
+    }
+
+    /// Take a freshly read identity: new handshakes present it when it changed. Returns
+    /// whether it changed.
+    pub fn renew(&self, identity: &ClientIdentity) -> Result<bool, ClientIdentityError> {
+        let changed = self.fingerprint() != identity.fingerprint;
+        let config = if changed {
+            Some(identity.config(&self.trust)?)
+        } else {
+            None
+        };
+        let mut state = self.current.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(config) = config {
+            state.config = config;
+            state.fingerprint = identity.fingerprint;
+        }
+        state.read_at = std::time::Instant::now();
+        Ok(changed)
+    }
 }
 
 impl EgressPolicy {
@@ -178,6 +349,7 @@ impl EgressPolicy {
         Ok(EgressPolicy {
             rules,
             trust: Vec::new(),
+            client_auth: None,
         })
     }
 
@@ -191,6 +363,21 @@ impl EgressPolicy {
     /// The store's own CA certificates (DER), if any.
     pub fn trust(&self) -> &[Vec<u8>] {
         &self.trust
+    }
+
+    /// This policy presenting `identity` in its TLS handshakes (trusting the policy's CAs: call
+    /// after [`Self::with_trust`]).
+    pub fn with_client_identity(
+        mut self,
+        identity: &ClientIdentity,
+    ) -> Result<Self, ClientIdentityError> {
+        self.client_auth = Some(Arc::new(ClientAuth::new(identity, &self.trust)?));
+        Ok(self)
+    }
+
+    /// The client certificate this store presents, if any.
+    pub fn client_auth(&self) -> Option<&Arc<ClientAuth>> {
+        self.client_auth.as_ref()
     }
 
     /// Add the origin of a URL (an operator-configured endpoint) as a rule.
@@ -435,7 +622,9 @@ async fn tls_connect(
     policy: &EgressPolicy,
 ) -> Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>, HttpError> {
     static PUBLIC: std::sync::OnceLock<Arc<rustls::ClientConfig>> = std::sync::OnceLock::new();
-    let config = if policy.trust.is_empty() {
+    let config = if let Some(auth) = &policy.client_auth {
+        auth.config()
+    } else if policy.trust.is_empty() {
         PUBLIC.get_or_init(|| client_config(&[])).clone()
     } else {
         trusting(&policy.trust)
@@ -780,7 +969,7 @@ impl EgressGrant {
         }
         let policy = EgressPolicy {
             rules,
-            trust: Vec::new(),
+            ..EgressPolicy::default()
         }
         .with_origins(&self.endpoints)?
         .with_origins(extra)?;
@@ -974,6 +1163,58 @@ FmfuBI4SYs5L
         );
         let key = b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n";
         assert!(certificates_of_pem(key).is_err(), "a key is no CA");
+    }
+
+    /// A self-signed client certificate and its key (PEM).
+    fn self_signed(name: &str) -> (String, String) {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec![name.to_string()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        (cert.pem(), key.serialize_pem())
+    }
+
+    #[test]
+    fn a_client_identity_needs_a_certificate_and_the_key_that_belongs_to_it() {
+        let (cert, key) = self_signed("a");
+        let (_, other_key) = self_signed("b");
+        let identity = ClientIdentity::from_pem(cert.as_bytes(), key.as_bytes()).unwrap();
+        assert_eq!(
+            ClientIdentity::from_pem(cert.as_bytes(), other_key.as_bytes()).unwrap_err(),
+            ClientIdentityError::Mismatch
+        );
+        assert_eq!(
+            ClientIdentity::from_pem(cert.as_bytes(), b"no key here").unwrap_err(),
+            ClientIdentityError::Key
+        );
+        assert!(matches!(
+            ClientIdentity::from_pem(key.as_bytes(), key.as_bytes()).unwrap_err(),
+            ClientIdentityError::Certificate(_)
+        ));
+        // Debug shows a fingerprint, never key material.
+        let shown = format!("{identity:?}");
+        let body = key.lines().nth(1).unwrap();
+        assert!(!shown.contains(&body[..16]), "{shown}");
+        assert!(shown.contains("fingerprint"), "{shown}");
+    }
+
+    #[test]
+    fn a_renewed_identity_replaces_the_presented_one_only_when_it_changed() {
+        let (cert, key) = self_signed("a");
+        let (cert2, key2) = self_signed("b");
+        let first = ClientIdentity::from_pem(cert.as_bytes(), key.as_bytes()).unwrap();
+        let policy = EgressPolicy::deny_all()
+            .with_client_identity(&first)
+            .unwrap();
+        let auth = policy.client_auth().unwrap();
+        let before = auth.config();
+        assert!(!auth.renew(&first).unwrap(), "same pair: unchanged");
+        assert!(Arc::ptr_eq(&before, &auth.config()));
+        assert!(!auth.is_older_than(Duration::from_secs(60)));
+        let second = ClientIdentity::from_pem(cert2.as_bytes(), key2.as_bytes()).unwrap();
+        assert!(auth.renew(&second).unwrap());
+        assert!(!Arc::ptr_eq(&before, &auth.config()));
     }
 
     #[test]

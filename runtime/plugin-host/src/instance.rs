@@ -22,7 +22,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
 
 use crate::broker::{Broker, LogLevel};
-use crate::contract::{v0_1, v0_2};
+use crate::contract::{v0_1, v0_2, v0_3};
 use crate::egress::{self, DenialSink, EgressPolicy, HttpLimits};
 use crate::metrics::{HostMetrics, PluginLabels};
 
@@ -296,6 +296,10 @@ pub(crate) fn linker(engine: &wasmtime::Engine) -> wasmtime::Result<Linker<Insta
         |s| s,
     )?;
     v0_2::esox::provider::host::add_to_linker::<InstanceState, HasSelf<InstanceState>>(
+        &mut l,
+        |s| s,
+    )?;
+    v0_3::esox::provider::host::add_to_linker::<InstanceState, HasSelf<InstanceState>>(
         &mut l,
         |s| s,
     )?;

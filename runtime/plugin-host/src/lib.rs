@@ -53,7 +53,10 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 
 pub use broker::{AmbientIdentity, AmbientSource, Grant};
 use contract::Pre;
-pub use contract::{ReferenceKind, ReferencePath, References, StoreContext, StoreKind, Validation};
+pub use contract::{
+    ClientCertificatePath, ReferenceKind, ReferencePath, References, StoreContext, StoreKind,
+    Validation,
+};
 pub use egress::{EgressGrant, EgressPolicy, EgressRule, HttpLimits};
 use instance::{CpuBudget, InstanceState};
 pub use metrics::HostMetrics;
@@ -97,6 +100,9 @@ pub struct Limits {
     /// An instance whose memory grew past this many bytes is dropped after its call instead
     /// of being kept warm.
     pub recycle_memory_bytes: usize,
+    /// How long a store's client certificate (contract 0.3) is presented before the host reads
+    /// its Secrets again, so a renewed certificate is picked up without a restart.
+    pub client_certificate_max_age: Duration,
 }
 
 impl Limits {
@@ -127,6 +133,7 @@ impl Default for Limits {
             instances_per_namespace: 64,
             acquire_timeout: Duration::from_secs(10),
             recycle_memory_bytes: 32 << 20,
+            client_certificate_max_age: Duration::from_secs(300),
         }
     }
 }
@@ -214,6 +221,8 @@ pub struct PluginMeta {
     pub references: References,
     /// Whether the plugin can use the controller's own identity (when the operator grants it).
     pub wants_ambient_identity: bool,
+    /// Where a store config names client certificates the host presents (contract 0.3+).
+    pub client_certificates: Vec<contract::ClientCertificatePath>,
     pub sha256: String,
     pub origin: PluginOrigin,
     /// Whether the component was compiled now (true) or loaded precompiled from the cache.
@@ -432,6 +441,7 @@ impl PluginHost {
                 default_egress: info.default_egress,
                 references: info.references,
                 wants_ambient_identity: info.wants_ambient_identity,
+                client_certificates: info.client_certificates,
                 sha256,
                 origin,
                 compiled,

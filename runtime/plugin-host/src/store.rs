@@ -497,6 +497,87 @@ impl StoreClient {
         Ok(trust)
     }
 
+    /// The client certificate the store's config names for its plugin's TLS (contract 0.3): at
+    /// the first declared pair of paths present in the config, the two Secret keys, read by
+    /// the host itself (not through the plugin's grant, under the same namespace rules) and
+    /// checked against each other. `None` when the config names none.
+    async fn resolve_client_identity(
+        &self,
+    ) -> Result<Option<crate::egress::ClientIdentity>, ProviderError> {
+        let config = &self.spec.config;
+        for pair in &self.plugin.meta.client_certificates {
+            let certificate = single_selector(config, &pair.certificate)?;
+            let private_key = single_selector(config, &pair.private_key)?;
+            let (certificate, private_key) = match (certificate, private_key) {
+                (None, None) => continue,
+                (Some(c), Some(k)) => (c, k),
+                (c, _) => {
+                    let (have, missing) = if c.is_some() {
+                        (&pair.certificate, &pair.private_key)
+                    } else {
+                        (&pair.private_key, &pair.certificate)
+                    };
+                    return Err(ProviderError::InvalidConfig(
+                        format!("{have} is set but {missing} is not: a client certificate needs both its certificate and its private key").into(),
+                    ));
+                }
+            };
+            let read = |path: &str, selector: Selector, default_key: &'static str| {
+                let broker = self.broker.clone();
+                let path = path.to_string();
+                async move {
+                    let key = selector.key.unwrap_or_else(|| default_key.to_string());
+                    broker
+                        .client_certificate_key(&selector.name, &key, selector.namespace.as_deref())
+                        .await
+                        .map_err(|e| match e {
+                            ProviderError::InvalidConfig(m) => {
+                                ProviderError::InvalidConfig(format!("{path}: {m}").into())
+                            }
+                            other => other,
+                        })
+                }
+            };
+            let cert_pem = read(&pair.certificate, certificate, "tls.crt").await?;
+            let key_pem = read(&pair.private_key, private_key, "tls.key").await?;
+            return crate::egress::ClientIdentity::from_pem(&cert_pem, &key_pem)
+                .map(Some)
+                .map_err(|e| {
+                    ProviderError::InvalidConfig(
+                        format!("{} and {}: {e}", pair.certificate, pair.private_key).into(),
+                    )
+                });
+        }
+        Ok(None)
+    }
+
+    /// Read the store's client certificate again when it was read more than
+    /// [`crate::Limits::client_certificate_max_age`] ago, so a certificate renewed in its Secret
+    /// (cert-manager) reaches new handshakes without a restart. On failure the old one stays
+    /// and the call fails with the reason.
+    async fn renew_client_identity(&self) -> Result<(), ProviderError> {
+        let Some(auth) = self.egress.get().and_then(|p| p.client_auth()) else {
+            return Ok(());
+        };
+        if !auth.is_older_than(self.host.inner.config.limits.client_certificate_max_age) {
+            return Ok(());
+        }
+        let Some(identity) = self.resolve_client_identity().await? else {
+            // The config is fixed for this client, so the pair cannot vanish from it.
+            return Ok(());
+        };
+        match auth.renew(&identity) {
+            Ok(true) => {
+                tracing::info!(plugin = %self.plugin.meta.name, store = %self.spec.context, "the store's client certificate changed in its Secret; new connections present the new one");
+                Ok(())
+            }
+            Ok(false) => Ok(()),
+            Err(e) => Err(ProviderError::InvalidConfig(
+                format!("the store's client certificate: {e}").into(),
+            )),
+        }
+    }
+
     fn broker_ambient_endpoint(&self) -> Option<String> {
         if !self.plugin.meta.wants_ambient_identity {
             return None;
@@ -542,7 +623,19 @@ impl StoreClient {
                     Err(e) => return Ok(Err(e)),
                 };
                 let policy = match self.resolve_trust().await {
-                    Ok(trust) => Arc::new(policy.with_trust(trust)),
+                    Ok(trust) => policy.with_trust(trust),
+                    Err(e) => return Ok(Err(e)),
+                };
+                let policy = match self.resolve_client_identity().await {
+                    Ok(None) => Arc::new(policy),
+                    Ok(Some(identity)) => match policy.with_client_identity(&identity) {
+                        Ok(p) => Arc::new(p),
+                        Err(e) => {
+                            return Ok(Err(ProviderError::InvalidConfig(
+                                format!("the store's client certificate: {e}").into(),
+                            )));
+                        }
+                    },
                     Err(e) => return Ok(Err(e)),
                 };
                 store.data_mut().set_egress(policy.clone());
@@ -593,6 +686,10 @@ impl StoreClient {
             .map_err(|_| ProviderError::Unavailable("store client closed".into()))?;
         let started = Instant::now();
         pool.expire(limits.idle_timeout, metrics);
+        if let Err(e) = self.renew_client_identity().await {
+            self.record(call.name(), error_status(&e), started);
+            return Err(e);
+        }
         let mut inst = match pool.take(self.id) {
             Some(i) => i,
             None => match self.instantiate().await {
@@ -710,6 +807,49 @@ fn into_map(entries: Vec<(String, Vec<u8>)>) -> Result<SecretMap, ProviderError>
         map.insert(k, v);
     }
     Ok(map)
+}
+
+/// A `{name, key?, namespace?}` Secret selector in a store config.
+struct Selector {
+    name: String,
+    key: Option<String>,
+    namespace: Option<String>,
+}
+
+/// The one selector at `path`, if the config has one there; an error when the path holds
+/// several or one without a name.
+fn single_selector(
+    config: &serde_json::Value,
+    path: &str,
+) -> Result<Option<Selector>, ProviderError> {
+    let found = crate::broker::objects_at(config, path);
+    let object = match found.as_slice() {
+        [] => return Ok(None),
+        [one] if one.is_null() => return Ok(None),
+        [one] => *one,
+        _ => {
+            return Err(ProviderError::InvalidConfig(
+                format!("{path}: names several client certificates; name one").into(),
+            ));
+        }
+    };
+    let text = |k: &str| {
+        object
+            .get(k)
+            .and_then(|v| v.as_str())
+            .filter(|v| !v.is_empty())
+            .map(str::to_string)
+    };
+    let Some(name) = text("name") else {
+        return Err(ProviderError::InvalidConfig(
+            format!("{path}.name: the Secret's name is required").into(),
+        ));
+    };
+    Ok(Some(Selector {
+        name,
+        key: text("key"),
+        namespace: text("namespace"),
+    }))
 }
 
 #[cfg(test)]

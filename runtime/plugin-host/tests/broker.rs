@@ -1,5 +1,5 @@
 //! The auth broker grants a plugin exactly what its store's config references, and the pool
-//! and resource bounds hold against a hostile plugin (contract 0.2 fixture `hostile`).
+//! and resource bounds hold against a hostile plugin (contract 0.3 fixture `hostile`).
 //!
 //! Behind the broker sits a recording [`HostServices`]: it answers every request it receives
 //! and remembers it, so each test shows both what the plugin got and that a refused request

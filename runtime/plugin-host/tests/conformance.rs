@@ -2,8 +2,9 @@
 //! plugin the binary embeds (`esox_plugins_bundle::PLUGINS`): a new provider gets them without
 //! writing a test. What the contract promises users and operators, checked the same way for all:
 //!
-//! - it describes itself: a lowercase provider name, contract 0.2, a JSON-Schema object for its
-//!   config, declared (not inferred) references whose paths lie inside that schema;
+//! - it describes itself: a lowercase provider name, contract 0.3, a JSON-Schema object for its
+//!   config, declared (not inferred) references and client certificate paths that lie inside
+//!   that schema;
 //! - `validate-config` refuses what it does not understand with `invalid-config`, never quoting
 //!   a value from the config (a marker value is planted in every field the schema names, with
 //!   the wrong shape, and must never come back in an error).
@@ -56,8 +57,8 @@ async fn every_embedded_plugin_describes_itself_and_its_references_lie_in_its_sc
         );
         assert_eq!(
             (meta.contract.major, meta.contract.minor),
-            (0, 2),
-            "{name}: built for contract 0.2"
+            (0, 3),
+            "{name}: built for contract 0.3"
         );
         let schema: Value = serde_json::from_str(&meta.config_schema)
             .unwrap_or_else(|e| panic!("{name}: config schema is not JSON: {e}"));
@@ -66,17 +67,21 @@ async fn every_embedded_plugin_describes_itself_and_its_references_lie_in_its_sc
             .as_object()
             .unwrap_or_else(|| panic!("{name}: the schema names its fields"));
         let References::Declared(paths) = &meta.references else {
-            panic!("{name}: a 0.2 plugin declares its references");
+            panic!("{name}: a 0.3 plugin declares its references");
         };
-        for p in paths {
+        let client_certificates = meta
+            .client_certificates
+            .iter()
+            .flat_map(|c| [&c.certificate, &c.private_key]);
+        for path in paths.iter().map(|p| &p.path).chain(client_certificates) {
             // The first step of every declared path is a field of the schema (a typo would
             // grant nothing and silently break the store).
-            let first = p.path.split('.').next().unwrap_or("");
+            let first = path.split('.').next().unwrap_or("");
             let first = first.trim_end_matches("[*]");
             assert!(
                 properties.contains_key(first),
-                "{name}: reference path {:?} starts outside the schema ({:?})",
-                p.path,
+                "{name}: declared path {:?} starts outside the schema ({:?})",
+                path,
                 properties.keys().collect::<Vec<_>>()
             );
         }

@@ -235,7 +235,7 @@ async fn bad_configs_are_refused_with_the_field_named() {
 async fn the_plugin_describes_itself() {
     let (host, _c) = host_with(test_limits()).await;
     let fake = host.plugin("fake").unwrap();
-    assert_eq!(fake.meta.contract.to_string(), "0.2.0");
+    assert_eq!(fake.meta.contract.to_string(), "0.3.0");
     assert_eq!(fake.meta.capabilities, vec!["read", "find"]);
     assert_eq!(
         fake.meta.references,
@@ -294,5 +294,97 @@ async fn a_plugin_built_for_contract_0_1_loads_and_serves_unchanged() {
     assert!(matches!(
         s.get_secret_map(&r("/plain", None, None)).await,
         Err(ProviderError::Backend(_))
+    ));
+}
+
+/// Answers one Secret key, `creds/token`.
+struct OneSecret;
+
+#[async_trait::async_trait]
+impl esox_plugin_host::HostServices for OneSecret {
+    async fn secret_key(
+        &self,
+        name: &str,
+        key: &str,
+        _: Option<&str>,
+    ) -> Result<Vec<u8>, ProviderError> {
+        match (name, key) {
+            ("creds", "token") => Ok(b"t0ken".to_vec()),
+            _ => Err(ProviderError::InvalidConfig("no such Secret key".into())),
+        }
+    }
+    async fn config_map_key(
+        &self,
+        _: &str,
+        _: &str,
+        _: Option<&str>,
+    ) -> Result<String, ProviderError> {
+        Err(ProviderError::InvalidConfig("no ConfigMaps here".into()))
+    }
+    async fn service_account_token(
+        &self,
+        _: esox_plugin_host::TokenRequest,
+    ) -> Result<esox_plugin_host::ServiceAccountToken, ProviderError> {
+        Err(ProviderError::InvalidConfig(
+            "no ServiceAccounts here".into(),
+        ))
+    }
+}
+
+#[tokio::test]
+async fn a_plugin_built_for_contract_0_2_loads_and_serves_with_its_declared_grant() {
+    let (host, _c) = host_with(test_limits()).await;
+    let file = wasm("esox_fixture_fake_v0_2.wasm");
+    let meta = host
+        .load(
+            esox_plugin_host::PluginOrigin::File(file.clone()),
+            &std::fs::read(&file).unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(meta.name, "fake-v02");
+    assert_eq!(meta.contract.to_string(), "0.2.0");
+    assert_eq!(
+        meta.references,
+        esox_plugin_host::References::Declared(vec![esox_plugin_host::ReferencePath {
+            kind: esox_plugin_host::ReferenceKind::SecretKey,
+            path: "secretRef".into(),
+            audiences: vec![],
+        }])
+    );
+    assert!(
+        meta.client_certificates.is_empty(),
+        "0.2 cannot declare any"
+    );
+    let s = store_in(
+        &host,
+        esox_plugin_host::StoreContext::secret_store("ns", "v02"),
+        "fake-v02",
+        serde_json::json!({
+            "data": [{"key": "plain", "value": "v"}],
+            "secretRef": {"name": "creds", "key": "token"},
+        }),
+        egress(&[]),
+        std::sync::Arc::new(OneSecret),
+    );
+    assert_eq!(s.get_secret(&r("plain", None, None)).await.unwrap(), b"v");
+    assert_eq!(
+        s.get_secret(&r("missing", None, None)).await,
+        Err(ProviderError::NotFound)
+    );
+    // The declared reference is granted; anything else is refused before the services.
+    assert_eq!(
+        s.get_secret(&r("from-secret", None, None)).await.unwrap(),
+        b"t0ken"
+    );
+    assert_eq!(
+        s.get_secret(&r("secret:creds:token", None, None))
+            .await
+            .unwrap(),
+        b"t0ken"
+    );
+    assert!(matches!(
+        s.get_secret(&r("secret:other:token", None, None)).await,
+        Err(ProviderError::PermissionDenied(_))
     ));
 }

@@ -108,6 +108,11 @@ fn to_json(m: &PluginMeta) -> serde_json::Value {
             ),
         },
         "wantsAmbientIdentity": m.wants_ambient_identity,
+        "clientCertificates": m
+            .client_certificates
+            .iter()
+            .map(|c| serde_json::json!({"certificate": c.certificate, "privateKey": c.private_key}))
+            .collect::<Vec<_>>(),
         "configSchema": serde_json::from_str::<serde_json::Value>(&m.config_schema).unwrap_or(serde_json::Value::Null),
         "loadMillis": m.load_time.as_secs_f64() * 1e3,
         "precompiled": !m.compiled,

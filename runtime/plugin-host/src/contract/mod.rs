@@ -6,15 +6,18 @@
 //! a parser, *before* anything is compiled or instantiated, so an unsupported plugin is refused
 //! with a message instead of failing at link time.
 //!
-//! The shape mature plugin hosts use: each version has its own module ([`v0_1`], [`v0_2`]) with
+//! The shape mature plugin hosts use: each version has its own module ([`v0_1`], [`v0_2`],
+//! [`v0_3`]; the typed ones share their conversions through [`typed`]) with
 //! its own `bindgen!` and the conversions of its types **into the newest** (the host-neutral
 //! types of `esox-provider` and this module); [`Pre`] and [`Bindings`] below are the one place
 //! that matches on the version. Everything else in the host speaks only the newest vocabulary.
 
 use semver::Version;
 
+mod typed;
 pub mod v0_1;
 pub mod v0_2;
+pub mod v0_3;
 
 use esox_provider::{FindQuery, ProviderError, PushRef, RemoteRef};
 use wasmtime::Store;
@@ -33,12 +36,15 @@ pub enum Contract {
     /// `esox:provider@0.1.x`: no declared references (the grant is inferred from the config),
     /// untyped errors, no store context, no ambient identity.
     V0_1,
-    /// `esox:provider@0.2.x`: the newest.
+    /// `esox:provider@0.2.x`: typed errors, declared references, store context, derived
+    /// egress, ambient identity.
     V0_2,
+    /// `esox:provider@0.3.x`: the newest; 0.2 plus client certificates the host presents.
+    V0_3,
 }
 
 /// The range of contract versions this host accepts, for messages.
-pub const SUPPORTED: &str = "0.1.x and 0.2.x";
+pub const SUPPORTED: &str = "0.1.x, 0.2.x and 0.3.x";
 
 const EXPORT_PREFIX: &str = "esox:provider/provider@";
 
@@ -96,6 +102,7 @@ pub fn declared_version(bytes: &[u8]) -> Result<(Contract, Version), ContractErr
     match (version.major, version.minor) {
         (0, 1) => Ok((Contract::V0_1, version)),
         (0, 2) => Ok((Contract::V0_2, version)),
+        (0, 3) => Ok((Contract::V0_3, version)),
         _ => Err(ContractError::Unsupported { found }),
     }
 }
@@ -134,6 +141,17 @@ pub struct ReferencePath {
     pub audiences: Vec<String>,
 }
 
+/// Where a store config names a client certificate and its private key (declared by the
+/// plugin, contract 0.3+): the host reads both and presents them in TLS; the plugin never
+/// sees the key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClientCertificatePath {
+    /// Path to the `{name, key?, namespace?}` selector of the PEM certificate chain.
+    pub certificate: String,
+    /// Path to the selector of the PEM private key.
+    pub private_key: String,
+}
+
 /// How a plugin's grant of Kubernetes objects is found in a store's config.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum References {
@@ -156,6 +174,8 @@ pub struct PluginInfo {
     pub default_egress: Vec<String>,
     pub references: References,
     pub wants_ambient_identity: bool,
+    /// Client certificates the host presents for the plugin (0.3+), first match wins.
+    pub client_certificates: Vec<ClientCertificatePath>,
 }
 
 /// Which kind of store a client serves.
@@ -290,12 +310,14 @@ impl Reply {
 pub(crate) enum Pre {
     V0_1(v0_1::ProviderPluginPre<InstanceState>),
     V0_2(v0_2::ProviderPluginPre<InstanceState>),
+    V0_3(v0_3::ProviderPluginPre<InstanceState>),
 }
 
 /// A live instance's exports, for its contract version.
 pub(crate) enum Bindings {
     V0_1(v0_1::ProviderPlugin),
     V0_2(v0_2::ProviderPlugin),
+    V0_3(v0_3::ProviderPlugin),
 }
 
 impl Pre {
@@ -303,6 +325,7 @@ impl Pre {
         Ok(match contract {
             Contract::V0_1 => Pre::V0_1(v0_1::ProviderPluginPre::new(pre)?),
             Contract::V0_2 => Pre::V0_2(v0_2::ProviderPluginPre::new(pre)?),
+            Contract::V0_3 => Pre::V0_3(v0_3::ProviderPluginPre::new(pre)?),
         })
     }
 
@@ -313,6 +336,7 @@ impl Pre {
         Ok(match self {
             Pre::V0_1(p) => Bindings::V0_1(p.instantiate_async(store).await?),
             Pre::V0_2(p) => Bindings::V0_2(p.instantiate_async(store).await?),
+            Pre::V0_3(p) => Bindings::V0_3(p.instantiate_async(store).await?),
         })
     }
 }
@@ -322,6 +346,7 @@ impl Bindings {
         match self {
             Bindings::V0_1(b) => v0_1::info(b, store).await,
             Bindings::V0_2(b) => v0_2::info(b, store).await,
+            Bindings::V0_3(b) => v0_3::info(b, store).await,
         }
     }
 
@@ -341,6 +366,11 @@ impl Bindings {
                 .call_validate_config(store, config)
                 .await?
                 .map_err(v0_2::from_wit),
+            Bindings::V0_3(b) => b
+                .esox_provider_provider()
+                .call_validate_config(store, config)
+                .await?
+                .map_err(v0_3::from_wit),
         })
     }
 
@@ -358,6 +388,12 @@ impl Bindings {
                     .call_egress(store, config, settings)
                     .await?
                     .map_err(v0_2::from_wit),
+            ),
+            Bindings::V0_3(b) => Some(
+                b.esox_provider_provider()
+                    .call_egress(store, config, settings)
+                    .await?
+                    .map_err(v0_3::from_wit),
             ),
         })
     }
@@ -382,6 +418,12 @@ impl Bindings {
                 .call_open(store, config, settings, &v0_2::to_wit_context(context))
                 .await?
                 .map_err(v0_2::from_wit),
+            Bindings::V0_3(b) => b
+                .esox_provider_provider()
+                .client()
+                .call_open(store, config, settings, &v0_3::to_wit_context(context))
+                .await?
+                .map_err(v0_3::from_wit),
         })
     }
 
@@ -394,6 +436,7 @@ impl Bindings {
         match self {
             Bindings::V0_1(b) => v0_1::invoke(b, store, this, call).await,
             Bindings::V0_2(b) => v0_2::invoke(b, store, this, call).await,
+            Bindings::V0_3(b) => v0_3::invoke(b, store, this, call).await,
         }
     }
 }

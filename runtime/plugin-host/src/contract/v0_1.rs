@@ -92,6 +92,7 @@ pub(crate) async fn info(
         default_egress: info.default_egress,
         references: References::InferredFromConfig,
         wants_ambient_identity: false,
+        client_certificates: Vec::new(),
     })
 }
 
