@@ -1,6 +1,7 @@
-//! One store's client: its credential (a bearer token read through the host, or a
-//! ServiceAccount token the host mints), requests to the API server over wasi:http, and the
-//! mapping of the API's answers to the contract's errors.
+//! One store's client: its credential (a bearer token read through the host, a
+//! ServiceAccount token the host mints, or a client certificate the host presents in the TLS
+//! handshake), requests to the API server over wasi:http, and the mapping of the API's answers
+//! to the contract's errors.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -69,24 +70,35 @@ impl KubernetesClient {
         Ok(client)
     }
 
-    /// The bearer token to send, from the cache while it is fresh.
-    fn token(&self) -> Result<String, Error> {
+    /// The bearer token to send, from the cache while it is fresh; `None` with a client
+    /// certificate, which the host presents in the TLS handshake instead.
+    fn token(&self) -> Result<Option<String>, Error> {
         let now = SystemTime::now();
         if let Some(c) = self.cached.borrow().as_ref()
             && now < c.refresh_at
         {
-            return Ok(c.token.clone());
+            return Ok(Some(c.token.clone()));
         }
         let Some(auth) = &self.auth else {
+            let field = self
+                .config
+                .auth
+                .references()
+                .into_iter()
+                .find(|(_, ns)| ns.is_none())
+                .map_or("auth", |(path, _)| path);
             return Err(Error::invalid_config(
-                "auth.serviceAccount.namespace",
-                "the ServiceAccount is referent (no namespace) and this ClusterSecretStore was opened without an ExternalSecret namespace to resolve it in",
+                format!("{field}.namespace"),
+                "the reference is referent (no namespace) and this ClusterSecretStore was opened without an ExternalSecret namespace to resolve it in",
             ));
         };
+        if !sends_bearer_token(auth) {
+            return Ok(None);
+        }
         let fresh = fetch_token(auth, now)?;
         let token = fresh.token.clone();
         *self.cached.borrow_mut() = Some(fresh);
-        Ok(token)
+        Ok(Some(token))
     }
 
     /// Send one request and return the answer's body, or the error its status means.
@@ -100,17 +112,19 @@ impl KubernetesClient {
         let uri: http::Uri = url.parse().map_err(|_| {
             Error::invalid_config("server.url", "does not make a valid request URL")
         })?;
-        let bearer = http::HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
-            Error::invalid_config(
-                self.config.auth.field(),
-                "the token contains characters an HTTP header cannot carry",
-            )
-        })?;
         let mut builder = http::Request::builder()
             .method(method)
             .uri(uri)
-            .header("Authorization", bearer)
             .header("Accept", "application/json");
+        if let Some(token) = token {
+            let bearer = http::HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
+                Error::invalid_config(
+                    self.config.auth.field(),
+                    "the token contains characters an HTTP header cannot carry",
+                )
+            })?;
+            builder = builder.header("Authorization", bearer);
+        }
         let body = match body {
             Some(b) => {
                 builder = builder.header("Content-Type", "application/json");
@@ -221,7 +235,7 @@ impl KubernetesClient {
     }
 }
 
-/// Get a token for `auth` at `now`, through the host.
+/// Get a token for `auth` at `now`, through the host (a client certificate has none).
 fn fetch_token(auth: &Auth, now: SystemTime) -> Result<Cached, Error> {
     let name_field = |e: Error, field: &str| match e {
         Error::InvalidConfig(c) if c.field.is_empty() => Error::invalid_config(field, c.message),
@@ -260,7 +274,16 @@ fn fetch_token(auth: &Auth, now: SystemTime) -> Result<Cached, Error> {
                 refresh_at: refresh_at(now, expires),
             })
         }
+        Auth::Cert { .. } => Err(Error::backend(
+            "internal error: a client certificate is presented by the host, not sent as a token",
+        )),
     }
+}
+
+/// Whether requests carry `Authorization: Bearer`: not with a client certificate (ESO's
+/// `auth.cert` sets the TLS client config only; the host presents the pair).
+pub fn sends_bearer_token(auth: &Auth) -> bool {
+    !matches!(auth, Auth::Cert { .. })
 }
 
 /// When to replace a token that expires at `expires`: [`REFRESH_MARGIN`] before, or halfway
@@ -722,6 +745,27 @@ mod tests {
         assert!(access_allowed(br#"{"status": {"allowed": true}}"#).unwrap());
         assert!(!access_allowed(br#"{"status": {"allowed": false, "reason": "no"}}"#).unwrap());
         assert!(!access_allowed(b"{}").unwrap());
+    }
+
+    #[test]
+    fn a_client_certificate_sends_no_bearer_token() {
+        let parse = |auth: serde_json::Value| {
+            crate::config::KubernetesConfig::parse(&serde_json::json!({"auth": auth}))
+                .unwrap()
+                .auth
+        };
+        let cert = parse(serde_json::json!({"cert": {
+            "clientCert": {"name": "client", "key": "tls.crt"},
+            "clientKey": {"name": "client", "key": "tls.key"}
+        }}));
+        assert!(!sends_bearer_token(&cert));
+        // Nothing is fetched for it: the host reads and presents the pair.
+        assert!(fetch_token(&cert, SystemTime::now()).is_err());
+        let token =
+            parse(serde_json::json!({"token": {"bearerToken": {"name": "t", "key": "token"}}}));
+        assert!(sends_bearer_token(&token));
+        let sa = parse(serde_json::json!({"serviceAccount": {"name": "reader"}}));
+        assert!(sends_bearer_token(&sa));
     }
 
     #[test]

@@ -69,12 +69,21 @@ struct RawToken {
     bearer_token: SecretKeySelector,
 }
 
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawCert {
+    #[serde(default)]
+    client_cert: Option<SecretKeySelector>,
+    #[serde(default)]
+    client_key: Option<SecretKeySelector>,
+}
+
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct RawAuth {
-    /// Client certificates: refused (wasi:http cannot present one).
+    /// A client certificate and its key, which the host presents in the TLS handshake.
     #[serde(default)]
-    cert: Option<serde_json::Value>,
+    cert: Option<RawCert>,
     #[serde(default)]
     token: Option<RawToken>,
     #[serde(default)]
@@ -110,16 +119,19 @@ pub enum Auth {
         selector: ServiceAccountSelector,
         audiences: Vec<String>,
     },
+    /// `auth.cert`: a client certificate and its private key. The host reads both and
+    /// presents them in the TLS handshake; requests carry no `Authorization` header.
+    Cert {
+        client_cert: SecretKeySelector,
+        client_key: SecretKeySelector,
+    },
 }
 
 impl Auth {
     /// ESO's `IsReferentKubernetesAuth`: the credential's namespace is left out, so a
     /// ClusterSecretStore resolves it in the ExternalSecret's namespace.
     pub fn is_referent(&self) -> bool {
-        match self {
-            Auth::Token(s) => s.namespace.is_none(),
-            Auth::ServiceAccount { selector, .. } => selector.namespace.is_none(),
-        }
+        self.references().iter().any(|(_, ns)| ns.is_none())
     }
 
     /// The path of the credential's reference in the config.
@@ -127,13 +139,24 @@ impl Auth {
         match self {
             Auth::Token(_) => "auth.token.bearerToken",
             Auth::ServiceAccount { .. } => "auth.serviceAccount",
+            Auth::Cert { .. } => "auth.cert",
         }
     }
 
-    fn namespace(&self) -> Option<&str> {
+    /// Each reference of the credential: its path in the config and its namespace.
+    pub fn references(&self) -> Vec<(&'static str, Option<&str>)> {
         match self {
-            Auth::Token(s) => s.namespace.as_deref(),
-            Auth::ServiceAccount { selector, .. } => selector.namespace.as_deref(),
+            Auth::Token(s) => vec![("auth.token.bearerToken", s.namespace.as_deref())],
+            Auth::ServiceAccount { selector, .. } => {
+                vec![("auth.serviceAccount", selector.namespace.as_deref())]
+            }
+            Auth::Cert {
+                client_cert,
+                client_key,
+            } => vec![
+                ("auth.cert.clientCert", client_cert.namespace.as_deref()),
+                ("auth.cert.clientKey", client_key.namespace.as_deref()),
+            ],
         }
     }
 }
@@ -249,19 +272,26 @@ impl KubernetesConfig {
             }
             _ => {}
         }
-        let field = format!("{}.namespace", self.auth.field());
-        match self.auth.namespace() {
-            None if cluster && matches!(self.auth, Auth::Token(_)) => {
-                Err(ConfigError::new(field, "cluster scope requires namespace"))
+        for (path, namespace) in self.auth.references() {
+            let field = format!("{path}.namespace");
+            match namespace {
+                // ESO's ValidateSecretSelector, which it applies to the bearer token and the
+                // client certificate; the client key and the ServiceAccount may be referent.
+                None if cluster
+                    && matches!(path, "auth.token.bearerToken" | "auth.cert.clientCert") =>
+                {
+                    return Err(ConfigError::new(field, "cluster scope requires namespace"));
+                }
+                Some(ns) if !cluster && Some(ns) != store.namespace.as_deref() => {
+                    return Err(ConfigError::new(
+                        field,
+                        "namespace should either be empty or match the namespace of the SecretStore for a namespaced SecretStore",
+                    ));
+                }
+                _ => {}
             }
-            Some(ns) if !cluster && Some(ns) != store.namespace.as_deref() => {
-                Err(ConfigError::new(
-                    field,
-                    "namespace should either be empty or match the namespace of the SecretStore for a namespaced SecretStore",
-                ))
-            }
-            _ => Ok(()),
         }
+        Ok(())
     }
 }
 
@@ -269,13 +299,13 @@ fn parse_auth(auth: Option<RawAuth>) -> Result<Auth, ConfigError> {
     let Some(auth) = auth else {
         return Err(ConfigError::new(
             "auth",
-            "no auth provider given: set auth.token or auth.serviceAccount",
+            "no auth provider given: set auth.token, auth.serviceAccount or auth.cert",
         ));
     };
     let set = [
         auth.token.is_some(),
         auth.service_account.is_some(),
-        auth.cert.as_ref().is_some_and(|c| !c.is_null()),
+        auth.cert.is_some(),
     ]
     .into_iter()
     .filter(|s| *s)
@@ -286,11 +316,44 @@ fn parse_auth(auth: Option<RawAuth>) -> Result<Auth, ConfigError> {
             "multiple auth methods provided: set exactly one of Token, ServiceAccount, or Cert",
         ));
     }
-    if auth.cert.as_ref().is_some_and(|c| !c.is_null()) {
-        return Err(ConfigError::new(
-            "auth.cert",
-            "client certificate authentication is not supported by the esox kubernetes plugin (its HTTP client, wasi:http, cannot present a client certificate): use auth.token or auth.serviceAccount",
-        ));
+    if let Some(cert) = auth.cert {
+        // ESO's ValidateStore checks the certificate's name and key; the key's are checked
+        // here too, as ESO reads exactly the key named (an empty one fails when it reads).
+        let selector = |field: &str, label: &str, s: Option<SecretKeySelector>, what: &str| {
+            let Some(s) = s else {
+                return Err(ConfigError::new(
+                    field,
+                    format!("must reference the Secret key holding the client {what}"),
+                ));
+            };
+            if s.name.is_empty() {
+                return Err(ConfigError::new(
+                    format!("{field}.name"),
+                    format!("{label}.Name cannot be empty"),
+                ));
+            }
+            if s.key.is_empty() {
+                return Err(ConfigError::new(
+                    format!("{field}.key"),
+                    format!("{label}.Key cannot be empty"),
+                ));
+            }
+            Ok(s)
+        };
+        return Ok(Auth::Cert {
+            client_cert: selector(
+                "auth.cert.clientCert",
+                "ClientCert",
+                cert.client_cert,
+                "certificate",
+            )?,
+            client_key: selector(
+                "auth.cert.clientKey",
+                "ClientKey",
+                cert.client_key,
+                "private key",
+            )?,
+        });
     }
     if let Some(token) = auth.token {
         let s = token.bearer_token;
@@ -332,13 +395,14 @@ fn parse_auth(auth: Option<RawAuth>) -> Result<Auth, ConfigError> {
     }
     Err(ConfigError::new(
         "auth",
-        "no auth provider given: set auth.token or auth.serviceAccount",
+        "no auth provider given: set auth.token, auth.serviceAccount or auth.cert",
     ))
 }
 
 /// The origin and base URL of `server.url`: `https://host[:port][/prefix]`, or a bare
 /// `host[:port]` (https is assumed, as client-go does when a CA is configured); empty:
-/// [`DEFAULT_SERVER`]. `http://` is refused: the bearer token must not travel in clear text.
+/// [`DEFAULT_SERVER`]. `http://` is refused: a bearer token must not travel in clear text, and
+/// a client certificate can only be presented over https.
 pub fn parse_server_url(url: &str) -> Result<(String, String), ConfigError> {
     let err = |m: &str| ConfigError::new("server.url", m);
     let url = url.trim();
@@ -349,7 +413,7 @@ pub fn parse_server_url(url: &str) -> Result<(String, String), ConfigError> {
         Some((scheme, rest)) if scheme.eq_ignore_ascii_case("https") => rest,
         Some((scheme, _)) if scheme.eq_ignore_ascii_case("http") => {
             return Err(err(
-                "must be an https:// URL: the plugin sends a bearer token and never over plain http",
+                "must be an https:// URL: the plugin never sends a bearer token over plain http, and a client certificate (auth.cert) can only be presented over https",
             ));
         }
         Some(_) => return Err(err("must be an https:// URL")),
@@ -522,12 +586,46 @@ mod tests {
         };
         assert_eq!(field(KubernetesConfig::parse(&json!({}))), "auth");
         assert_eq!(field(with_auth(json!({}))), "auth");
+        let cert = |cert: serde_json::Value, key: serde_json::Value| {
+            with_auth(json!({"cert": {"clientCert": cert, "clientKey": key}}))
+        };
+        let ok = json!({"name": "c", "key": "k"});
+        assert_eq!(
+            field(cert(json!({"name": "", "key": "tls.crt"}), ok.clone())),
+            "auth.cert.clientCert.name"
+        );
+        assert_eq!(
+            field(cert(json!({"name": "c"}), ok.clone())),
+            "auth.cert.clientCert.key"
+        );
+        assert_eq!(
+            field(cert(ok.clone(), json!({"key": "tls.key"}))),
+            "auth.cert.clientKey.name"
+        );
+        assert_eq!(
+            field(cert(ok.clone(), json!({"name": "c", "key": ""}))),
+            "auth.cert.clientKey.key"
+        );
+        assert_eq!(
+            field(with_auth(json!({"cert": {"clientCert": ok.clone()}}))),
+            "auth.cert.clientKey"
+        );
+        assert_eq!(
+            field(with_auth(json!({"cert": {"clientKey": ok.clone()}}))),
+            "auth.cert.clientCert"
+        );
         assert_eq!(
             field(with_auth(
-                json!({"cert": {"clientCert": {"name": "c", "key": "k"}, "clientKey": {"name": "c", "key": "k"}}})
+                json!({"cert": {"clientCert": ok.clone(), "clientKey": ok.clone()}, "token": {"bearerToken": ok.clone()}})
             )),
-            "auth.cert"
+            "auth"
         );
+        let e = cert(
+            json!({"name": SECRET, "key": SECRET, "extra": 1}),
+            ok.clone(),
+        )
+        .unwrap_err();
+        assert!(!e.message.contains(SECRET), "{e}");
         assert_eq!(
             field(with_auth(
                 json!({"token": {"bearerToken": {"name": "a", "key": "b"}}, "serviceAccount": {"name": "x"}})
@@ -585,17 +683,7 @@ mod tests {
     }
 
     #[test]
-    fn client_certificates_and_kubeconfigs_are_refused_whatever_they_name() {
-        // ESO's full auth.cert shape, every selector field written: refused as a whole.
-        let selector = |name: &str| json!({"name": name, "key": "tls.crt", "namespace": "infra"});
-        let cert = json!({
-            "server": {"url": "https://k8s.example.com:6443"},
-            "auth": {"cert": {"clientCert": selector("client-cert"), "clientKey": selector("client-key")}}
-        });
-        let e = KubernetesConfig::parse(&cert).unwrap_err();
-        assert_eq!(e.field, "auth.cert");
-        assert!(e.message.contains("not supported"), "{e}");
-        assert!(!e.message.contains("client-cert"), "{e}");
+    fn kubeconfigs_are_refused_whatever_they_name() {
         // A kubeconfig in a Secret, with its namespace: refused, naming authRef.
         let kubeconfig = json!({
             "authRef": {"name": "kubeconfig", "key": "config", "namespace": "infra"}
@@ -603,6 +691,122 @@ mod tests {
         let e = KubernetesConfig::parse(&kubeconfig).unwrap_err();
         assert_eq!(e.field, "authRef");
         assert!(e.message.contains("not supported"), "{e}");
+        // Beside a client certificate, too.
+        let selector = |name: &str| json!({"name": name, "key": "tls.crt", "namespace": "infra"});
+        let both = json!({
+            "authRef": {"name": "kubeconfig", "key": "config"},
+            "auth": {"cert": {"clientCert": selector("c"), "clientKey": selector("k")}}
+        });
+        assert_eq!(KubernetesConfig::parse(&both).unwrap_err().field, "authRef");
+    }
+
+    #[test]
+    fn a_client_certificate_is_accepted_with_every_field_kept() {
+        // ESO's full auth.cert shape, every selector field written.
+        let selector =
+            |name: &str, key: &str| json!({"name": name, "key": key, "namespace": "infra"});
+        let config = json!({
+            "server": {"url": "https://k8s.example.com:6443", "caBundle": "LS0tLS1CRUdJTg=="},
+            "auth": {"cert": {"clientCert": selector("client", "tls.crt"), "clientKey": selector("client-key", "tls.key")}}
+        });
+        let c = KubernetesConfig::parse(&config).unwrap();
+        let sel = |name: &str, key: &str| SecretKeySelector {
+            name: name.into(),
+            key: key.into(),
+            namespace: Some("infra".into()),
+        };
+        assert_eq!(
+            c.auth,
+            Auth::Cert {
+                client_cert: sel("client", "tls.crt"),
+                client_key: sel("client-key", "tls.key"),
+            }
+        );
+        assert_eq!(c.auth.field(), "auth.cert");
+        assert!(!c.auth.is_referent());
+        // Every field of the schema under auth.cert is written above: none is ignored.
+        let schema = crate::config_schema();
+        let cert = &schema["properties"]["auth"]["properties"]["cert"]["properties"];
+        let mut fields = 0;
+        for (name, node) in cert.as_object().unwrap() {
+            for sub in node["properties"].as_object().unwrap().keys() {
+                assert!(
+                    !config["auth"]["cert"][name][sub].is_null(),
+                    "auth.cert.{name}.{sub}"
+                );
+                fields += 1;
+            }
+        }
+        assert_eq!(fields, 6);
+        // Either selector without a namespace is referent (ESO's isReferentSpec).
+        for half in ["clientCert", "clientKey"] {
+            let mut c = config.clone();
+            c["auth"]["cert"][half]
+                .as_object_mut()
+                .unwrap()
+                .remove("namespace");
+            assert!(
+                KubernetesConfig::parse(&c).unwrap().auth.is_referent(),
+                "{half}"
+            );
+        }
+        // A client certificate can only be presented over https.
+        let mut c = config.clone();
+        c["server"]["url"] = json!("http://k8s.example.com:6443");
+        let e = KubernetesConfig::parse(&c).unwrap_err();
+        assert_eq!(e.field, "server.url");
+        assert!(e.message.contains("client certificate"), "{e}");
+    }
+
+    #[test]
+    fn a_client_certificates_namespaces_follow_esos_store_kind_rules() {
+        let cert = |cert_ns: Option<&str>, key_ns: Option<&str>| {
+            let selector = |key: &str, ns: Option<&str>| match ns {
+                Some(ns) => json!({"name": "client", "key": key, "namespace": ns}),
+                None => json!({"name": "client", "key": key}),
+            };
+            KubernetesConfig::parse(&json!({"auth": {"cert": {
+                "clientCert": selector("tls.crt", cert_ns),
+                "clientKey": selector("tls.key", key_ns)
+            }}}))
+            .unwrap()
+        };
+        let secret_store = StoreContext::secret_store("team", "s");
+        let cluster = StoreContext::cluster_secret_store("c", Some("team"));
+        // A SecretStore: its own namespace, written or not; another one is refused.
+        cert(None, None).check_store(&secret_store).unwrap();
+        cert(Some("team"), Some("team"))
+            .check_store(&secret_store)
+            .unwrap();
+        assert_eq!(
+            cert(Some("other"), None)
+                .check_store(&secret_store)
+                .unwrap_err()
+                .field,
+            "auth.cert.clientCert.namespace"
+        );
+        assert_eq!(
+            cert(None, Some("other"))
+                .check_store(&secret_store)
+                .unwrap_err()
+                .field,
+            "auth.cert.clientKey.namespace"
+        );
+        // A ClusterSecretStore: the certificate names its namespace (ESO's
+        // ValidateSecretSelector); the key may be referent.
+        assert_eq!(
+            cert(None, Some("infra"))
+                .check_store(&cluster)
+                .unwrap_err()
+                .field,
+            "auth.cert.clientCert.namespace"
+        );
+        cert(Some("infra"), Some("infra"))
+            .check_store(&cluster)
+            .unwrap();
+        let referent = cert(Some("infra"), None);
+        referent.check_store(&cluster).unwrap();
+        assert!(referent.auth.is_referent());
     }
 
     #[test]

@@ -3,8 +3,10 @@
 //!
 //! The store spec is ESO's `spec.provider.kubernetes` ([`config`]). The plugin authenticates
 //! with a bearer token that the host reads from the Secret at `auth.token.bearerToken`, or one
-//! it mints for the ServiceAccount at `auth.serviceAccount` (for the audiences listed there);
-//! client certificates (`auth.cert`) and kubeconfigs (`authRef`) are refused. It reads as ESO
+//! it mints for the ServiceAccount at `auth.serviceAccount` (for the audiences listed there),
+//! or with the client certificate at `auth.cert`, which the host reads and presents in the TLS
+//! handshake (the plugin never sees its private key); kubeconfigs (`authRef`) are refused. It
+//! reads as ESO
 //! does ([`secret`]): `GET /api/v1/namespaces/<remoteNamespace>/secrets/<key>`, and lists for
 //! `dataFrom.find` ([`client`]). It pushes, deletes and checks pushed values as ESO does
 //! ([`push`]): create, update with the `resourceVersion` read, or leave a Secret unchanged.
@@ -20,8 +22,8 @@ pub mod push;
 pub mod secret;
 
 use esox_plugin_sdk::{
-    Capabilities, Error, PluginInfo, Provider, Reference, Settings, StoreContext, export_provider,
-    serde_json,
+    Capabilities, ClientCertificate, Error, PluginInfo, Provider, Reference, Settings,
+    StoreContext, export_provider, serde_json,
 };
 
 use client::KubernetesClient;
@@ -42,6 +44,7 @@ impl Provider for Kubernetes {
         .capabilities(Capabilities::READ | Capabilities::FIND | Capabilities::WRITE)
         .config_schema(config_schema())
         .references(references())
+        .client_certificates(client_certificates())
     }
 
     fn validate_config(config: &serde_json::Value) -> Result<(), Error> {
@@ -73,6 +76,15 @@ pub fn references() -> Vec<Reference> {
         Reference::service_account("auth.serviceAccount", Vec::<String>::new()),
         Reference::ca_provider("server.caProvider"),
     ]
+}
+
+/// Where `spec.provider.kubernetes` names a client certificate and its private key: the host
+/// reads both (never granting them to the plugin) and presents them to the API server.
+pub fn client_certificates() -> Vec<ClientCertificate> {
+    vec![ClientCertificate::new(
+        "auth.cert.clientCert",
+        "auth.cert.clientKey",
+    )]
 }
 
 /// The JSON Schema of `spec.provider.kubernetes`: ESO's fields and constraints. The same file is the
@@ -131,6 +143,27 @@ mod tests {
     }
 
     #[test]
+    fn info_declares_the_client_certificate_pair() {
+        let info = Kubernetes::info();
+        let pairs: Vec<(&str, &str)> = info
+            .client_certificates
+            .iter()
+            .map(|p| (p.certificate.as_str(), p.private_key.as_str()))
+            .collect();
+        assert_eq!(pairs, [("auth.cert.clientCert", "auth.cert.clientKey")]);
+        let schema: serde_json::Value = serde_json::from_str(&info.config_schema).unwrap();
+        let cert = &schema["properties"]["auth"]["properties"]["cert"]["properties"];
+        assert!(cert["clientCert"]["properties"]["name"].is_object());
+        assert!(cert["clientKey"]["properties"]["name"].is_object());
+        // Neither half is a reference the plugin may read.
+        assert!(
+            info.references
+                .iter()
+                .all(|r| !r.path.starts_with("auth.cert"))
+        );
+    }
+
+    #[test]
     fn egress_is_the_server_origin() {
         let s = Settings::default();
         let token = json!({"auth": {"token": {"bearerToken": {"name": "t", "key": "token"}}}});
@@ -161,9 +194,29 @@ mod tests {
             }))
             .is_ok()
         );
+        assert!(
+            Kubernetes::validate_config(&json!({
+                "server": {"url": "https://remote-api.example:6443", "caBundle": "LS0tLS1CRUdJTg=="},
+                "auth": {"cert": {
+                    "clientCert": {"name": "esox-client", "key": "tls.crt"},
+                    "clientKey": {"name": "esox-client", "key": "tls.key"}
+                }}
+            }))
+            .is_ok()
+        );
         assert!(matches!(
             Kubernetes::validate_config(&json!({"auth": {"cert": {}}})),
-            Err(Error::InvalidConfig(c)) if c.field == "auth.cert"
+            Err(Error::InvalidConfig(c)) if c.field == "auth.cert.clientCert"
+        ));
+        assert!(matches!(
+            Kubernetes::validate_config(&json!({
+                "server": {"url": "http://remote-api.example"},
+                "auth": {"cert": {
+                    "clientCert": {"name": "esox-client", "key": "tls.crt"},
+                    "clientKey": {"name": "esox-client", "key": "tls.key"}
+                }}
+            })),
+            Err(Error::InvalidConfig(c)) if c.field == "server.url"
         ));
         assert!(matches!(
             Kubernetes::validate_config(&json!({"remoteNamespace": 5, "auth": {}})),

@@ -1,5 +1,6 @@
-//! Logging in to Vault: the `POST auth/<mount>/login` request each method sends, the token its
-//! answer carries, and when a token must be renewed by logging in again. Pure, so it is
+//! Logging in to Vault: the `POST auth/<mount>/login` request each method sends (cert auth's
+//! certificate travels in the TLS handshake, presented by the host), the token its answer
+//! carries, and when a token must be renewed by logging in again. Pure, so it is
 //! unit-tested natively; the client ([`crate::client`]) does the I/O.
 
 use esox_plugin_sdk::{Error, serde_json};
@@ -9,9 +10,15 @@ use crate::kv::encode_path;
 
 /// Credentials read through the host for one login. Never logged or put in an error.
 pub enum Credentials {
-    AppRole { role_id: String, secret_id: String },
+    AppRole {
+        role_id: String,
+        secret_id: String,
+    },
     Jwt(String),
     Password(String),
+    /// Nothing the plugin reads: the host presents the client certificate (`auth.cert`) in
+    /// the TLS handshake, and Vault's cert auth logs in whoever presented it.
+    ClientCertificate,
 }
 
 /// A login request: the Vault path (under `/v1/`) and the JSON body.
@@ -39,6 +46,7 @@ pub fn mount_of(auth: &Auth) -> Option<(&str, String)> {
         Auth::Kubernetes { mount_path, .. } => {
             Some((mount_path.as_str(), "auth.kubernetes.mountPath".to_string()))
         }
+        Auth::Cert { path, .. } => Some((path.as_str(), "auth.cert.path".to_string())),
     }
 }
 
@@ -72,6 +80,16 @@ pub fn login_request(auth: &Auth, credentials: &Credentials) -> Result<LoginRequ
                 encode_path(username).replace('/', "%2F")
             ),
             body: body(serde_json::json!({"password": password})),
+        },
+        // ESO's `auth/<path>/login` with `{"name": vaultRole}`, or no role: Vault then tries
+        // every role of the mount that trusts the presented certificate.
+        (Auth::Cert { path, role, .. }, Credentials::ClientCertificate) => LoginRequest {
+            path: format!("auth/{path}/login"),
+            body: body(if role.is_empty() {
+                serde_json::json!({})
+            } else {
+                serde_json::json!({"name": role})
+            }),
         },
         _ => return Err(mismatch()),
     })
@@ -221,6 +239,35 @@ mod tests {
         );
         let a = auth(json!({"tokenSecretRef": {"name": "t", "key": "k"}}));
         assert_eq!(mount_of(&a), None);
+    }
+
+    #[test]
+    fn cert_logins_post_the_role_name_to_the_cert_mount() {
+        let selectors = json!({"clientCert": {"name": "vault-client", "key": "tls.crt"},
+            "secretRef": {"name": "vault-client", "key": "tls.key"}});
+        let mut cert = selectors.clone();
+        cert["vaultRole"] = json!("esox");
+        let a = auth(json!({ "cert": cert }));
+        let r = login_request(&a, &Credentials::ClientCertificate).unwrap();
+        assert_eq!(r.path, "auth/cert/login");
+        assert_eq!(body(&r), json!({"name": "esox"}));
+        assert_eq!(mount_of(&a), Some(("cert", "auth.cert.path".to_string())));
+        assert!(a.logs_in());
+        // No role: an empty body, and Vault matches the certificate against the mount's roles.
+        let mut cert = selectors.clone();
+        cert["path"] = json!("/tls-cert/");
+        let a = auth(json!({ "cert": cert }));
+        let r = login_request(&a, &Credentials::ClientCertificate).unwrap();
+        assert_eq!(r.path, "auth/tls-cert/login");
+        assert_eq!(body(&r), json!({}));
+        assert_eq!(
+            mount_of(&a),
+            Some(("tls-cert", "auth.cert.path".to_string()))
+        );
+        // The certificate is the host's to present: no credential the plugin reads fits.
+        assert!(login_request(&a, &Credentials::Jwt("x".into())).is_err());
+        let other = auth(json!({"jwt": {"secretRef": {"name": "j", "key": "t"}}}));
+        assert!(login_request(&other, &Credentials::ClientCertificate).is_err());
     }
 
     #[test]

@@ -223,6 +223,8 @@ impl VaultClient {
                 &format!("{}.secretRef", self.config.auth.field()),
                 secret_ref,
             )?)),
+            // The host presents the certificate and its key; the plugin reads neither.
+            Auth::Cert { .. } => Ok(Credentials::ClientCertificate),
             Auth::None | Auth::Token(_) => Err(Error::backend(
                 "internal error: this auth method does not log in",
             )),

@@ -88,6 +88,15 @@ pub enum Auth {
         username: String,
         secret_ref: SecretKeyRef,
     },
+    /// `cert`: Vault's TLS certificate auth. The host presents the certificate
+    /// (`clientCert`) with its private key (`secretRef`) in the TLS handshake; the plugin
+    /// only sends the login, naming `vaultRole` when it is set.
+    Cert {
+        path: String,
+        role: String,
+        client_cert: SecretKeyRef,
+        secret_ref: SecretKeyRef,
+    },
 }
 
 impl Auth {
@@ -99,6 +108,7 @@ impl Auth {
             Auth::AppRole { .. } => "auth.appRole",
             Auth::Kubernetes { .. } => "auth.kubernetes",
             Auth::Jwt { .. } => "auth.jwt",
+            Auth::Cert { .. } => "auth.cert",
             Auth::Password { method, .. } => {
                 if *method == "ldap" {
                     "auth.ldap"
@@ -138,8 +148,20 @@ impl Auth {
             }
             Auth::Kubernetes { jwt: j, .. } | Auth::Jwt { jwt: j, .. } => vec![jwt(j)],
             Auth::Password { secret_ref, .. } => vec![secret_ref.namespace.as_deref()],
+            // ESO's isReferentSpec looks at the private key's reference only.
+            Auth::Cert { secret_ref, .. } => vec![secret_ref.namespace.as_deref()],
         }
     }
+}
+
+/// `tls`: the client certificate presented to Vault in every TLS handshake (mutual TLS),
+/// with ESO's key defaults applied. The host reads and presents it; the plugin never does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientTls {
+    /// `tls.certSecretRef` (`key` defaults to `tls.crt`).
+    pub cert: SecretKeyRef,
+    /// `tls.keySecretRef` (`key` defaults to `tls.key`).
+    pub key: SecretKeyRef,
 }
 
 /// `spec.provider.vault`, validated.
@@ -170,6 +192,8 @@ pub struct VaultConfig {
     pub check_and_set: bool,
     /// `caProvider.namespace`, when a caProvider is set (`Some(None)`: without a namespace).
     pub ca_provider_namespace: Option<Option<String>>,
+    /// `tls`, when both of its references are set.
+    pub tls: Option<ClientTls>,
 }
 
 /// ESO's `spec.provider.vault` as written.
@@ -196,7 +220,7 @@ struct Raw {
     #[serde(default)]
     headers: Option<BTreeMap<String, String>>,
     #[serde(default)]
-    tls: Option<serde_json::Value>,
+    tls: Option<RawTls>,
     #[serde(default)]
     check_and_set: Option<CheckAndSet>,
     #[serde(default)]
@@ -213,6 +237,28 @@ struct CaProvider {
     key: String,
     #[serde(default)]
     namespace: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawTls {
+    #[serde(default)]
+    cert_secret_ref: Option<SecretKeyRef>,
+    #[serde(default)]
+    key_secret_ref: Option<SecretKeyRef>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawCert {
+    #[serde(default)]
+    path: Option<String>,
+    #[serde(default)]
+    vault_role: String,
+    #[serde(default)]
+    client_cert: Option<SecretKeyRef>,
+    #[serde(default)]
+    secret_ref: Option<SecretKeyRef>,
 }
 
 #[derive(Deserialize)]
@@ -239,7 +285,7 @@ struct RawAuth {
     #[serde(default)]
     jwt: Option<RawJwt>,
     #[serde(default)]
-    cert: Option<serde_json::Value>,
+    cert: Option<RawCert>,
     #[serde(default)]
     iam: Option<serde_json::Value>,
     #[serde(default)]
@@ -332,12 +378,7 @@ impl VaultConfig {
                 "must name the KV mount (such as secret), or be left out",
             ));
         }
-        if raw.tls.as_ref().is_some_and(|t| !is_empty(t)) {
-            return Err(err(
-                "tls",
-                "client certificates (mutual TLS) are not supported by the esox vault plugin: the plugin's HTTP goes through the controller, which presents no client certificate",
-            ));
-        }
+        let tls = parse_tls(raw.tls)?;
         if let Some(ca) = &raw.ca_provider {
             if ca.kind != "Secret" && ca.kind != "ConfigMap" {
                 return Err(err("caProvider.type", "must be Secret or ConfigMap"));
@@ -380,6 +421,21 @@ impl VaultConfig {
                 (parse_auth(a)?, ns)
             }
         };
+        if !origin.starts_with("https://") {
+            let with = match (&auth, &tls) {
+                (Auth::Cert { .. }, _) => Some("auth.cert"),
+                (_, Some(_)) => Some("tls"),
+                _ => None,
+            };
+            if let Some(with) = with {
+                return Err(err(
+                    "server",
+                    format!(
+                        "must be an https:// URL with {with}: a client certificate can only be presented over https"
+                    ),
+                ));
+            }
+        }
         Ok(VaultConfig {
             server,
             origin,
@@ -396,6 +452,7 @@ impl VaultConfig {
                 .ca_provider
                 .as_ref()
                 .map(|ca| ca.namespace.clone().filter(|n| !n.is_empty())),
+            tls,
         })
     }
 
@@ -418,11 +475,38 @@ impl VaultConfig {
     }
 }
 
-fn is_empty(v: &serde_json::Value) -> bool {
-    match v {
-        serde_json::Value::Null => true,
-        serde_json::Value::Object(m) => m.values().all(is_empty),
-        _ => false,
+/// `tls`: both references or neither (ESO's "when provided, both ClientTLS.ClientCert and
+/// ClientTLS.SecretRef should be provided"), with ESO's key defaults (`tls.crt`, `tls.key`,
+/// the keys of a `kubernetes.io/tls` Secret).
+fn parse_tls(raw: Option<RawTls>) -> Result<Option<ClientTls>, ConfigError> {
+    let Some(raw) = raw else { return Ok(None) };
+    let named = |field: &str, r: SecretKeyRef, default: &str| {
+        if r.name.is_empty() {
+            return Err(err(field, "needs the name of the Secret"));
+        }
+        Ok(SecretKeyRef {
+            key: if r.key.is_empty() {
+                default.to_string()
+            } else {
+                r.key
+            },
+            ..r
+        })
+    };
+    match (raw.cert_secret_ref, raw.key_secret_ref) {
+        (None, None) => Ok(None),
+        (Some(cert), Some(key)) => Ok(Some(ClientTls {
+            cert: named("tls.certSecretRef", cert, "tls.crt")?,
+            key: named("tls.keySecretRef", key, "tls.key")?,
+        })),
+        (Some(_), None) => Err(err(
+            "tls.keySecretRef",
+            "must be set beside tls.certSecretRef: when provided, both the client certificate (certSecretRef) and its private key (keySecretRef) should be provided",
+        )),
+        (None, Some(_)) => Err(err(
+            "tls.certSecretRef",
+            "must be set beside tls.keySecretRef: when provided, both the client certificate (certSecretRef) and its private key (keySecretRef) should be provided",
+        )),
     }
 }
 
@@ -497,23 +581,17 @@ fn mount(field: &str, path: Option<String>, default: &str) -> Result<String, Con
 }
 
 fn parse_auth(a: RawAuth) -> Result<Auth, ConfigError> {
-    // The methods ESO knows that need what the sandbox does not give a plugin.
-    if a.cert.is_some() {
-        return Err(err(
-            "auth.cert",
-            "TLS certificate authentication is not supported by the esox vault plugin: the controller's HTTP presents no client certificate; use appRole, kubernetes, jwt, userPass, ldap or tokenSecretRef",
-        ));
-    }
+    // The methods ESO knows that are not built.
     if a.iam.is_some() {
         return Err(err(
             "auth.iam",
-            "AWS IAM authentication is not supported by the esox vault plugin; use kubernetes, jwt, appRole, userPass, ldap or tokenSecretRef",
+            "AWS IAM authentication is not supported by the esox vault plugin; use kubernetes, jwt, appRole, userPass, ldap, cert or tokenSecretRef",
         ));
     }
     if a.gcp.is_some() {
         return Err(err(
             "auth.gcp",
-            "GCP authentication is not supported by the esox vault plugin; use kubernetes, jwt, appRole, userPass, ldap or tokenSecretRef",
+            "GCP authentication is not supported by the esox vault plugin; use kubernetes, jwt, appRole, userPass, ldap, cert or tokenSecretRef",
         ));
     }
     let set: Vec<&str> = [
@@ -523,6 +601,7 @@ fn parse_auth(a: RawAuth) -> Result<Auth, ConfigError> {
         ("ldap", a.ldap.is_some()),
         ("userPass", a.user_pass.is_some()),
         ("jwt", a.jwt.is_some()),
+        ("cert", a.cert.is_some()),
     ]
     .into_iter()
     .filter(|(_, on)| *on)
@@ -532,7 +611,7 @@ fn parse_auth(a: RawAuth) -> Result<Auth, ConfigError> {
         return Err(err(
             "auth",
             format!(
-                "sets {}: set exactly one of tokenSecretRef, appRole, kubernetes, ldap, userPass or jwt",
+                "sets {}: set exactly one of tokenSecretRef, appRole, kubernetes, ldap, userPass, jwt or cert",
                 set.join(" and ")
             ),
         ));
@@ -695,9 +774,26 @@ fn parse_auth(a: RawAuth) -> Result<Auth, ConfigError> {
             jwt,
         });
     }
+    if let Some(c) = a.cert {
+        // The host reads both keys and presents them; the plugin only checks their shape.
+        let selector = |field: &str, r: Option<SecretKeyRef>, what: &str| match r {
+            Some(r) => secret_ref(field, r),
+            None => Err(err(
+                field,
+                format!("must reference the Secret key holding the client {what}"),
+            )),
+        };
+        return Ok(Auth::Cert {
+            path: mount("auth.cert.path", c.path, "cert")?,
+            // Sent as written, as ESO sends it (`{"name": vaultRole}` when it is not empty).
+            role: c.vault_role,
+            client_cert: selector("auth.cert.clientCert", c.client_cert, "certificate")?,
+            secret_ref: selector("auth.cert.secretRef", c.secret_ref, "private key")?,
+        });
+    }
     Err(err(
         "auth",
-        "cannot initialize Vault client: no valid auth method specified (set one of tokenSecretRef, appRole, kubernetes, ldap, userPass or jwt, or leave auth out to send no token)",
+        "cannot initialize Vault client: no valid auth method specified (set one of tokenSecretRef, appRole, kubernetes, ldap, userPass, jwt or cert, or leave auth out to send no token)",
     ))
 }
 
@@ -786,10 +882,6 @@ mod tests {
     #[test]
     fn unsupported_auth_methods_are_refused_by_field() {
         for (method, body) in [
-            (
-                "cert",
-                json!({"clientCert": {"name": "c", "key": "tls.crt"}}),
-            ),
             ("iam", json!({"vaultRole": "r"})),
             ("gcp", json!({"role": "r"})),
         ] {
@@ -797,11 +889,204 @@ mod tests {
             assert_eq!(e.field, format!("auth.{method}"));
             assert!(e.message.contains("not supported"), "{}", e.message);
         }
-        let e = parse(json!({"server": "https://v", "auth": token_auth(),
-            "tls": {"certSecretRef": {"name": "c", "key": "tls.crt"}}}))
+    }
+
+    fn cert_ref(name: &str, key: &str) -> serde_json::Value {
+        json!({"name": name, "key": key})
+    }
+
+    #[test]
+    fn cert_auth_takes_the_certificate_its_key_a_mount_and_a_role() {
+        let c = parse(
+            json!({"server": "https://vault.example.com:8200", "auth": {"cert": {
+                "clientCert": cert_ref("vault-client", "tls.crt"),
+                "secretRef": cert_ref("vault-client", "tls.key"),
+                "vaultRole": "esox"
+            }}}),
+        )
+        .unwrap();
+        assert_eq!(
+            c.auth,
+            Auth::Cert {
+                path: "cert".into(),
+                role: "esox".into(),
+                client_cert: key_ref("vault-client", "tls.crt", None),
+                secret_ref: key_ref("vault-client", "tls.key", None),
+            }
+        );
+        assert_eq!(c.auth.field(), "auth.cert");
+        assert!(c.auth.logs_in());
+        assert!(c.is_referent());
+        assert_eq!(c.tls, None);
+        // A mount path of its own; no role.
+        let c = parse(
+            json!({"server": "https://v", "auth": {"cert": {"path": "/tls-cert/",
+            "clientCert": cert_ref("c", "crt"), "secretRef": cert_ref("k", "key")}}}),
+        )
+        .unwrap();
+        assert!(
+            matches!(&c.auth, Auth::Cert { path, role, .. } if path == "tls-cert" && role.is_empty())
+        );
+        // Each selector names its Secret and key (ESO reads exactly that key, with no default).
+        for (cert, field) in [
+            (
+                json!({"secretRef": cert_ref("k", "tls.key")}),
+                "auth.cert.clientCert",
+            ),
+            (
+                json!({"clientCert": cert_ref("c", "tls.crt")}),
+                "auth.cert.secretRef",
+            ),
+            (
+                json!({"clientCert": {"name": "c"}, "secretRef": cert_ref("k", "tls.key")}),
+                "auth.cert.clientCert",
+            ),
+            (
+                json!({"clientCert": cert_ref("c", "tls.crt"), "secretRef": cert_ref("", "tls.key")}),
+                "auth.cert.secretRef",
+            ),
+            (
+                json!({"path": "../x", "clientCert": cert_ref("c", "tls.crt"), "secretRef": cert_ref("k", "tls.key")}),
+                "auth.cert.path",
+            ),
+        ] {
+            let e = parse(json!({"server": "https://v", "auth": {"cert": cert}})).unwrap_err();
+            assert_eq!(e.field, field, "{cert}");
+        }
+        // One method per store, cert included.
+        let e = parse(json!({"server": "https://v", "auth": {
+            "tokenSecretRef": {"name": "t", "key": "k"},
+            "cert": {"clientCert": cert_ref("c", "tls.crt"), "secretRef": cert_ref("k", "tls.key")}
+        }}))
         .unwrap_err();
-        assert_eq!(e.field, "tls");
-        assert!(parse(json!({"server": "https://v", "auth": token_auth(), "tls": {}})).is_ok());
+        assert_eq!(e.field, "auth");
+        assert!(
+            e.message.contains("tokenSecretRef and cert"),
+            "{}",
+            e.message
+        );
+    }
+
+    #[test]
+    fn tls_needs_both_references_and_defaults_their_keys_as_eso() {
+        let c = parse(json!({"server": "https://v", "auth": token_auth(), "tls": {
+            "certSecretRef": {"name": "vault-mtls"}, "keySecretRef": {"name": "vault-mtls"}
+        }}))
+        .unwrap();
+        assert_eq!(
+            c.tls,
+            Some(ClientTls {
+                cert: key_ref("vault-mtls", "tls.crt", None),
+                key: key_ref("vault-mtls", "tls.key", None),
+            })
+        );
+        // The token method is untouched: mutual TLS goes with any auth method, or none.
+        assert!(matches!(c.auth, Auth::Token(_)));
+        let c = parse(json!({"server": "https://v", "tls": {
+            "certSecretRef": {"name": "c", "key": "client.pem", "namespace": "ops"},
+            "keySecretRef": {"name": "k", "key": "client-key.pem", "namespace": "ops"}
+        }}))
+        .unwrap();
+        assert_eq!(
+            c.tls,
+            Some(ClientTls {
+                cert: key_ref("c", "client.pem", Some("ops")),
+                key: key_ref("k", "client-key.pem", Some("ops")),
+            })
+        );
+        // An empty tls, or empty references, set nothing.
+        for empty in [json!({}), json!(null), json!({"certSecretRef": null})] {
+            let c = parse(json!({"server": "https://v", "tls": empty})).unwrap();
+            assert_eq!(c.tls, None, "{empty}");
+        }
+        // One reference alone is refused (ESO's ValidateStore), naming the one missing.
+        let e = parse(json!({"server": "https://v", "tls": {"certSecretRef": {"name": "c"}}}))
+            .unwrap_err();
+        assert_eq!(e.field, "tls.keySecretRef");
+        assert!(e.message.contains("both"), "{}", e.message);
+        let e = parse(
+            json!({"server": "https://v", "tls": {"keySecretRef": {"name": "k", "key": "tls.key"}}}),
+        )
+        .unwrap_err();
+        assert_eq!(e.field, "tls.certSecretRef");
+        let e = parse(json!({"server": "https://v", "tls": {
+            "certSecretRef": {"name": "", "key": "tls.crt"}, "keySecretRef": {"name": "k"}
+        }}))
+        .unwrap_err();
+        assert_eq!(e.field, "tls.certSecretRef");
+    }
+
+    #[test]
+    fn client_certificates_need_an_https_server() {
+        let cert = json!({"cert": {"clientCert": cert_ref("c", "tls.crt"), "secretRef": cert_ref("c", "tls.key")}});
+        let tls = json!({"certSecretRef": {"name": "m"}, "keySecretRef": {"name": "m"}});
+        for config in [
+            json!({"server": "http://vault:8200", "auth": cert}),
+            json!({"server": "HTTP://vault:8200", "auth": token_auth(), "tls": tls}),
+            json!({"server": "http://vault:8200", "auth": cert, "tls": tls}),
+        ] {
+            let e = parse(config.clone()).unwrap_err();
+            assert_eq!(e.field, "server", "{config}");
+            assert!(
+                e.message.contains("can only be presented over https"),
+                "{}",
+                e.message
+            );
+        }
+        assert!(parse(json!({"server": "https://vault:8200", "auth": cert, "tls": tls})).is_ok());
+        // Without a certificate, http stays allowed (a dev server, an agent on localhost).
+        assert!(
+            parse(json!({"server": "http://vault:8200", "auth": token_auth(), "tls": {}})).is_ok()
+        );
+    }
+
+    #[test]
+    fn every_field_of_cert_auth_and_of_tls_is_accepted_and_kept() {
+        let r = |name: &str, key: &str| json!({"name": name, "key": key, "namespace": "ops"});
+        let config = json!({"server": "https://v",
+            "auth": {"cert": {"path": "certs", "vaultRole": "esox",
+                "clientCert": r("client", "cert.pem"), "secretRef": r("client-key", "key.pem")}},
+            "tls": {"certSecretRef": r("mtls", "crt"), "keySecretRef": r("mtls-key", "key")}});
+        let c = parse(config.clone()).unwrap();
+        assert_eq!(
+            c.auth,
+            Auth::Cert {
+                path: "certs".into(),
+                role: "esox".into(),
+                client_cert: key_ref("client", "cert.pem", Some("ops")),
+                secret_ref: key_ref("client-key", "key.pem", Some("ops")),
+            }
+        );
+        assert_eq!(
+            c.tls,
+            Some(ClientTls {
+                cert: key_ref("mtls", "crt", Some("ops")),
+                key: key_ref("mtls-key", "key", Some("ops")),
+            })
+        );
+        assert!(!c.is_referent());
+        // The config above writes every field the schema has under auth.cert and tls: none is
+        // left to be accepted and ignored.
+        let schema = crate::config_schema();
+        let mut checked = 0;
+        for (prefix, written) in [
+            ("auth.cert", &config["auth"]["cert"]),
+            ("tls", &config["tls"]),
+        ] {
+            let mut node = &schema;
+            for part in prefix.split('.') {
+                node = &node["properties"][part];
+            }
+            for (path, _) in settings(node).into_iter().skip(1) {
+                let mut value = written;
+                for part in path.trim_start_matches('.').split('.') {
+                    value = &value[part];
+                }
+                assert!(!value.is_null(), "{prefix}{path} is not written");
+                checked += 1;
+            }
+        }
+        assert_eq!(checked, 10 + 8);
     }
 
     #[test]
@@ -1140,6 +1425,15 @@ mod tests {
                     },
                 },
             ),
+            (
+                json!({"cert": {"clientCert": r("client", "tls.crt"), "secretRef": r("client", "tls.key")}}),
+                Auth::Cert {
+                    path: "cert".into(),
+                    role: String::new(),
+                    client_cert: key_ref("client", "tls.crt", ops),
+                    secret_ref: key_ref("client", "tls.key", ops),
+                },
+            ),
         ];
         for (auth, expected) in cases {
             let c = parse(json!({"server": "https://v", "auth": auth})).unwrap();
@@ -1248,21 +1542,18 @@ mod tests {
     }
 
     #[test]
-    fn every_field_of_the_refused_methods_and_of_tls_is_refused_by_name() {
+    fn every_field_of_the_refused_methods_is_refused_by_name() {
         let schema = crate::config_schema();
         let mut checked = Vec::new();
-        for refused in ["auth.cert", "auth.iam", "auth.gcp", "tls"] {
+        for refused in ["auth.iam", "auth.gcp"] {
             let mut node = &schema;
             for part in refused.split('.') {
                 node = &node["properties"][part];
             }
             for (path, value) in settings(node) {
                 let field = format!("{refused}{path}");
-                let mut config = json!({"server": "https://v"});
-                match refused.strip_prefix("auth.") {
-                    Some(method) => config["auth"] = json!({ method: value }),
-                    None => config[refused] = value,
-                }
+                let method = refused.strip_prefix("auth.").unwrap();
+                let mut config = json!({"server": "https://v", "auth": { method: value }});
                 let e = parse(config.clone()).unwrap_err();
                 assert_eq!(e.field, refused, "{field}: {config}");
                 assert!(
@@ -1276,13 +1567,12 @@ mod tests {
                 checked.push(field);
             }
         }
-        // Every field of the schema under them: auth.cert 11, auth.iam 26, auth.gcp 24, tls 9.
-        assert_eq!(checked.len(), 11 + 26 + 24 + 9, "{checked:?}");
+        // Every field of the schema under them: auth.iam 26, auth.gcp 24.
+        assert_eq!(checked.len(), 26 + 24, "{checked:?}");
         assert!(
             checked
                 .contains(&"auth.gcp.workloadIdentity.serviceAccountRef.audiences[]".to_string())
         );
-        assert!(checked.contains(&"tls.keySecretRef.namespace".to_string()));
     }
 
     #[test]

@@ -10,8 +10,11 @@
 //! checks as ESO does, under ESO's `managed-by: external-secrets` marker ([`push`]).
 //!
 //! TLS trust is the host's: it trusts the CA at `caProvider` and the inline `caBundle` for the
-//! store's requests. The store's origin derives from `server`; the operator grants it (the
-//! plugin has no default egress).
+//! store's requests. Client certificates are the host's too: it reads the pair at
+//! `auth.cert.clientCert`/`auth.cert.secretRef` (cert auth), else at
+//! `tls.certSecretRef`/`tls.keySecretRef` (mutual TLS), and presents it in every TLS handshake
+//! of the store's requests; the plugin never sees the private key. The store's origin derives
+//! from `server`; the operator grants it (the plugin has no default egress).
 
 pub mod auth;
 pub mod client;
@@ -21,8 +24,8 @@ pub mod kv;
 pub mod push;
 
 use esox_plugin_sdk::{
-    Capabilities, Error, PluginInfo, Provider, Reference, Settings, StoreContext, export_provider,
-    serde_json,
+    Capabilities, ClientCertificate, Error, PluginInfo, Provider, Reference, Settings,
+    StoreContext, export_provider, serde_json,
 };
 
 use client::VaultClient;
@@ -43,6 +46,7 @@ impl Provider for Vault {
         .capabilities(Capabilities::READ | Capabilities::FIND | Capabilities::WRITE)
         .config_schema(config_schema())
         .references(references())
+        .client_certificates(client_certificates())
     }
 
     fn validate_config(config: &serde_json::Value) -> Result<(), Error> {
@@ -82,6 +86,17 @@ pub fn references() -> Vec<Reference> {
             [config::DEFAULT_JWT_AUDIENCE],
         ),
         Reference::ca_provider("caProvider"),
+    ]
+}
+
+/// Where `spec.provider.vault` names client certificates, the host presenting the first pair a
+/// store sets: `auth.cert`'s (cert auth) before `tls`'s, as in ESO, where the cert login's
+/// certificate replaces the `tls` one in the handshake. ESO's keys: `auth.cert` names both;
+/// `tls` defaults them to `tls.crt` and `tls.key`, as the host does.
+pub fn client_certificates() -> Vec<ClientCertificate> {
+    vec![
+        ClientCertificate::new("auth.cert.clientCert", "auth.cert.secretRef"),
+        ClientCertificate::new("tls.certSecretRef", "tls.keySecretRef"),
     ]
 }
 
@@ -156,6 +171,33 @@ mod tests {
     }
 
     #[test]
+    fn info_declares_the_cert_auth_pair_before_the_tls_pair() {
+        let info = Vault::info();
+        let pairs: Vec<(&str, &str)> = info
+            .client_certificates
+            .iter()
+            .map(|p| (p.certificate.as_str(), p.private_key.as_str()))
+            .collect();
+        assert_eq!(
+            pairs,
+            [
+                ("auth.cert.clientCert", "auth.cert.secretRef"),
+                ("tls.certSecretRef", "tls.keySecretRef")
+            ]
+        );
+        // Every path is a selector of the schema, and none is a reference the plugin may read.
+        let schema: serde_json::Value = serde_json::from_str(&info.config_schema).unwrap();
+        for path in pairs.iter().flat_map(|(c, k)| [*c, *k]) {
+            let mut node = &schema;
+            for part in path.split('.') {
+                node = &node["properties"][part];
+            }
+            assert!(node["properties"]["name"].is_object(), "{path}");
+            assert!(info.references.iter().all(|r| r.path != path), "{path}");
+        }
+    }
+
+    #[test]
     fn egress_is_the_servers_origin_only() {
         let s = Settings::default();
         assert_eq!(
@@ -182,6 +224,29 @@ mod tests {
         assert!(matches!(
             Vault::validate_config(&json!({"server": "https://v", "auth": {"iam": {}}})),
             Err(Error::InvalidConfig(c)) if c.field == "auth.iam"
+        ));
+        // Client certificates: cert auth and mutual TLS, together or apart, over https only.
+        let pair = |cert: &str, key: &str| json!({"clientCert": {"name": cert, "key": "tls.crt"}, "secretRef": {"name": key, "key": "tls.key"}});
+        let tls = json!({"certSecretRef": {"name": "mtls"}, "keySecretRef": {"name": "mtls"}});
+        assert!(
+            Vault::validate_config(
+                &json!({"server": "https://v", "auth": {"cert": pair("c", "c")}})
+            )
+            .is_ok()
+        );
+        assert!(
+            Vault::validate_config(
+                &json!({"server": "https://v", "tls": tls, "auth": {"cert": pair("c", "c")}})
+            )
+            .is_ok()
+        );
+        assert!(matches!(
+            Vault::validate_config(&json!({"server": "http://v:8200", "tls": tls})),
+            Err(Error::InvalidConfig(c)) if c.field == "server"
+        ));
+        assert!(matches!(
+            Vault::validate_config(&json!({"server": "https://v", "tls": {"certSecretRef": {"name": "mtls"}}})),
+            Err(Error::InvalidConfig(c)) if c.field == "tls.keySecretRef"
         ));
     }
 
