@@ -239,7 +239,11 @@ pub(crate) async fn start(dir: &Path) -> anyhow::Result<LocalBackend> {
     let mut command = Command::new(assets.join("kube-controller-manager"));
     command
         .arg(format!("--kubeconfig={}", kcm_kubeconfig.display()))
-        .arg("--controllers=garbage-collector-controller,namespace-controller,serviceaccount-controller,serviceaccount-token-controller")
+        .arg("--controllers=garbage-collector-controller,namespace-controller,serviceaccount-controller,serviceaccount-token-controller,certificatesigningrequest-signing-controller")
+        // Approved CertificateSigningRequests are signed by the CA the API server's
+        // `--client-ca-file` trusts, so their certificates authenticate (Stack::issue_client_certificate).
+        .arg(format!("--cluster-signing-cert-file={}", pki.ca_cert.display()))
+        .arg(format!("--cluster-signing-key-file={}", pki.ca_key.display()))
         .arg(format!("--service-account-private-key-file={sa_key}"))
         .arg(format!("--root-ca-file={}", pki.ca_cert.display()))
         .arg("--leader-elect=false")

@@ -1,22 +1,28 @@
 //! [`Stack`]: one running Kubernetes API and LocalStack, whichever backend provides them, plus
 //! everything tests need to talk to them: an admin client, a client as the controller's
 //! least-privilege identity (deploy/rbac.yaml + a TokenRequest token), AWS SDK clients pointed
-//! at LocalStack, CRD installation and per-test namespaces.
+//! at LocalStack, CRD installation, per-test namespaces, and client certificates signed by the
+//! cluster through the CertificateSigningRequest API.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
+use k8s_openapi::ByteString;
 use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
+use k8s_openapi::api::certificates::v1::{
+    CertificateSigningRequest, CertificateSigningRequestSpec,
+};
 use k8s_openapi::api::core::v1::ServiceAccount;
 use kube::Api;
-use kube::api::PostParams;
+use kube::api::{DeleteParams, ObjectMeta, Patch, PatchParams, PostParams};
 use tokio::sync::OnceCell;
 
 use crate::containers::{self, ContainersBackend};
 use crate::kubeconfig::{self, Credentials};
 use crate::local::{self, LocalBackend};
 use crate::namespace::TestNamespace;
+use crate::pki::ClientCert;
 
 /// Namespace and name of the controller's ServiceAccount in deploy/rbac.yaml.
 pub const CONTROLLER_NAMESPACE: &str = "esox-system";
@@ -26,6 +32,12 @@ pub const CONTROLLER_SERVICE_ACCOUNT: &str = "esox";
 pub const AWS_REGION: &str = "us-east-1";
 /// How long the controller's token lives; the API server may shorten it.
 const CONTROLLER_TOKEN_SECONDS: i64 = 24 * 3600;
+/// The signer whose certificates the API server accepts as client certificates.
+pub const CLIENT_CERT_SIGNER: &str = "kubernetes.io/kube-apiserver-client";
+/// Lifetime asked for in [`Stack::issue_client_certificate`]'s requests (`expirationSeconds`).
+const CLIENT_CERT_SECONDS: i32 = 3600;
+/// How long an approved CertificateSigningRequest may wait for the controller-manager's signature.
+const CSR_SIGNING_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Which implementation runs the APIs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -349,6 +361,172 @@ impl Stack {
     /// Creates a namespace `<prefix>-<random>`; deleted when the returned value drops.
     pub async fn new_namespace(&self, prefix: &str) -> anyhow::Result<TestNamespace> {
         TestNamespace::create(self.admin_config.clone(), prefix).await
+    }
+
+    /// A client certificate for Kubernetes user `user` in `groups`, signed by the cluster through
+    /// the real CertificateSigningRequest API (so it works the same on both backends): a fresh
+    /// ECDSA P-256 key and a CSR (`CN=<user>`, `O=<group>` each), a `certificates.k8s.io/v1`
+    /// CertificateSigningRequest for signer `kubernetes.io/kube-apiserver-client` with usage
+    /// `client auth` and `expirationSeconds` 3600, approved as admin through the `/approval`
+    /// subresource, signed by kube-controller-manager (waits up to 60 s), then deleted.
+    ///
+    /// The user has no permissions until a (Cluster)RoleBinding names it.
+    pub async fn issue_client_certificate(
+        &self,
+        user: &str,
+        groups: &[&str],
+    ) -> anyhow::Result<ClientCert> {
+        anyhow::ensure!(
+            !user.is_empty(),
+            "issue_client_certificate: the user name (the certificate's CN) is empty"
+        );
+        let (csr_pem, key_pem) = crate::pki::client_key_and_csr(user, groups)
+            .with_context(|| format!("generating a key and CSR for user {user}"))?;
+        let csrs: Api<CertificateSigningRequest> = Api::all(self.admin_client());
+        let request = CertificateSigningRequest {
+            metadata: ObjectMeta {
+                generate_name: Some("esox-e2e-client-".into()),
+                ..Default::default()
+            },
+            spec: CertificateSigningRequestSpec {
+                request: ByteString(csr_pem.into_bytes()),
+                signer_name: CLIENT_CERT_SIGNER.into(),
+                usages: Some(vec!["client auth".into()]),
+                expiration_seconds: Some(CLIENT_CERT_SECONDS),
+                ..Default::default()
+            },
+            status: None,
+        };
+        let created = csrs
+            .create(&PostParams::default(), &request)
+            .await
+            .with_context(|| {
+                format!(
+                    "creating a CertificateSigningRequest for user {user} ({CLIENT_CERT_SIGNER})"
+                )
+            })?;
+        let name = created
+            .metadata
+            .name
+            .context("the API server created a CertificateSigningRequest without a name")?;
+        let signed = self.approve_and_wait(&csrs, &name, user).await;
+        let deleted = csrs
+            .delete(&name, &DeleteParams::default())
+            .await
+            .with_context(|| format!("deleting CertificateSigningRequest {name}"));
+        let cert_pem = signed?;
+        deleted?;
+        Ok(ClientCert { cert_pem, key_pem })
+    }
+
+    /// Approves CertificateSigningRequest `name` and waits for its certificate (PEM).
+    async fn approve_and_wait(
+        &self,
+        csrs: &Api<CertificateSigningRequest>,
+        name: &str,
+        user: &str,
+    ) -> anyhow::Result<String> {
+        let approval = serde_json::json!({"status": {"conditions": [{
+            "type": "Approved",
+            "status": "True",
+            "reason": "EsoxE2E",
+            "message": format!("client certificate for {user}, approved by the esox e2e harness"),
+        }]}});
+        csrs.patch_approval(name, &PatchParams::default(), &Patch::Merge(&approval))
+            .await
+            .with_context(|| format!("approving CertificateSigningRequest {name} (user {user})"))?;
+        let deadline = Instant::now() + CSR_SIGNING_TIMEOUT;
+        loop {
+            let csr = csrs
+                .get(name)
+                .await
+                .with_context(|| format!("reading CertificateSigningRequest {name}"))?;
+            let status = csr.status.unwrap_or_default();
+            if let Some(certificate) = status.certificate.filter(|c| !c.0.is_empty()) {
+                let pem = String::from_utf8(certificate.0).with_context(|| {
+                    format!("CertificateSigningRequest {name}: status.certificate is not PEM text")
+                })?;
+                anyhow::ensure!(
+                    pem.contains("-----BEGIN CERTIFICATE-----"),
+                    "CertificateSigningRequest {name}: status.certificate holds no PEM certificate"
+                );
+                return Ok(pem);
+            }
+            if let Some(refused) = status
+                .conditions
+                .unwrap_or_default()
+                .into_iter()
+                .find(|c| (c.type_ == "Denied" || c.type_ == "Failed") && c.status == "True")
+            {
+                anyhow::bail!(
+                    "CertificateSigningRequest {name} (user {user}) is {}: {} {}; {}",
+                    refused.type_,
+                    refused.reason.unwrap_or_default(),
+                    refused.message.unwrap_or_default(),
+                    self.csr_signer_hint()
+                );
+            }
+            if Instant::now() > deadline {
+                anyhow::bail!(
+                    "CertificateSigningRequest {name} (user {user}) was approved but not signed \
+                     within {CSR_SIGNING_TIMEOUT:?}: is the controller-manager's \
+                     certificatesigningrequest-signing-controller running with \
+                     --cluster-signing-cert-file/--cluster-signing-key-file? {}",
+                    self.csr_signer_hint()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Where the CSR signer's log is: the local controller-manager's log (with its tail), or
+    /// the k3s container's.
+    fn csr_signer_hint(&self) -> String {
+        match &self.running {
+            Some(Running::Local(local)) => local
+                .processes
+                .iter()
+                .find(|p| p.name() == "kube-controller-manager")
+                .map(|p| {
+                    format!(
+                        "kube-controller-manager's log {} ends with:\n{}",
+                        p.log_path().display(),
+                        p.log_tail(4000)
+                    )
+                })
+                .unwrap_or_else(|| {
+                    "kube-controller-manager is not among the stack's processes".into()
+                }),
+            Some(Running::Containers(containers)) => format!(
+                "the signer runs in the k3s container: see `docker logs {}`",
+                containers
+                    .container_ids
+                    .first()
+                    .map(String::as_str)
+                    .unwrap_or("<k3s>")
+            ),
+            None => "the stack is stopped".into(),
+        }
+    }
+
+    /// A client authenticated by `cert` (from [`Self::issue_client_certificate`]) against this
+    /// stack's API server: what a store's `auth.cert` stands for.
+    pub async fn client_with_certificate(&self, cert: &ClientCert) -> anyhow::Result<kube::Client> {
+        let yaml = kubeconfig::render(
+            &self.api_server,
+            &self.ca_pem,
+            "esox-e2e-client-cert",
+            Credentials::ClientCert {
+                cert_pem: &cert.cert_pem,
+                key_pem: &cert.key_pem,
+            },
+        );
+        let kubeconfig = kube::config::Kubeconfig::from_yaml(&yaml)
+            .context("parsing the client-certificate kubeconfig the harness rendered")?;
+        let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+            .await
+            .context("a client configuration from a client certificate")?;
+        kube::Client::try_from(config).context("a kube client from a client certificate")
     }
 
     /// `Some(description)` when a process of the local backend has died (its log tail

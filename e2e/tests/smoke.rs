@@ -1,7 +1,8 @@
 //! Smoke tests proving the harness's stack is real: a real API server stores Secrets, a real
 //! garbage collector removes owned objects, real TokenRequest tokens carry the harness's issuer,
-//! real LocalStack keeps Secrets Manager versions, and RBAC really refuses the controller what
-//! deploy/rbac.yaml does not grant.
+//! real LocalStack keeps Secrets Manager versions, RBAC really refuses the controller what
+//! deploy/rbac.yaml does not grant, and certificates from the real CertificateSigningRequest API
+//! authenticate as the user they name.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -329,4 +330,74 @@ async fn controller_identity_is_the_esox_service_account_and_gets_only_what_rbac
         .await
         .unwrap_err();
     assert_eq!(status_code(&error), Some(403), "{error}");
+}
+
+#[tokio::test]
+#[ignore = "needs the real stack (kube-apiserver, etcd, kube-controller-manager, LocalStack): runs in `cargo xtask test` (e2e phase)"]
+async fn a_certificate_from_the_csr_api_authenticates_as_its_user_and_groups() {
+    use k8s_openapi::api::certificates::v1::CertificateSigningRequest;
+    let stack = Stack::shared().await.unwrap();
+    let ns = stack.new_namespace("client-cert").await.unwrap();
+    let user = "esox-e2e-cert-user";
+    let cert = stack
+        .issue_client_certificate(user, &["esox-e2e-cert-group-a", "esox-e2e-cert-group-b"])
+        .await
+        .unwrap();
+    assert!(cert.cert_pem.starts_with("-----BEGIN CERTIFICATE-----"));
+    assert!(cert.key_pem.starts_with("-----BEGIN PRIVATE KEY-----"));
+
+    // The API server identifies the certificate's holder as the user and groups it names.
+    let client = stack.client_with_certificate(&cert).await.unwrap();
+    let me = Api::<SelfSubjectReview>::all(client.clone())
+        .create(&PostParams::default(), &SelfSubjectReview::default())
+        .await
+        .expect("a SelfSubjectReview with the CSR-issued certificate");
+    let info = me.status.unwrap().user_info.unwrap();
+    assert_eq!(info.username.as_deref(), Some(user));
+    let groups = info.groups.unwrap_or_default();
+    for group in [
+        "esox-e2e-cert-group-a",
+        "esox-e2e-cert-group-b",
+        "system:authenticated",
+    ] {
+        assert!(
+            groups.iter().any(|g| g == group),
+            "{group} not in {groups:?}"
+        );
+    }
+    // Authenticated but granted nothing: 403 naming the user, not 401.
+    let secrets: Api<Secret> = Api::namespaced(client, ns.name());
+    let error = secrets.list(&ListParams::default()).await.unwrap_err();
+    assert_eq!(status_code(&error), Some(403), "{error}");
+    assert!(error.to_string().contains(user), "{error}");
+
+    // A certificate for the same user from a CA the API server does not trust: 401.
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, user);
+    params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+    let forged = esox_e2e::pki::ClientCert {
+        cert_pem: params.self_signed(&key).unwrap().pem(),
+        key_pem: key.serialize_pem(),
+    };
+    let forged = stack.client_with_certificate(&forged).await.unwrap();
+    let error = Api::<SelfSubjectReview>::all(forged)
+        .create(&PostParams::default(), &SelfSubjectReview::default())
+        .await
+        .unwrap_err();
+    assert_eq!(status_code(&error), Some(401), "{error}");
+
+    // The harness cleaned up after itself: no CertificateSigningRequest of its own is left.
+    let left: Vec<String> = Api::<CertificateSigningRequest>::all(stack.admin_client())
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter_map(|csr| csr.metadata.name)
+        .filter(|name| name.starts_with("esox-e2e-client-"))
+        .collect();
+    assert!(left.is_empty(), "CertificateSigningRequests left: {left:?}");
 }

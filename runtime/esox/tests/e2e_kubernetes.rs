@@ -471,3 +471,134 @@ async fn push_and_delete_write_another_namespaces_secrets_as_eso() {
     );
     assert!(!printed.contains(&password), "{printed}");
 }
+
+#[tokio::test]
+#[ignore = "needs the real stack (kube-apiserver, etcd, kube-controller-manager, LocalStack): runs in `cargo xtask test` (e2e phase)"]
+async fn a_client_certificate_from_the_csr_api_reads_another_namespaces_secrets() {
+    let stack = stack().await;
+    let ns = stack.new_namespace("k8s-cert").await.unwrap();
+    let remote = stack.new_namespace("k8s-cert-remote").await.unwrap();
+    let client = stack.admin_client();
+    let password = secret_value("k8s-cert-password");
+    create_secret(
+        &client,
+        remote.name(),
+        "db",
+        &[("password", &password)],
+        &[],
+    )
+    .await;
+    // The remote side: a user named by its certificate, allowed to read Secrets there.
+    let user = format!("esox-e2e-cert-{}", ns.name());
+    Api::<Role>::namespaced(client.clone(), remote.name())
+        .create(
+            &PostParams::default(),
+            &Role {
+                metadata: meta("secret-reader", None),
+                rules: Some(vec![PolicyRule {
+                    api_groups: Some(vec!["".into()]),
+                    resources: Some(vec!["secrets".into()]),
+                    verbs: vec!["get".into(), "list".into()],
+                    ..Default::default()
+                }]),
+            },
+        )
+        .await
+        .unwrap();
+    Api::<RoleBinding>::namespaced(client.clone(), remote.name())
+        .create(
+            &PostParams::default(),
+            &RoleBinding {
+                metadata: meta("secret-reader", None),
+                role_ref: RoleRef {
+                    api_group: Some("rbac.authorization.k8s.io".into()),
+                    kind: "Role".into(),
+                    name: "secret-reader".into(),
+                },
+                subjects: Some(vec![Subject {
+                    kind: "User".into(),
+                    name: user.clone(),
+                    api_group: Some("rbac.authorization.k8s.io".into()),
+                    ..Default::default()
+                }]),
+            },
+        )
+        .await
+        .unwrap();
+    // The certificate, signed by the cluster through the CertificateSigningRequest API, in a
+    // kubernetes.io/tls-style Secret (its private key is a value no log or Event may hold).
+    let cert = stack
+        .issue_client_certificate(&user, &[])
+        .await
+        .expect("a client certificate from the CSR API");
+    for line in cert.key_pem.lines().filter(|l| !l.starts_with("-----")) {
+        register_secret_value(line.to_string());
+    }
+    create_secret(
+        &client,
+        ns.name(),
+        "remote-cert",
+        &[("tls.crt", &cert.cert_pem), ("tls.key", &cert.key_pem)],
+        &[],
+    )
+    .await;
+    // ESO's documented auth.cert shape.
+    apply(
+        &client,
+        kubernetes_store(
+            stack,
+            ns.name(),
+            "cert",
+            remote.name(),
+            json!({"cert": {
+                "clientCert": {"name": "remote-cert", "key": "tls.crt"},
+                "clientKey": {"name": "remote-cert", "key": "tls.key"},
+            }}),
+        ),
+    )
+    .await;
+    wait_ready(&client, ns.name(), "SecretStore", "cert", "True", "Valid").await;
+    apply(
+        &client,
+        store_external_secret(
+            ns.name(),
+            "by-cert",
+            "cert",
+            json!({"data": [{"secretKey": "pw", "remoteRef": {"key": "db", "property": "password"}}]}),
+        ),
+    )
+    .await;
+    wait_secret_data(&client, ns.name(), "by-cert", &[("pw", &password)]).await;
+
+    // The same certificate does not reach a namespace its user has no Role in.
+    apply(
+        &client,
+        kubernetes_store(
+            stack,
+            ns.name(),
+            "cert-elsewhere",
+            ns.name(),
+            json!({"cert": {
+                "clientCert": {"name": "remote-cert", "key": "tls.crt"},
+                "clientKey": {"name": "remote-cert", "key": "tls.key"},
+            }}),
+        ),
+    )
+    .await;
+    apply(
+        &client,
+        store_external_secret(
+            ns.name(),
+            "denied",
+            "cert-elsewhere",
+            json!({"data": [{"secretKey": "k", "remoteRef": {"key": "remote-cert", "property": "tls.key"}}]}),
+        ),
+    )
+    .await;
+    wait_es(&client, ns.name(), "denied", "False", "SecretSyncedError").await;
+    assert!(secret_data(&client, ns.name(), "denied").await.is_none());
+
+    // Half a pair never gets this far: ESO's CRD requires both clientCert and clientKey (the
+    // host's own refusal of half pairs is runtime/plugin-host/tests/client_certificates.rs).
+    assert_no_secret_values(&client).await;
+}

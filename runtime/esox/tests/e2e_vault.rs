@@ -52,6 +52,8 @@ async fn stack() -> &'static Stack {
             format!("vault={}", vault.addr()),
             "--plugin-egress".into(),
             format!("vault={}", vault.tls_addr()),
+            "--plugin-egress".into(),
+            format!("vault={}", vault.mtls_addr()),
         ]
     })
     .await
@@ -371,6 +373,129 @@ async fn tls_is_trusted_only_through_the_stores_ca_bundle_or_ca_provider() {
         "InvalidProviderConfig",
     )
     .await;
+    assert_no_secret_values(&client).await;
+}
+
+#[tokio::test]
+#[ignore = "needs the real stack and a Vault built from its Go module: runs in `cargo xtask test` (e2e phase)"]
+async fn client_certificates_log_in_with_cert_auth_and_pass_mtls() {
+    use base64::Engine as _;
+    let stack = stack().await;
+    let vault = vault().await;
+    let ns = stack.new_namespace("vault-cert").await.unwrap();
+    let client = stack.admin_client();
+    let value = secret_value("vault-cert");
+    let key = format!("{}/cert", ns.name());
+    vault
+        .write(
+            &format!("secret/data/{key}"),
+            &json!({"data": {"v": value}}),
+        )
+        .await
+        .unwrap();
+    // Vault's cert auth method trusts the harness CA for role `esox` (ESO's vaultRole).
+    let role = format!("esox-{}", ns.name());
+    let _ = vault.write("sys/auth/cert", &json!({"type": "cert"})).await;
+    vault
+        .write(
+            &format!("auth/cert/certs/{role}"),
+            &json!({"certificate": vault.ca_pem(), "token_policies": ["esox-read"], "token_ttl": "10m"}),
+        )
+        .await
+        .unwrap();
+    // A client certificate in a kubernetes.io/tls-style Secret: its key is a value no log or
+    // Event may hold.
+    let cert = vault.client_certificate("esox-store").unwrap();
+    for line in cert.key_pem.lines().filter(|l| !l.starts_with("-----")) {
+        register_secret_value(line.to_string());
+    }
+    apply(
+        &client,
+        json!({"apiVersion": "v1", "kind": "Secret",
+               "metadata": {"name": "vault-client", "namespace": ns.name()},
+               "type": "kubernetes.io/tls",
+               "stringData": {"tls.crt": cert.cert_pem, "tls.key": cert.key_pem}}),
+    )
+    .await;
+    let token = read_token(vault).await;
+    register_secret_value(token.clone());
+    create_secret(&client, ns.name(), "vault-token", "token", &token).await;
+    let bundle = base64::engine::general_purpose::STANDARD.encode(vault.ca_pem());
+    let store = |name: &str, server: &str, fields: Value| {
+        let mut store = vault_store(ns.name(), name, "secret", "v2", json!({}));
+        let provider = store["spec"]["provider"]["vault"].as_object_mut().unwrap();
+        provider.insert("server".into(), json!(server));
+        provider.insert("caBundle".into(), json!(bundle));
+        if let Value::Object(f) = fields {
+            provider.extend(f);
+        }
+        store
+    };
+    let token_auth = json!({"tokenSecretRef": {"name": "vault-token", "key": "token"}});
+    // 1. ESO's auth.cert: the host presents the certificate, the plugin logs in as the role.
+    apply(
+        &client,
+        store(
+            "cert-login",
+            vault.tls_addr(),
+            json!({"auth": {"cert": {
+                "path": "cert",
+                "vaultRole": role,
+                "clientCert": {"name": "vault-client", "key": "tls.crt"},
+                "secretRef": {"name": "vault-client", "key": "tls.key"},
+            }}}),
+        ),
+    )
+    .await;
+    // 2. ESO's tls: mutual TLS to a listener that requires a client certificate (the key
+    //    names default to tls.crt and tls.key), with token auth.
+    apply(
+        &client,
+        store(
+            "mtls",
+            vault.mtls_addr(),
+            json!({"auth": token_auth, "tls": {
+                "certSecretRef": {"name": "vault-client"},
+                "keySecretRef": {"name": "vault-client"},
+            }}),
+        ),
+    )
+    .await;
+    for name in ["cert-login", "mtls"] {
+        wait_ready(&client, ns.name(), "SecretStore", name, "True", "Valid").await;
+        apply(
+            &client,
+            store_external_secret(
+                ns.name(),
+                name,
+                name,
+                json!({"data": [{"secretKey": "v", "remoteRef": {"key": key, "property": "v"}}]}),
+            ),
+        )
+        .await;
+        wait_secret_data(&client, ns.name(), name, &[("v", &value)]).await;
+    }
+    // Without the certificate the mTLS listener refuses the handshake: not Ready.
+    apply(
+        &client,
+        store(
+            "mtls-without",
+            vault.mtls_addr(),
+            json!({"auth": token_auth}),
+        ),
+    )
+    .await;
+    let without = wait_ready(
+        &client,
+        ns.name(),
+        "SecretStore",
+        "mtls-without",
+        "False",
+        "InvalidProviderConfig",
+    )
+    .await;
+    let (_, _, message) = ready_condition(&without).expect("a Ready condition");
+    assert!(!message.is_empty());
     assert_no_secret_values(&client).await;
 }
 
