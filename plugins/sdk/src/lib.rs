@@ -277,7 +277,15 @@ impl ReferencePath {
             kind,
             path: path.into(),
             audiences: Vec::new(),
+            required_labels: Vec::new(),
         }
+    }
+    /// A label a Secret found at this `secret-key` path must carry before the host reads it
+    /// (ESO's webhook provider: `external-secrets.io/type: webhook`); a Secret without it is
+    /// `permission-denied`, naming the label.
+    pub fn requiring_label(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.required_labels.push((name.into(), value.into()));
+        self
     }
     /// `{name, key, namespace?}` at `path`: one key of a Secret.
     pub fn secret_key(path: impl Into<String>) -> Self {

@@ -65,11 +65,13 @@ impl Provider for Webhook {
 }
 
 /// Where `spec.provider.webhook` references Kubernetes objects: the Secrets templates read
-/// (a reference without `key` grants the whole Secret, as ESO reads all of its keys) and the
-/// CA the host trusts for the store's TLS.
+/// (a reference without `key` grants the whole Secret, as ESO reads all of its keys; as ESO,
+/// only Secrets labelled `external-secrets.io/type: webhook`, so a Secret's owner opts it in
+/// to being sent to a webhook) and the CA the host trusts for the store's TLS.
 pub fn references() -> Vec<Reference> {
     vec![
-        Reference::secret_key("secrets[*].secretRef"),
+        Reference::secret_key("secrets[*].secretRef")
+            .requiring_label("external-secrets.io/type", "webhook"),
         Reference::ca_provider("caProvider"),
     ]
 }
@@ -100,6 +102,15 @@ mod tests {
         assert!(!info.wants_ambient_identity);
         let paths: Vec<&str> = info.references.iter().map(|r| r.path.as_str()).collect();
         assert_eq!(paths, ["secrets[*].secretRef", "caProvider"]);
+        // As ESO, only Secrets their owner labelled for webhooks are read (the host checks).
+        assert_eq!(
+            info.references[0].required_labels,
+            [(
+                "external-secrets.io/type".to_string(),
+                "webhook".to_string()
+            )]
+        );
+        assert!(info.references[1].required_labels.is_empty());
         assert!(matches!(
             info.references[1].kind,
             esox_plugin_sdk::ReferenceKind::CaProvider

@@ -70,6 +70,19 @@ fn kube_error(what: &str, e: kube::Error) -> ProviderError {
     }
 }
 
+/// One key of a Secret's data, or why not.
+fn secret_data_key(secret: Secret, what: &str, key: &str) -> Result<Vec<u8>, ProviderError> {
+    secret
+        .data
+        .and_then(|mut d| d.remove(key))
+        .map(|b| b.0)
+        .ok_or_else(|| {
+            ProviderError::InvalidConfig(
+                format!("{what} has no key {key:?}: add it or fix the reference").into(),
+            )
+        })
+}
+
 #[async_trait]
 impl HostServices for KubeServices {
     async fn secret_key(
@@ -85,15 +98,31 @@ impl HostServices for KubeServices {
             .await
             .map_err(|e| kube_error(&what, e))?
             .ok_or_else(|| ProviderError::InvalidConfig(format!("{what}, referenced by the store, does not exist: create it or fix the reference").into()))?;
-        secret
-            .data
-            .and_then(|mut d| d.remove(key))
-            .map(|b| b.0)
-            .ok_or_else(|| {
-                ProviderError::InvalidConfig(
-                    format!("{what} has no key {key:?}: add it or fix the reference").into(),
-                )
-            })
+        secret_data_key(secret, &what, key)
+    }
+
+    async fn labelled_secret_key(
+        &self,
+        name: &str,
+        key: &str,
+        namespace: Option<&str>,
+        labels: &[(String, String)],
+    ) -> Result<Vec<u8>, ProviderError> {
+        let ns = self.rules.resolve(namespace)?;
+        let what = format!("Secret {ns}/{name}");
+        let secret = Api::<Secret>::namespaced(self.client.clone(), &ns)
+            .get_opt(name)
+            .await
+            .map_err(|e| kube_error(&what, e))?
+            .ok_or_else(|| ProviderError::InvalidConfig(format!("{what}, referenced by the store, does not exist: create it or fix the reference").into()))?;
+        if let Some(why) = esox_plugin_host::services::missing_label(
+            &what,
+            secret.metadata.labels.as_ref(),
+            labels,
+        ) {
+            return Err(ProviderError::PermissionDenied(why.into()));
+        }
+        secret_data_key(secret, &what, key)
     }
 
     async fn config_map_key(

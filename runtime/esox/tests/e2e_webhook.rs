@@ -42,11 +42,28 @@ async fn stack() -> &'static Stack {
     .await
 }
 
-/// The Secret holding the service's token, in `ns` (`secrets[].secretRef` reads it).
+/// The Secret holding the service's token, in `ns` (`secrets[].secretRef` reads it), with
+/// the label ESO's webhook provider requires of it.
 async fn create_token_secret(client: &kube::Client, ns: &str, token: &str) {
+    create_named_token_secret(client, ns, "webhook-credentials", token, true).await;
+}
+
+async fn create_named_token_secret(
+    client: &kube::Client,
+    ns: &str,
+    name: &str,
+    token: &str,
+    labelled: bool,
+) {
     let secret = Secret {
         metadata: ObjectMeta {
-            name: Some("webhook-credentials".into()),
+            name: Some(name.into()),
+            labels: labelled.then(|| {
+                BTreeMap::from([(
+                    "external-secrets.io/type".to_string(),
+                    "webhook".to_string(),
+                )])
+            }),
             ..Default::default()
         },
         string_data: Some(BTreeMap::from([("token".to_string(), token.to_string())])),
@@ -167,6 +184,51 @@ async fn get_and_post_lookups_fill_a_secret_through_json_path_and_properties() {
     .await;
     wait_es(&client, ns.name(), "missing", "False", "SecretSyncedError").await;
     assert!(secret_data(&client, ns.name(), "missing").await.is_none());
+
+    // As ESO, a Secret is sent to a webhook only when its owner labelled it
+    // `external-secrets.io/type: webhook`: without the label the host refuses to read it.
+    create_named_token_secret(&client, ns.name(), "unlabelled-credentials", token, false).await;
+    let mut store = webhook_store(
+        ns.name(),
+        "unlabelled",
+        &format!("{}/api/secrets/{{{{ .remoteRef.key }}}}", server.url()),
+        json!({}),
+    );
+    store["spec"]["provider"]["webhook"]["secrets"] =
+        json!([{"name": "auth", "secretRef": {"name": "unlabelled-credentials"}}]);
+    apply(&client, store).await;
+    apply(
+        &client,
+        store_external_secret(
+            ns.name(),
+            "unlabelled",
+            "unlabelled",
+            json!({"data": [{"secretKey": "pw", "remoteRef": {"key": format!("{key}-pw")}}]}),
+        ),
+    )
+    .await;
+    wait_es(
+        &client,
+        ns.name(),
+        "unlabelled",
+        "False",
+        "SecretSyncedError",
+    )
+    .await;
+    // The condition carries ESO's generic message; the Event says why, naming the label.
+    wait_event(
+        &client,
+        ns.name(),
+        "unlabelled",
+        "UpdateFailed",
+        |_, note| note.contains("does not carry the label external-secrets.io/type: webhook"),
+    )
+    .await;
+    assert!(
+        secret_data(&client, ns.name(), "unlabelled")
+            .await
+            .is_none()
+    );
     assert_no_secret_values(&client).await;
 }
 

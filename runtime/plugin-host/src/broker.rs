@@ -33,6 +33,9 @@ struct ObjectKey {
     key: Option<String>,
 }
 
+/// Labels (name, value) an object must carry.
+type Labels = Vec<(String, String)>;
+
 /// Audiences a ServiceAccount reference allows; `None` (0.1 plugins only): any non-empty set.
 type Audiences = Option<BTreeSet<String>>;
 
@@ -40,6 +43,9 @@ type Audiences = Option<BTreeSet<String>>;
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Grant {
     secrets: BTreeSet<ObjectKey>,
+    /// Labels a granted Secret must carry before the host reads it (contract 0.3's
+    /// `required-labels`, ESO's webhook rule); `None` when some path grants it without any.
+    secret_labels: BTreeMap<ObjectKey, Option<Labels>>,
     config_maps: BTreeSet<ObjectKey>,
     service_accounts: BTreeMap<(Option<String>, String), Audiences>,
 }
@@ -53,6 +59,7 @@ impl Grant {
                 for p in paths {
                     for object in objects_at(config, &p.path) {
                         grant.add(p.kind, object, Some(&p.audiences));
+                        grant.require_labels(p.kind, object, &p.required_labels);
                     }
                 }
             }
@@ -72,6 +79,7 @@ impl Grant {
                     self.add(ReferenceKind::CaProvider, value, None);
                 } else if map.contains_key("name") && map.contains_key("key") {
                     self.add(ReferenceKind::SecretKey, value, None);
+                    self.require_labels(ReferenceKind::SecretKey, value, &[]);
                     self.add(ReferenceKind::ConfigMapKey, value, None);
                 }
                 for (k, v) in map {
@@ -127,6 +135,65 @@ impl Grant {
                 }
             }
         }
+    }
+
+    /// Record the labels a Secret granted at this reference must carry (none: it is granted
+    /// without any, whatever other paths require).
+    fn require_labels(&mut self, kind: ReferenceKind, object: &Value, labels: &[(String, String)]) {
+        let text = |k: &str| object.get(k).and_then(Value::as_str).map(str::to_string);
+        let is_secret = match kind {
+            ReferenceKind::SecretKey => true,
+            ReferenceKind::CaProvider => text("type").as_deref() == Some("Secret"),
+            _ => false,
+        };
+        let Some(name) = text("name").filter(|n| !n.is_empty() && is_secret) else {
+            return;
+        };
+        let key = ObjectKey {
+            namespace: text("namespace"),
+            name,
+            key: text("key"),
+        };
+        let labels = (!labels.is_empty()).then(|| labels.to_vec());
+        let entry = self
+            .secret_labels
+            .entry(key)
+            .or_insert_with(|| labels.clone());
+        match (entry.as_mut(), labels) {
+            (Some(have), Some(more)) => {
+                for l in more {
+                    if !have.contains(&l) {
+                        have.push(l);
+                    }
+                }
+            }
+            _ => *entry = None,
+        }
+    }
+
+    /// The labels a granted Secret key must carry before it is read: those every grant of it
+    /// requires; none when any grant requires none.
+    fn required_labels(
+        &self,
+        home: Option<&str>,
+        namespace: Option<&str>,
+        name: &str,
+        key: &str,
+    ) -> Option<&Labels> {
+        let wanted = normalise(namespace, home);
+        let mut required = None;
+        for (g, labels) in &self.secret_labels {
+            if g.name == name
+                && g.key.as_deref().is_none_or(|k| k == key)
+                && normalise(g.namespace.as_deref(), home) == wanted
+            {
+                match labels {
+                    None => return None,
+                    Some(l) => required = Some(l),
+                }
+            }
+        }
+        required
     }
 
     /// Whether nothing at all is granted.
@@ -410,7 +477,17 @@ impl Broker {
                 "not referenced by the store",
             ));
         }
-        self.services.secret_key(name, key, namespace).await
+        match self
+            .grant
+            .required_labels(self.home(), namespace, name, key)
+        {
+            None => self.services.secret_key(name, key, namespace).await,
+            Some(labels) => {
+                self.services
+                    .labelled_secret_key(name, key, namespace, labels)
+                    .await
+            }
+        }
     }
 
     /// One key of a Secret holding a store's client certificate or its private key, read for
@@ -525,6 +602,7 @@ mod tests {
                     kind: *kind,
                     path: path.to_string(),
                     audiences: aud.iter().map(|a| a.to_string()).collect(),
+                    required_labels: vec![],
                 })
                 .collect(),
         )

@@ -50,6 +50,25 @@ pub trait HostServices: Send + Sync {
         key: &str,
         namespace: Option<&str>,
     ) -> Result<Vec<u8>, ProviderError>;
+    /// One key of a Secret that must carry `labels` (each name with its value): a Secret
+    /// without them is refused as `permission-denied` saying which label is missing. Services
+    /// that cannot see labels refuse every such read (the default).
+    async fn labelled_secret_key(
+        &self,
+        name: &str,
+        key: &str,
+        namespace: Option<&str>,
+        labels: &[(String, String)],
+    ) -> Result<Vec<u8>, ProviderError> {
+        let _ = (key, namespace);
+        Err(ProviderError::PermissionDenied(
+            format!(
+                "Secret {name:?} must carry the labels {} before a plugin may read it, and labels cannot be checked here",
+                describe_labels(labels)
+            )
+            .into(),
+        ))
+    }
     /// One key of a ConfigMap.
     async fn config_map_key(
         &self,
@@ -62,6 +81,40 @@ pub trait HostServices: Send + Sync {
         &self,
         request: TokenRequest,
     ) -> Result<ServiceAccountToken, ProviderError>;
+}
+
+/// `a=b, c=d`, for messages.
+pub fn describe_labels(labels: &[(String, String)]) -> String {
+    labels
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Why a Secret's labels do not meet what a store's plugin requires (ESO's webhook wording),
+/// or `None` when they do.
+pub fn missing_label(
+    what: &str,
+    have: Option<&std::collections::BTreeMap<String, String>>,
+    required: &[(String, String)],
+) -> Option<String> {
+    for (name, value) in required {
+        match have.and_then(|l| l.get(name)) {
+            None => {
+                return Some(format!(
+                    "{what} does not carry the label {name}: {value} that this store's plugin requires of the Secrets it reads (as ESO): add the label to use it"
+                ));
+            }
+            Some(v) if v != value => {
+                return Some(format!(
+                    "{what} has the label {name}: {v:?}, but this store's plugin requires {name}: {value}"
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    None
 }
 
 /// No cluster: every request is refused.
@@ -97,5 +150,37 @@ impl HostServices for NoServices {
             "the store authenticates as ServiceAccount {:?}, which needs a cluster (TokenRequest)",
             r.name
         ).into()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    #[test]
+    fn a_missing_or_different_label_is_named_and_matching_ones_pass() {
+        let required = [(
+            "external-secrets.io/type".to_string(),
+            "webhook".to_string(),
+        )];
+        let labels =
+            |v: &str| BTreeMap::from([("external-secrets.io/type".to_string(), v.to_string())]);
+        assert_eq!(
+            missing_label("Secret a/b", Some(&labels("webhook")), &required),
+            None
+        );
+        let none = missing_label("Secret a/b", None, &required).unwrap();
+        assert!(
+            none.contains("does not carry the label external-secrets.io/type: webhook"),
+            "{none}"
+        );
+        let other = missing_label("Secret a/b", Some(&labels("vault")), &required).unwrap();
+        assert!(
+            other.contains("\"vault\"")
+                && other.contains("requires external-secrets.io/type: webhook"),
+            "{other}"
+        );
+        assert_eq!(missing_label("Secret a/b", None, &[]), None);
     }
 }

@@ -45,6 +45,18 @@ impl HostServices for Recording {
             .push(format!("secret {namespace:?} {name} {key}"));
         Ok(format!("value-of-{name}-{key}").into_bytes())
     }
+    async fn labelled_secret_key(
+        &self,
+        name: &str,
+        key: &str,
+        namespace: Option<&str>,
+        labels: &[(String, String)],
+    ) -> Result<Vec<u8>, ProviderError> {
+        self.asked.lock().unwrap().push(format!(
+            "secret {namespace:?} {name} {key} labelled {labels:?}"
+        ));
+        Ok(format!("value-of-{name}-{key}").into_bytes())
+    }
     async fn config_map_key(
         &self,
         name: &str,
@@ -117,6 +129,52 @@ fn hostile_in(
 
 fn denied(answer: &str) -> bool {
     answer.starts_with("error:") && answer.contains("PermissionDenied")
+}
+
+#[tokio::test]
+async fn a_required_label_is_checked_before_a_secret_is_read() {
+    let (host, _) = host_with(test_limits()).await;
+    // `labelled.secretRef` requires `esox.test/use: hostile`: the services are asked to check
+    // it (the controller's refuse a Secret without it, runtime/esox/tests/e2e_webhook.rs).
+    let (store, services) = hostile_in(
+        &host,
+        StoreContext::secret_store("team-a", "s"),
+        json!({"labelled": {"secretRef": {"name": "hook", "key": "token"}}}),
+    );
+    assert_eq!(
+        get(&store, "secret:hook:token").await,
+        "value-of-hook-token"
+    );
+    assert_eq!(
+        services.asked(),
+        vec![r#"secret None hook token labelled [("esox.test/use", "hostile")]"#.to_string()]
+    );
+    // The same key also referenced where no label is required: read as any reference.
+    let (store, services) = hostile_in(
+        &host,
+        StoreContext::secret_store("team-a", "s2"),
+        json!({"labelled": {"secretRef": {"name": "hook", "key": "token"}},
+               "auth": {"secretRef": {"name": "hook", "key": "token"}}}),
+    );
+    assert_eq!(
+        get(&store, "secret:hook:token").await,
+        "value-of-hook-token"
+    );
+    assert_eq!(services.asked(), vec!["secret None hook token".to_string()]);
+    // Services that cannot see labels refuse such a read rather than skip the check.
+    let store = store_in(
+        &host,
+        StoreContext::secret_store("team-a", "s3"),
+        "hostile",
+        json!({"labelled": {"secretRef": {"name": "hook", "key": "token"}}}),
+        egress(&[]),
+        Arc::new(esox_plugin_host::NoServices),
+    );
+    let answer = get(&store, "secret:hook:token").await;
+    assert!(
+        denied(&answer) && answer.contains("esox.test/use=hostile"),
+        "{answer}"
+    );
 }
 
 #[tokio::test]

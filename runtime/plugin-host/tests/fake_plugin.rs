@@ -350,6 +350,7 @@ async fn a_plugin_built_for_contract_0_2_loads_and_serves_with_its_declared_gran
             kind: esox_plugin_host::ReferenceKind::SecretKey,
             path: "secretRef".into(),
             audiences: vec![],
+            required_labels: vec![],
         }])
     );
     assert!(

@@ -101,6 +101,7 @@ fn to_json(m: &PluginMeta) -> serde_json::Value {
                     "kind": p.kind.as_str(),
                     "path": p.path,
                     "audiences": p.audiences,
+                    "requiredLabels": p.required_labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>(),
                 }))
                 .collect::<Vec<_>>()),
             References::InferredFromConfig => serde_json::json!(

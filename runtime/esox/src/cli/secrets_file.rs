@@ -34,6 +34,15 @@ impl HostServices for NoCluster {
             .await
             .map_err(with_hint)
     }
+    async fn labelled_secret_key(
+        &self,
+        name: &str,
+        key: &str,
+        namespace: Option<&str>,
+        _: &[(String, String)],
+    ) -> Result<Vec<u8>, ProviderError> {
+        self.secret_key(name, key, namespace).await
+    }
     async fn config_map_key(
         &self,
         name: &str,
@@ -114,6 +123,18 @@ impl HostServices for LocalServices {
             .and_then(|s| s.get(key))
             .map(|v| v.clone().into_bytes())
             .ok_or(ProviderError::NotFound)
+    }
+    /// A secrets file is the user's own and has no labels: the labels a plugin requires of the
+    /// Secrets it reads in a cluster (the webhook plugin's `external-secrets.io/type: webhook`)
+    /// guard other people's Secrets there, so they are not asked for here.
+    async fn labelled_secret_key(
+        &self,
+        name: &str,
+        key: &str,
+        namespace: Option<&str>,
+        _: &[(String, String)],
+    ) -> Result<Vec<u8>, ProviderError> {
+        self.secret_key(name, key, namespace).await
     }
     async fn config_map_key(
         &self,

@@ -139,6 +139,8 @@ pub struct ReferencePath {
     pub path: String,
     /// Audiences the plugin requests for a service account besides the reference's own.
     pub audiences: Vec<String>,
+    /// Labels a Secret found at a `secret-key` path must carry before it is read (0.3+).
+    pub required_labels: Vec<(String, String)>,
 }
 
 /// Where a store config names a client certificate and its private key (declared by the

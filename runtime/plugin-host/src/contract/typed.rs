@@ -4,9 +4,10 @@
 
 /// The conversions and host imports of a typed contract (0.2+), expanded inside the version's
 /// module after its `bindgen!`. `$client_certificates` maps the version's `plugin-info` to the
-/// client certificate paths it declares (none before 0.3).
+/// client certificate paths it declares, `$required_labels` a `reference-path` to the labels
+/// it requires (none of either before 0.3).
 macro_rules! typed_contract {
-    ($client_certificates:expr) => {
+    ($client_certificates:expr, $required_labels:expr) => {
         use esox::provider::host as wit_host;
         use esox::provider::types as wit;
 
@@ -117,6 +118,7 @@ macro_rules! typed_contract {
                                 wit::ReferenceKind::CaProvider => ReferenceKind::CaProvider,
                                 wit::ReferenceKind::ServiceAccount => ReferenceKind::ServiceAccount,
                             },
+                            required_labels: ($required_labels)(&r),
                             path: r.path,
                             audiences: r.audiences,
                         })

@@ -24,4 +24,7 @@ wasmtime::component::bindgen!({
     },
 });
 
-super::typed::typed_contract!(|_: &wit::PluginInfo| Vec::new());
+super::typed::typed_contract!(
+    |_: &wit::PluginInfo| Vec::new(),
+    |_: &wit::ReferencePath| { Vec::new() }
+);

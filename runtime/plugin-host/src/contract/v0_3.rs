@@ -23,12 +23,15 @@ wasmtime::component::bindgen!({
     },
 });
 
-super::typed::typed_contract!(|info: &wit::PluginInfo| {
-    info.client_certificates
-        .iter()
-        .map(|c| super::ClientCertificatePath {
-            certificate: c.certificate.clone(),
-            private_key: c.private_key.clone(),
-        })
-        .collect::<Vec<_>>()
-});
+super::typed::typed_contract!(
+    |info: &wit::PluginInfo| {
+        info.client_certificates
+            .iter()
+            .map(|c| super::ClientCertificatePath {
+                certificate: c.certificate.clone(),
+                private_key: c.private_key.clone(),
+            })
+            .collect::<Vec<_>>()
+    },
+    |r: &wit::ReferencePath| r.required_labels.clone()
+);
