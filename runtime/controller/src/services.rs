@@ -83,6 +83,24 @@ fn secret_data_key(secret: Secret, what: &str, key: &str) -> Result<Vec<u8>, Pro
         })
 }
 
+impl KubeServices {
+    /// A referenced Secret, under the store's namespace rules, and how to name it in messages.
+    async fn secret(
+        &self,
+        name: &str,
+        namespace: Option<&str>,
+    ) -> Result<(Secret, String), ProviderError> {
+        let ns = self.rules.resolve(namespace)?;
+        let what = format!("Secret {ns}/{name}");
+        let secret = Api::<Secret>::namespaced(self.client.clone(), &ns)
+            .get_opt(name)
+            .await
+            .map_err(|e| kube_error(&what, e))?
+            .ok_or_else(|| ProviderError::InvalidConfig(format!("{what}, referenced by the store, does not exist: create it or fix the reference").into()))?;
+        Ok((secret, what))
+    }
+}
+
 #[async_trait]
 impl HostServices for KubeServices {
     async fn secret_key(
@@ -91,13 +109,7 @@ impl HostServices for KubeServices {
         key: &str,
         namespace: Option<&str>,
     ) -> Result<Vec<u8>, ProviderError> {
-        let ns = self.rules.resolve(namespace)?;
-        let what = format!("Secret {ns}/{name}");
-        let secret = Api::<Secret>::namespaced(self.client.clone(), &ns)
-            .get_opt(name)
-            .await
-            .map_err(|e| kube_error(&what, e))?
-            .ok_or_else(|| ProviderError::InvalidConfig(format!("{what}, referenced by the store, does not exist: create it or fix the reference").into()))?;
+        let (secret, what) = self.secret(name, namespace).await?;
         secret_data_key(secret, &what, key)
     }
 
@@ -108,13 +120,7 @@ impl HostServices for KubeServices {
         namespace: Option<&str>,
         labels: &[(String, String)],
     ) -> Result<Vec<u8>, ProviderError> {
-        let ns = self.rules.resolve(namespace)?;
-        let what = format!("Secret {ns}/{name}");
-        let secret = Api::<Secret>::namespaced(self.client.clone(), &ns)
-            .get_opt(name)
-            .await
-            .map_err(|e| kube_error(&what, e))?
-            .ok_or_else(|| ProviderError::InvalidConfig(format!("{what}, referenced by the store, does not exist: create it or fix the reference").into()))?;
+        let (secret, what) = self.secret(name, namespace).await?;
         if let Some(why) = esox_plugin_host::services::missing_label(
             &what,
             secret.metadata.labels.as_ref(),

@@ -49,6 +49,18 @@ async fn reader(client: &kube::Client, home: &str, remote: &str) {
         )
         .await
         .unwrap();
+    let subject = Subject {
+        kind: "ServiceAccount".into(),
+        name: "reader".into(),
+        namespace: Some(home.into()),
+        ..Default::default()
+    };
+    secret_reader_role(client, remote, subject).await;
+}
+
+/// A Role that gets and lists Secrets in `remote`, bound to `subject`: the remote side an
+/// operator sets up for the store's identity.
+async fn secret_reader_role(client: &kube::Client, remote: &str, subject: Subject) {
     Api::<Role>::namespaced(client.clone(), remote)
         .create(
             &PostParams::default(),
@@ -74,12 +86,7 @@ async fn reader(client: &kube::Client, home: &str, remote: &str) {
                     kind: "Role".into(),
                     name: "secret-reader".into(),
                 },
-                subjects: Some(vec![Subject {
-                    kind: "ServiceAccount".into(),
-                    name: "reader".into(),
-                    namespace: Some(home.into()),
-                    ..Default::default()
-                }]),
+                subjects: Some(vec![subject]),
             },
         )
         .await
@@ -490,41 +497,13 @@ async fn a_client_certificate_from_the_csr_api_reads_another_namespaces_secrets(
     .await;
     // The remote side: a user named by its certificate, allowed to read Secrets there.
     let user = format!("esox-e2e-cert-{}", ns.name());
-    Api::<Role>::namespaced(client.clone(), remote.name())
-        .create(
-            &PostParams::default(),
-            &Role {
-                metadata: meta("secret-reader", None),
-                rules: Some(vec![PolicyRule {
-                    api_groups: Some(vec!["".into()]),
-                    resources: Some(vec!["secrets".into()]),
-                    verbs: vec!["get".into(), "list".into()],
-                    ..Default::default()
-                }]),
-            },
-        )
-        .await
-        .unwrap();
-    Api::<RoleBinding>::namespaced(client.clone(), remote.name())
-        .create(
-            &PostParams::default(),
-            &RoleBinding {
-                metadata: meta("secret-reader", None),
-                role_ref: RoleRef {
-                    api_group: Some("rbac.authorization.k8s.io".into()),
-                    kind: "Role".into(),
-                    name: "secret-reader".into(),
-                },
-                subjects: Some(vec![Subject {
-                    kind: "User".into(),
-                    name: user.clone(),
-                    api_group: Some("rbac.authorization.k8s.io".into()),
-                    ..Default::default()
-                }]),
-            },
-        )
-        .await
-        .unwrap();
+    let subject = Subject {
+        kind: "User".into(),
+        name: user.clone(),
+        api_group: Some("rbac.authorization.k8s.io".into()),
+        ..Default::default()
+    };
+    secret_reader_role(&client, remote.name(), subject).await;
     // The certificate, signed by the cluster through the CertificateSigningRequest API, in a
     // kubernetes.io/tls-style Secret (its private key is a value no log or Event may hold).
     let cert = stack

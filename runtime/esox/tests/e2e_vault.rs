@@ -393,9 +393,12 @@ async fn client_certificates_log_in_with_cert_auth_and_pass_mtls() {
         )
         .await
         .unwrap();
-    // Vault's cert auth method trusts the harness CA for role `esox` (ESO's vaultRole).
+    // Vault's cert auth method trusts the harness CA for the role (ESO's vaultRole).
     let role = format!("esox-{}", ns.name());
-    let _ = vault.write("sys/auth/cert", &json!({"type": "cert"})).await;
+    vault
+        .write("sys/auth/cert", &json!({"type": "cert"}))
+        .await
+        .expect("enable the cert auth method");
     vault
         .write(
             &format!("auth/cert/certs/{role}"),
