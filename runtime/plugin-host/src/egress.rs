@@ -156,13 +156,11 @@ pub enum Denial {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct EgressPolicy {
     rules: Vec<EgressRule>,
-    /// CA certificates (DER) the store's config names (`caProvider`, `caBundle`): when there are
-    /// any, this store's TLS trusts exactly these, not the public roots (ESO's behaviour).
-    trust: Vec<Vec<u8>>,
-    /// The client certificate the store's config names (contract 0.3), presented in every TLS
-    /// handshake of this store's requests. Shared by the store's instances, so a renewed
-    /// certificate reaches them all.
-    client_auth: Option<Arc<ClientAuth>>,
+    /// The store's own TLS material, when its config names any: CA certificates
+    /// (`caProvider`, `caBundle`), trusted instead of the public roots (ESO's behaviour), and
+    /// the client certificate it presents (contract 0.3). Shared by the store's instances, so
+    /// material read again reaches them all.
+    tls: Option<Arc<StoreTls>>,
 }
 
 /// A client certificate and its private key, parsed and checked against each other. Never
@@ -247,87 +245,91 @@ impl ClientIdentity {
     }
 }
 
-/// The client certificate a store presents, and when it was last read from its Secrets.
-pub struct ClientAuth {
-    /// The store's CA certificates (DER), which the config trusts.
-    trust: Vec<Vec<u8>>,
-    current: std::sync::RwLock<ClientAuthState>,
+/// A store's own TLS material (the CA certificates it trusts instead of the public roots, the
+/// client certificate it presents), the client config built from it, and when it was read.
+pub struct StoreTls {
+    current: std::sync::RwLock<TlsState>,
 }
 
-struct ClientAuthState {
+struct TlsState {
+    /// Of the trusted certificates and the client identity: to tell whether a re-read changed
+    /// anything.
     fingerprint: [u8; 32],
+    trust: Vec<Vec<u8>>,
     config: Arc<rustls::ClientConfig>,
     read_at: std::time::Instant,
 }
 
-impl std::fmt::Debug for ClientAuth {
+impl std::fmt::Debug for StoreTls {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let state = self.current.read().unwrap_or_else(|e| e.into_inner());
-        f.debug_struct("ClientAuth")
+        let state = self.state();
+        f.debug_struct("StoreTls")
+            .field("trusted_certificates", &state.trust.len())
             .field("fingerprint", &hex_prefix(&state.fingerprint))
             .finish_non_exhaustive()
     }
 }
 
-impl PartialEq for ClientAuth {
+impl PartialEq for StoreTls {
     fn eq(&self, other: &Self) -> bool {
-        self.fingerprint() == other.fingerprint()
+        self.state().fingerprint == other.state().fingerprint
     }
 }
-impl Eq for ClientAuth {}
+impl Eq for StoreTls {}
 
-impl ClientAuth {
-    fn new(identity: &ClientIdentity, trust: &[Vec<u8>]) -> Result<Self, ClientIdentityError> {
-        Ok(ClientAuth {
+impl StoreTls {
+    fn build(
+        trust: &[Vec<u8>],
+        identity: Option<&ClientIdentity>,
+    ) -> Result<TlsState, ClientIdentityError> {
+        use sha2::Digest as _;
+        let mut digest = sha2::Sha256::new();
+        for der in trust {
+            digest.update((der.len() as u64).to_be_bytes());
+            digest.update(der);
+        }
+        if let Some(identity) = identity {
+            digest.update(identity.fingerprint);
+        }
+        Ok(TlsState {
+            fingerprint: digest.finalize().into(),
             trust: trust.to_vec(),
-            current: std::sync::RwLock::new(ClientAuthState {
-                fingerprint: identity.fingerprint,
-                config: identity.config(trust)?,
-                read_at: std::time::Instant::now(),
-            }),
+            config: match identity {
+                Some(identity) => identity.config(trust)?,
+                None => trusting(trust),
+            },
+            read_at: std::time::Instant::now(),
         })
     }
 
-    fn fingerprint(&self) -> [u8; 32] {
-        self.current
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .fingerprint
+    fn state(&self) -> std::sync::RwLockReadGuard<'_, TlsState> {
+        self.current.read().unwrap_or_else(|e| e.into_inner())
     }
 
     fn config(&self) -> Arc<rustls::ClientConfig> {
-        self.current
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .config
-            .clone()
+        self.state().config.clone()
     }
 
-    /// Whether the identity was read longer than `max_age` ago.
+    /// Whether the material was read longer than `max_age` ago.
     pub fn is_older_than(&self, max_age: Duration) -> bool {
-        self.current
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .read_at
-            .elapsed()
-            > max_age
+        self.state().read_at.elapsed() > max_age
     }
 
-    /// Take a freshly read identity: new handshakes present it when it changed. Returns
-    /// whether it changed.
-    pub fn renew(&self, identity: &ClientIdentity) -> Result<bool, ClientIdentityError> {
-        let changed = self.fingerprint() != identity.fingerprint;
-        let config = if changed {
-            Some(identity.config(&self.trust)?)
-        } else {
-            None
-        };
+    /// Take freshly read material: new handshakes use it when it changed. Returns whether it
+    /// changed. On error the previous material stays.
+    pub fn renew(
+        &self,
+        trust: &[Vec<u8>],
+        identity: Option<&ClientIdentity>,
+    ) -> Result<bool, ClientIdentityError> {
+        let fresh = Self::build(trust, identity)?;
         let mut state = self.current.write().unwrap_or_else(|e| e.into_inner());
-        if let Some(config) = config {
-            state.config = config;
-            state.fingerprint = identity.fingerprint;
+        let changed = state.fingerprint != fresh.fingerprint;
+        if changed {
+            *state = fresh;
+        } else {
+            state.read_at = fresh.read_at;
         }
-        state.read_at = std::time::Instant::now();
         Ok(changed)
     }
 }
@@ -346,38 +348,48 @@ impl EgressPolicy {
             .into_iter()
             .map(|r| EgressRule::parse(r.as_ref()))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(EgressPolicy {
-            rules,
-            trust: Vec::new(),
-            client_auth: None,
-        })
+        Ok(EgressPolicy { rules, tls: None })
     }
 
     /// This policy trusting only the CA certificates (DER) the store's
     /// config names.
-    pub fn with_trust(mut self, certificates: Vec<Vec<u8>>) -> Self {
-        self.trust = certificates;
-        self
+    pub fn with_trust(self, certificates: Vec<Vec<u8>>) -> Self {
+        let unchanged = self.clone();
+        // Without a client identity building cannot fail.
+        self.with_tls(certificates, None).unwrap_or(unchanged)
+    }
+
+    /// This policy with the store's TLS material: the CA certificates (DER) its config names,
+    /// trusted instead of the public roots, and the client certificate it presents in every
+    /// handshake. Neither: the public roots and no client certificate.
+    pub fn with_tls(
+        self,
+        trust: Vec<Vec<u8>>,
+        identity: Option<&ClientIdentity>,
+    ) -> Result<Self, ClientIdentityError> {
+        if trust.is_empty() && identity.is_none() {
+            return Ok(EgressPolicy { tls: None, ..self });
+        }
+        let state = StoreTls::build(&trust, identity)?;
+        Ok(EgressPolicy {
+            tls: Some(Arc::new(StoreTls {
+                current: std::sync::RwLock::new(state),
+            })),
+            ..self
+        })
     }
 
     /// The store's own CA certificates (DER), if any.
-    pub fn trust(&self) -> &[Vec<u8>] {
-        &self.trust
+    pub fn trust(&self) -> Vec<Vec<u8>> {
+        self.tls
+            .as_ref()
+            .map(|t| t.state().trust.clone())
+            .unwrap_or_default()
     }
 
-    /// This policy presenting `identity` in its TLS handshakes (trusting the policy's CAs: call
-    /// after [`Self::with_trust`]).
-    pub fn with_client_identity(
-        mut self,
-        identity: &ClientIdentity,
-    ) -> Result<Self, ClientIdentityError> {
-        self.client_auth = Some(Arc::new(ClientAuth::new(identity, &self.trust)?));
-        Ok(self)
-    }
-
-    /// The client certificate this store presents, if any.
-    pub fn client_auth(&self) -> Option<&Arc<ClientAuth>> {
-        self.client_auth.as_ref()
+    /// The store's own TLS material, if its config names any.
+    pub fn tls(&self) -> Option<&Arc<StoreTls>> {
+        self.tls.as_ref()
     }
 
     /// Add the origin of a URL (an operator-configured endpoint) as a rule.
@@ -622,12 +634,9 @@ async fn tls_connect(
     policy: &EgressPolicy,
 ) -> Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>, HttpError> {
     static PUBLIC: std::sync::OnceLock<Arc<rustls::ClientConfig>> = std::sync::OnceLock::new();
-    let config = if let Some(auth) = &policy.client_auth {
-        auth.config()
-    } else if policy.trust.is_empty() {
-        PUBLIC.get_or_init(|| client_config(&[])).clone()
-    } else {
-        trusting(&policy.trust)
+    let config = match &policy.tls {
+        Some(tls) => tls.config(),
+        None => PUBLIC.get_or_init(|| client_config(&[])).clone(),
     };
     let name = rustls::pki_types::ServerName::try_from(host.to_string()).map_err(|_| {
         HttpError::DnsError {
@@ -1200,21 +1209,36 @@ FmfuBI4SYs5L
     }
 
     #[test]
-    fn a_renewed_identity_replaces_the_presented_one_only_when_it_changed() {
+    fn renewed_tls_material_replaces_the_config_only_when_it_changed() {
         let (cert, key) = self_signed("a");
         let (cert2, key2) = self_signed("b");
+        let ca = certificates_of_pem(cert.as_bytes()).unwrap();
         let first = ClientIdentity::from_pem(cert.as_bytes(), key.as_bytes()).unwrap();
         let policy = EgressPolicy::deny_all()
-            .with_client_identity(&first)
+            .with_tls(ca.clone(), Some(&first))
             .unwrap();
-        let auth = policy.client_auth().unwrap();
-        let before = auth.config();
-        assert!(!auth.renew(&first).unwrap(), "same pair: unchanged");
-        assert!(Arc::ptr_eq(&before, &auth.config()));
-        assert!(!auth.is_older_than(Duration::from_secs(60)));
+        let tls = policy.tls().unwrap();
+        let before = tls.config();
+        assert!(!tls.renew(&ca, Some(&first)).unwrap(), "same material");
+        assert!(Arc::ptr_eq(&before, &tls.config()));
+        assert!(!tls.is_older_than(Duration::from_secs(60)));
+        // A renewed certificate, then a rotated CA: each makes a new config.
         let second = ClientIdentity::from_pem(cert2.as_bytes(), key2.as_bytes()).unwrap();
-        assert!(auth.renew(&second).unwrap());
-        assert!(!Arc::ptr_eq(&before, &auth.config()));
+        assert!(tls.renew(&ca, Some(&second)).unwrap());
+        let after_cert = tls.config();
+        assert!(!Arc::ptr_eq(&before, &after_cert));
+        let ca2 = certificates_of_pem(cert2.as_bytes()).unwrap();
+        assert!(tls.renew(&ca2, Some(&second)).unwrap());
+        assert!(!Arc::ptr_eq(&after_cert, &tls.config()));
+        assert_eq!(policy.trust(), ca2);
+        // Nothing named: no store material at all (the public roots).
+        assert!(
+            EgressPolicy::deny_all()
+                .with_tls(vec![], None)
+                .unwrap()
+                .tls()
+                .is_none()
+        );
     }
 
     #[test]
@@ -1229,7 +1253,7 @@ FmfuBI4SYs5L
         let public = client_config(&[]);
         let own = trusting(&ca);
         let policy = EgressPolicy::deny_all().with_trust(ca.clone());
-        assert_eq!(policy.trust(), &ca[..]);
+        assert_eq!(policy.trust(), ca);
         assert!(EgressPolicy::deny_all().trust().is_empty());
         assert!(!Arc::ptr_eq(&public, &own));
         // Built once per set of certificates.

@@ -100,9 +100,10 @@ pub struct Limits {
     /// An instance whose memory grew past this many bytes is dropped after its call instead
     /// of being kept warm.
     pub recycle_memory_bytes: usize,
-    /// How long a store's client certificate (contract 0.3) is presented before the host reads
-    /// its Secrets again, so a renewed certificate is picked up without a restart.
-    pub client_certificate_max_age: Duration,
+    /// How long a store's own TLS material (the CA certificates its config names, the client
+    /// certificate it presents) is used before the host reads it again, so a rotated CA or a
+    /// renewed certificate is picked up without a restart or a change to the store.
+    pub tls_refresh_interval: Duration,
 }
 
 impl Limits {
@@ -133,7 +134,7 @@ impl Default for Limits {
             instances_per_namespace: 64,
             acquire_timeout: Duration::from_secs(10),
             recycle_memory_bytes: 32 << 20,
-            client_certificate_max_age: Duration::from_secs(300),
+            tls_refresh_interval: Duration::from_secs(300),
         }
     }
 }

@@ -263,6 +263,8 @@ pub struct StoreClient {
     broker: Arc<Broker>,
     /// The store's egress policy, resolved by its first instance.
     egress: OnceLock<Arc<EgressPolicy>>,
+    /// Held while the store's TLS material is read again ([`Self::renew_tls`]).
+    tls_renewal: tokio::sync::Mutex<()>,
     permits: Semaphore,
 }
 
@@ -300,6 +302,7 @@ impl StoreClient {
             config_json: Arc::from(spec.config.to_string()),
             spec: Arc::new(spec),
             egress: OnceLock::new(),
+            tls_renewal: tokio::sync::Mutex::new(()),
             broker,
             id,
             plugin,
@@ -428,10 +431,10 @@ impl StoreClient {
     /// plugin declares as `ca-provider`, the referenced Secret or ConfigMap key (read through
     /// the broker, so the store's grant and namespace rules apply), and the `caBundle` beside
     /// it (inline base64 PEM: ESO's convention wherever it has a `caProvider`), which wins over
-    /// the `caProvider` when both are set, as in ESO. Trusted for
-    /// this store only and instead of the public roots (as ESO); resolved once per store client (a changed
-    /// store spec makes a new client; a CA rotated inside the same Secret is picked up when the
-    /// store is next changed or the controller restarts).
+    /// the `caProvider` when both are set, as in ESO. Trusted for this store only and instead
+    /// of the public roots (as ESO); resolved when the store client opens its first instance
+    /// and again every [`crate::Limits::tls_refresh_interval`] ([`Self::renew_tls`]), so a CA
+    /// rotated inside the same Secret or ConfigMap is picked up.
     async fn resolve_trust(&self) -> Result<Vec<Vec<u8>>, ProviderError> {
         let crate::contract::References::Declared(paths) = &self.plugin.meta.references else {
             return Ok(Vec::new());
@@ -551,24 +554,31 @@ impl StoreClient {
         Ok(None)
     }
 
-    /// Read the store's client certificate again when it was read more than
-    /// [`crate::Limits::client_certificate_max_age`] ago, so a certificate renewed in its Secret
-    /// (cert-manager) reaches new handshakes without a restart. On failure the old one stays
-    /// and the call fails with the reason.
-    async fn renew_client_identity(&self) -> Result<(), ProviderError> {
-        let Some(auth) = self.egress.get().and_then(|p| p.client_auth()) else {
+    /// Read the store's own TLS material (its CA certificates and its client certificate)
+    /// again when it was read more than [`crate::Limits::tls_refresh_interval`] ago, so a CA
+    /// rotated in its Secret or ConfigMap, or a certificate renewed in its Secret
+    /// (cert-manager), reaches new handshakes without a restart. One call reads; the others go
+    /// on with the current material meanwhile. On failure the current material stays and the
+    /// call fails with the reason.
+    async fn renew_tls(&self) -> Result<(), ProviderError> {
+        let Some(tls) = self.egress.get().and_then(|p| p.tls()) else {
             return Ok(());
         };
-        if !auth.is_older_than(self.host.inner.config.limits.client_certificate_max_age) {
+        let interval = self.host.inner.config.limits.tls_refresh_interval;
+        if !tls.is_older_than(interval) {
             return Ok(());
         }
-        let Some(identity) = self.resolve_client_identity().await? else {
-            // The config is fixed for this client, so the pair cannot vanish from it.
+        let Ok(_reading) = self.tls_renewal.try_lock() else {
             return Ok(());
         };
-        match auth.renew(&identity) {
+        if !tls.is_older_than(interval) {
+            return Ok(());
+        }
+        let trust = self.resolve_trust().await?;
+        let identity = self.resolve_client_identity().await?;
+        match tls.renew(&trust, identity.as_ref()) {
             Ok(true) => {
-                tracing::info!(plugin = %self.plugin.meta.name, store = %self.spec.context, "the store's client certificate changed in its Secret; new connections present the new one");
+                tracing::info!(plugin = %self.plugin.meta.name, store = %self.spec.context, "the store's CA or client certificate changed where its config names it; new connections use the new one");
                 Ok(())
             }
             Ok(false) => Ok(()),
@@ -622,21 +632,21 @@ impl StoreClient {
                     Ok(p) => p,
                     Err(e) => return Ok(Err(e)),
                 };
-                let policy = match self.resolve_trust().await {
-                    Ok(trust) => policy.with_trust(trust),
+                let trust = match self.resolve_trust().await {
+                    Ok(trust) => trust,
                     Err(e) => return Ok(Err(e)),
                 };
-                let policy = match self.resolve_client_identity().await {
-                    Ok(None) => Arc::new(policy),
-                    Ok(Some(identity)) => match policy.with_client_identity(&identity) {
-                        Ok(p) => Arc::new(p),
-                        Err(e) => {
-                            return Ok(Err(ProviderError::InvalidConfig(
-                                format!("the store's client certificate: {e}").into(),
-                            )));
-                        }
-                    },
+                let identity = match self.resolve_client_identity().await {
+                    Ok(identity) => identity,
                     Err(e) => return Ok(Err(e)),
+                };
+                let policy = match policy.with_tls(trust, identity.as_ref()) {
+                    Ok(p) => Arc::new(p),
+                    Err(e) => {
+                        return Ok(Err(ProviderError::InvalidConfig(
+                            format!("the store's client certificate: {e}").into(),
+                        )));
+                    }
                 };
                 store.data_mut().set_egress(policy.clone());
                 let _ = self.egress.set(policy);
@@ -686,7 +696,7 @@ impl StoreClient {
             .map_err(|_| ProviderError::Unavailable("store client closed".into()))?;
         let started = Instant::now();
         pool.expire(limits.idle_timeout, metrics);
-        if let Err(e) = self.renew_client_identity().await {
+        if let Err(e) = self.renew_tls().await {
             self.record(call.name(), error_status(&e), started);
             return Err(e);
         }

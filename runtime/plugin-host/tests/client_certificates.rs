@@ -351,7 +351,7 @@ async fn the_first_declared_pair_wins_as_auth_cert_does_over_tls_in_eso() {
 #[tokio::test]
 async fn a_certificate_renewed_in_its_secret_reaches_new_connections() {
     let limits = Limits {
-        client_certificate_max_age: Duration::ZERO,
+        tls_refresh_interval: Duration::ZERO,
         ..test_limits()
     };
     let (host, _) = host_with(limits).await;
@@ -429,4 +429,40 @@ async fn bad_pairs_are_refused_naming_the_fields_and_never_quoting_the_key() {
         assert!(message.contains(expected), "{extra}: {message}");
         assert!(!message.contains(&key_body), "a key leaked into {message}");
     }
+}
+
+#[tokio::test]
+async fn a_ca_rotated_in_its_secret_is_trusted_without_a_restart() {
+    let limits = Limits {
+        tls_refresh_interval: Duration::ZERO,
+        ..test_limits()
+    };
+    let (host, _) = host_with(limits).await;
+    let pki = pki();
+    let port = mtls_server(&pki).await;
+    let secrets = secrets_with(&pki);
+    // The CA Secret holds another CA first: the server's certificate is not trusted.
+    secrets.put("ca", "ca.crt", &ca("some-other-ca").pem());
+    let origin = format!("https://localhost:{port}");
+    let store = host
+        .open_store(StoreSpec {
+            context: StoreContext::secret_store("ns", "rotating-ca"),
+            plugin: "hostile".into(),
+            config: json!({
+                "auth": {"caProvider": {"type": "Secret", "name": "ca", "key": "ca.crt"}},
+                "tls": {"certSecretRef": selector("client", None), "keySecretRef": selector("client", None)},
+            }),
+            settings: vec![],
+            egress: egress(&[origin.as_str()]),
+            services: secrets.clone(),
+            ambient: None,
+            api_audience_tokens: false,
+        })
+        .unwrap();
+    let url = format!("get:{origin}/");
+    let answer = get(&store, &url).await;
+    assert!(answer.starts_with("error:"), "{answer}");
+    // The owner puts the right CA into the same Secret: the next connection trusts it.
+    secrets.put("ca", "ca.crt", &pki.ca_pem);
+    assert_eq!(get(&store, &url).await, "status:200");
 }
