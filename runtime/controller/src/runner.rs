@@ -311,13 +311,28 @@ where
         .backoff(WatchBackoff::default())
 }
 
+/// The objects a channel receives, as a trigger stream.
+fn received<K: Send + 'static>(
+    rx: tokio::sync::mpsc::UnboundedReceiver<K>,
+) -> impl futures::Stream<Item = Result<K, watcher::Error>> + Send + 'static {
+    futures::stream::unfold(
+        rx,
+        |mut rx| async move { rx.recv().await.map(|o| (Ok(o), rx)) },
+    )
+}
+
 /// A watch of `api` through a reflector cache: the trigger stream for `Controller::for_stream`
-/// and the cache it fills. Deletions, and objects missing from a relist, go to `gone`.
+/// and the cache it fills. Deletions, and objects missing from a relist, go to `gone`. Every
+/// object the watch applies or deletes also goes to `touched`, if given, once the cache holds
+/// it: a reconcile it triggers elsewhere reads the cache no older than the event (a separate
+/// watch could fire first, and after an API server restart it did: an ExternalSecret
+/// re-synced from its store's old spec and nothing triggered it again).
 fn cached<K>(
     api: Api<K>,
     name: &'static str,
     health: Arc<Health>,
     gone: tokio::sync::mpsc::UnboundedSender<Gone<K>>,
+    touched: Option<tokio::sync::mpsc::UnboundedSender<K>>,
 ) -> (
     impl futures::Stream<Item = Result<K, watcher::Error>> + Send + 'static,
     reflector::Store<K>,
@@ -345,6 +360,16 @@ where
                 && let Some(g) = tracker.on_event(event)
             {
                 let _ = gone.send(g);
+            }
+            if let (Some(touched), Ok(event)) = (&touched, event) {
+                match event {
+                    watcher::Event::Apply(o)
+                    | watcher::Event::InitApply(o)
+                    | watcher::Event::Delete(o) => {
+                        let _ = touched.send(o.clone());
+                    }
+                    watcher::Event::Init | watcher::Event::InitDone => {}
+                }
             }
         })
         .applied_objects();
@@ -491,11 +516,16 @@ pub async fn run(
 
     // A deleted or changed store frees its plugin clients (and their instances) at once.
     let stores = Arc::new(StoreClients::new(host.clone(), policy, client.clone()));
+    // A store's changes trigger the ExternalSecrets that use it from the store's own cached
+    // watch, after the cache holds them (see `cached`).
+    let (ss_touched, ss_touched_rx) = tokio::sync::mpsc::unbounded_channel();
+    let (css_touched, css_touched_rx) = tokio::sync::mpsc::unbounded_channel();
     let (trigger, reader) = cached(
         api::<SecretStore>(&client, ns.as_deref()),
         "SecretStore",
         health.clone(),
         ss_gone,
+        Some(ss_touched),
     );
     let ss_controller = Controller::for_stream(trigger, reader);
     let (trigger, reader) = cached(
@@ -503,6 +533,7 @@ pub async fn run(
         "ClusterSecretStore",
         health.clone(),
         css_gone,
+        Some(css_touched),
     );
     let css_controller = Controller::for_stream(trigger, reader);
 
@@ -513,6 +544,7 @@ pub async fn run(
         "ExternalSecret",
         health.clone(),
         es_gone,
+        None,
     );
     let es_controller = Controller::for_stream(trigger, reader);
 
@@ -610,8 +642,6 @@ pub async fn run(
     } else {
         futures::stream::pending().boxed()
     };
-    let ss_triggers = watcher(api::<SecretStore>(&client, ns.as_deref()), wc());
-    let css_triggers = watcher(Api::<ClusterSecretStore>::all(client.clone()), wc());
     let es_controller = es_controller
         .watches_stream(
             resilient(secrets, "Secret", health.clone()).touched_objects(),
@@ -631,21 +661,15 @@ pub async fn run(
             );
             secret_to_external_secrets(&c4, &ns, &c.name_any(), c.owner_references())
         })
-        .watches_stream(
-            resilient(ss_triggers, "SecretStore", health.clone()).touched_objects(),
-            move |s: SecretStore| {
-                c2.index.users_of(&StoreKey::Namespaced {
-                    namespace: s.namespace().unwrap_or_default(),
-                    name: s.name_any(),
-                })
-            },
-        )
-        .watches_stream(
-            resilient(css_triggers, "ClusterSecretStore", health.clone()).touched_objects(),
-            move |s: ClusterSecretStore| {
-                c3.index.users_of(&StoreKey::Cluster { name: s.name_any() })
-            },
-        )
+        .watches_stream(received(ss_touched_rx), move |s: SecretStore| {
+            c2.index.users_of(&StoreKey::Namespaced {
+                namespace: s.namespace().unwrap_or_default(),
+                name: s.name_any(),
+            })
+        })
+        .watches_stream(received(css_touched_rx), move |s: ClusterSecretStore| {
+            c3.index.users_of(&StoreKey::Cluster { name: s.name_any() })
+        })
         .shutdown_on_signal()
         .run(guarded(reconcile), error_policy, ctx.clone())
         .for_each(|r| async move {
