@@ -33,6 +33,16 @@ struct ObjectKey {
     key: Option<String>,
 }
 
+impl ObjectKey {
+    /// Whether this granted key covers `name`/`key` in `namespace` (a key of `None` covers
+    /// every key of the object; namespaces compare as resolved against `home`).
+    fn matches(&self, home: Option<&str>, namespace: Option<&str>, name: &str, key: &str) -> bool {
+        self.name == name
+            && self.key.as_deref().is_none_or(|k| k == key)
+            && normalise(self.namespace.as_deref(), home) == normalise(namespace, home)
+    }
+}
+
 /// Labels (name, value) an object must carry.
 type Labels = Vec<(String, String)>;
 
@@ -42,10 +52,10 @@ type Audiences = Option<BTreeSet<String>>;
 /// What one store's plugin may ask the host for.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Grant {
-    secrets: BTreeSet<ObjectKey>,
-    /// Labels a granted Secret must carry before the host reads it (contract 0.3's
-    /// `required-labels`, ESO's webhook rule); `None` when some path grants it without any.
-    secret_labels: BTreeMap<ObjectKey, Option<Labels>>,
+    /// Granted Secret keys, each with the labels the Secret must carry before the host reads
+    /// it (contract 0.3's `required-labels`, ESO's webhook rule); `None` when some path grants
+    /// it without any.
+    secrets: BTreeMap<ObjectKey, Option<Labels>>,
     config_maps: BTreeSet<ObjectKey>,
     service_accounts: BTreeMap<(Option<String>, String), Audiences>,
 }
@@ -58,8 +68,7 @@ impl Grant {
             References::Declared(paths) => {
                 for p in paths {
                     for object in objects_at(config, &p.path) {
-                        grant.add(p.kind, object, Some(&p.audiences));
-                        grant.require_labels(p.kind, object, &p.required_labels);
+                        grant.add(p.kind, object, Some(&p.audiences), &p.required_labels);
                     }
                 }
             }
@@ -72,15 +81,14 @@ impl Grant {
         match value {
             Value::Object(map) => {
                 if under_service_account {
-                    self.add(ReferenceKind::ServiceAccount, value, None);
+                    self.add(ReferenceKind::ServiceAccount, value, None, &[]);
                 } else if map.get("type").and_then(Value::as_str).is_some()
                     && map.contains_key("name")
                 {
-                    self.add(ReferenceKind::CaProvider, value, None);
+                    self.add(ReferenceKind::CaProvider, value, None, &[]);
                 } else if map.contains_key("name") && map.contains_key("key") {
-                    self.add(ReferenceKind::SecretKey, value, None);
-                    self.require_labels(ReferenceKind::SecretKey, value, &[]);
-                    self.add(ReferenceKind::ConfigMapKey, value, None);
+                    self.add(ReferenceKind::SecretKey, value, None, &[]);
+                    self.add(ReferenceKind::ConfigMapKey, value, None, &[]);
                 }
                 for (k, v) in map {
                     self.infer(v, k == "serviceAccountRef");
@@ -91,7 +99,13 @@ impl Grant {
         }
     }
 
-    fn add(&mut self, kind: ReferenceKind, object: &Value, declared_audiences: Option<&[String]>) {
+    fn add(
+        &mut self,
+        kind: ReferenceKind,
+        object: &Value,
+        declared_audiences: Option<&[String]>,
+        required_labels: &[(String, String)],
+    ) {
         let text = |k: &str| object.get(k).and_then(Value::as_str).map(str::to_string);
         let Some(name) = text("name").filter(|n| !n.is_empty()) else {
             return;
@@ -102,16 +116,12 @@ impl Grant {
             key: text("key"),
         };
         match kind {
-            ReferenceKind::SecretKey => {
-                self.secrets.insert(key);
-            }
+            ReferenceKind::SecretKey => self.grant_secret(key, required_labels),
             ReferenceKind::ConfigMapKey => {
                 self.config_maps.insert(key);
             }
             ReferenceKind::CaProvider => match text("type").as_deref() {
-                Some("Secret") => {
-                    self.secrets.insert(key);
-                }
+                Some("Secret") => self.grant_secret(key, &[]),
                 Some("ConfigMap") => {
                     self.config_maps.insert(key);
                 }
@@ -137,28 +147,11 @@ impl Grant {
         }
     }
 
-    /// Record the labels a Secret granted at this reference must carry (none: it is granted
-    /// without any, whatever other paths require).
-    fn require_labels(&mut self, kind: ReferenceKind, object: &Value, labels: &[(String, String)]) {
-        let text = |k: &str| object.get(k).and_then(Value::as_str).map(str::to_string);
-        let is_secret = match kind {
-            ReferenceKind::SecretKey => true,
-            ReferenceKind::CaProvider => text("type").as_deref() == Some("Secret"),
-            _ => false,
-        };
-        let Some(name) = text("name").filter(|n| !n.is_empty() && is_secret) else {
-            return;
-        };
-        let key = ObjectKey {
-            namespace: text("namespace"),
-            name,
-            key: text("key"),
-        };
+    /// Grant a Secret key, requiring `labels` of it; a key granted elsewhere without labels
+    /// needs none, and the requirements of several paths add up.
+    fn grant_secret(&mut self, key: ObjectKey, labels: &[(String, String)]) {
         let labels = (!labels.is_empty()).then(|| labels.to_vec());
-        let entry = self
-            .secret_labels
-            .entry(key)
-            .or_insert_with(|| labels.clone());
+        let entry = self.secrets.entry(key).or_insert_with(|| labels.clone());
         match (entry.as_mut(), labels) {
             (Some(have), Some(more)) => {
                 for l in more {
@@ -180,13 +173,9 @@ impl Grant {
         name: &str,
         key: &str,
     ) -> Option<&Labels> {
-        let wanted = normalise(namespace, home);
         let mut required = None;
-        for (g, labels) in &self.secret_labels {
-            if g.name == name
-                && g.key.as_deref().is_none_or(|k| k == key)
-                && normalise(g.namespace.as_deref(), home) == wanted
-            {
+        for (g, labels) in &self.secrets {
+            if g.matches(home, namespace, name, key) {
                 match labels {
                     None => return None,
                     Some(l) => required = Some(l),
@@ -201,19 +190,16 @@ impl Grant {
         self.secrets.is_empty() && self.config_maps.is_empty() && self.service_accounts.is_empty()
     }
 
-    fn allows_key(
-        set: &BTreeSet<ObjectKey>,
+    fn allows_key<'a>(
+        granted: impl IntoIterator<Item = &'a ObjectKey>,
         home: Option<&str>,
         namespace: Option<&str>,
         name: &str,
         key: &str,
     ) -> bool {
-        let wanted = normalise(namespace, home);
-        set.iter().any(|g| {
-            g.name == name
-                && g.key.as_deref().is_none_or(|k| k == key)
-                && normalise(g.namespace.as_deref(), home) == wanted
-        })
+        granted
+            .into_iter()
+            .any(|g| g.matches(home, namespace, name, key))
     }
 
     fn audiences_for(
@@ -470,7 +456,7 @@ impl Broker {
         key: &str,
         namespace: Option<&str>,
     ) -> Result<Vec<u8>, ProviderError> {
-        if !Grant::allows_key(&self.grant.secrets, self.home(), namespace, name, key) {
+        if !Grant::allows_key(self.grant.secrets.keys(), self.home(), namespace, name, key) {
             return Err(self.deny(
                 "secret",
                 &Self::describe("Secret", namespace, name, Some(key)),
@@ -633,32 +619,38 @@ mod tests {
         )]);
         let grant = Grant::from_config(&refs, &config);
         assert!(Grant::allows_key(
-            &grant.secrets,
+            grant.secrets.keys(),
             Some("team-a"),
             None,
             "aws",
             "id"
         ));
         assert!(
-            Grant::allows_key(&grant.secrets, Some("team-a"), Some("team-a"), "aws", "id"),
+            Grant::allows_key(
+                grant.secrets.keys(),
+                Some("team-a"),
+                Some("team-a"),
+                "aws",
+                "id"
+            ),
             "the home namespace may be spelled out"
         );
         assert!(!Grant::allows_key(
-            &grant.secrets,
+            grant.secrets.keys(),
             Some("team-a"),
             None,
             "aws",
             "secret"
         ));
         assert!(!Grant::allows_key(
-            &grant.secrets,
+            grant.secrets.keys(),
             Some("team-a"),
             None,
             "db-password",
             "password"
         ));
         assert!(!Grant::allows_key(
-            &grant.secrets,
+            grant.secrets.keys(),
             Some("team-a"),
             Some("kube-system"),
             "aws",
@@ -676,21 +668,21 @@ mod tests {
         let refs = declared(&[(ReferenceKind::SecretKey, "ref", &[])]);
         let grant = Grant::from_config(&refs, &config);
         assert!(Grant::allows_key(
-            &grant.secrets,
+            grant.secrets.keys(),
             Some("app"),
             Some("infra"),
             "aws",
             "id"
         ));
         assert!(!Grant::allows_key(
-            &grant.secrets,
+            grant.secrets.keys(),
             Some("app"),
             None,
             "aws",
             "id"
         ));
         assert!(!Grant::allows_key(
-            &grant.secrets,
+            grant.secrets.keys(),
             Some("app"),
             Some("other"),
             "aws",
@@ -750,7 +742,7 @@ mod tests {
         });
         let grant = Grant::from_config(&References::InferredFromConfig, &config);
         assert!(Grant::allows_key(
-            &grant.secrets,
+            grant.secrets.keys(),
             Some("ns"),
             None,
             "aws",

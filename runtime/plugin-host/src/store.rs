@@ -525,24 +525,12 @@ impl StoreClient {
                     ));
                 }
             };
-            let read = |path: &str, selector: Selector, default_key: &'static str| {
-                let broker = self.broker.clone();
-                let path = path.to_string();
-                async move {
-                    let key = selector.key.unwrap_or_else(|| default_key.to_string());
-                    broker
-                        .client_certificate_key(&selector.name, &key, selector.namespace.as_deref())
-                        .await
-                        .map_err(|e| match e {
-                            ProviderError::InvalidConfig(m) => {
-                                ProviderError::InvalidConfig(format!("{path}: {m}").into())
-                            }
-                            other => other,
-                        })
-                }
-            };
-            let cert_pem = read(&pair.certificate, certificate, "tls.crt").await?;
-            let key_pem = read(&pair.private_key, private_key, "tls.key").await?;
+            let cert_pem = self
+                .read_selector(&pair.certificate, certificate, "tls.crt")
+                .await?;
+            let key_pem = self
+                .read_selector(&pair.private_key, private_key, "tls.key")
+                .await?;
             return crate::egress::ClientIdentity::from_pem(&cert_pem, &key_pem)
                 .map(Some)
                 .map_err(|e| {
@@ -552,6 +540,26 @@ impl StoreClient {
                 });
         }
         Ok(None)
+    }
+
+    /// The Secret key a client-certificate selector at `path` names (`default_key` when it
+    /// names none), read by the host for itself; a config error names `path`.
+    async fn read_selector(
+        &self,
+        path: &str,
+        selector: Selector,
+        default_key: &str,
+    ) -> Result<Vec<u8>, ProviderError> {
+        let key = selector.key.as_deref().unwrap_or(default_key);
+        self.broker
+            .client_certificate_key(&selector.name, key, selector.namespace.as_deref())
+            .await
+            .map_err(|e| match e {
+                ProviderError::InvalidConfig(m) => {
+                    ProviderError::InvalidConfig(format!("{path}: {m}").into())
+                }
+                other => other,
+            })
     }
 
     /// Read the store's own TLS material (its CA certificates and its client certificate)
